@@ -1,0 +1,1 @@
+//! Open-loop load generator for Quartermaster (stub until issue 7)

@@ -1,0 +1,1 @@
+//! Actuator: applies decisions to a backend, idempotently, and reports what happened

@@ -1,0 +1,1 @@
+//! Policy service: single writer that folds the logs and records decisions

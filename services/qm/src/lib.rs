@@ -1,0 +1,1 @@
+//! The qm command line: run the system, declare demand, inspect state

@@ -1,0 +1,1 @@
+//! The JetStream adapter: streams, subjects, publish with dedup, consumers

@@ -1,0 +1,1 @@
+//! The pure, deterministic policy core: fold events into state, decide

@@ -1,0 +1,22 @@
+//! Quartermaster's shared vocabulary: what every service, the policy core and the
+//! simulator agree on.
+//!
+//! - [`ids`]: newtype identifiers for pools, teams, workloads, accelerator types.
+//! - [`domain`]: pools, teams and workload specs as declared by operators and workloads.
+//! - [`policy`]: the versioned soft-priority policy (the parsed form of the TOML file).
+//! - [`events`]: input facts, decisions and actuation facts: the three logs.
+//! - [`envelope`]: the versioned envelope every message travels in, and its codec.
+//! - [`limits`]: size and range limits that ingest enforces and tests share.
+
+pub mod domain;
+pub mod envelope;
+pub mod events;
+pub mod ids;
+pub mod limits;
+pub mod policy;
+
+pub use domain::*;
+pub use envelope::*;
+pub use events::*;
+pub use ids::*;
+pub use policy::*;

@@ -1,0 +1,50 @@
+//! The soft-priority policy: the parsed, validated form of the versioned TOML file.
+//! Every knob has a default so that an empty file is a valid, documented policy.
+
+use serde::{Deserialize, Serialize};
+
+/// Policy knobs. See `docs/POLICY.md` for the formulas they feed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Operator-chosen version label, recorded in every decision.
+    pub version: String,
+    /// A grant whose measured use stays below this fraction of it is idle.
+    pub idle_threshold_fraction: f64,
+    /// How long a grant must stay idle before it is shrunk, in seconds.
+    pub idle_window_s: u32,
+    /// Default headroom kept above measured use when giving idle capacity back.
+    pub headroom_fraction: f64,
+    /// A grant lives at least this long before it can be reclaimed or moved, in seconds.
+    pub grant_lifetime_min_s: u32,
+    /// A change smaller than this fraction of the current grant is not worth making.
+    pub hysteresis_fraction: f64,
+    /// Cost of one preemption or move, in normalized-compute-seconds, weighed against the gain.
+    pub preemption_cost: f64,
+    /// Weight of launch urgency in a workload's priority score.
+    pub urgency_weight: f64,
+    /// Weight of deadline pressure in a workload's priority score.
+    pub deadline_weight: f64,
+    /// Weight of price in placement: 0 ignores cost, 1 places by throughput per dollar.
+    pub cost_weight: f64,
+    /// How fast past usage fades when comparing teams' recent consumption, in seconds.
+    pub usage_half_life_s: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            version: "default-1".to_owned(),
+            idle_threshold_fraction: 0.5,
+            idle_window_s: 300,
+            headroom_fraction: 0.1,
+            grant_lifetime_min_s: 600,
+            hysteresis_fraction: 0.1,
+            preemption_cost: 600.0,
+            urgency_weight: 1.0,
+            deadline_weight: 1.0,
+            cost_weight: 0.5,
+            usage_half_life_s: 3_600,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Test-only helpers: a nats-server launcher that cleans up on drop
