@@ -117,10 +117,8 @@ pub struct Decision {
 /// a replay can recompute it and compare.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecorded {
-    /// Sequence in `QM_INPUT` of the input event whose round produced this decision.
+    /// Sequence in `QM_INPUT` of the log event whose round produced this decision.
     pub input_seq: u64,
-    /// Last `QM_ACTUATION` sequence folded in before that round.
-    pub actuation_seq: u64,
     /// Position of this decision within its round.
     pub index: u32,
     pub policy_version: String,
@@ -162,6 +160,15 @@ impl ActuationEvent {
             | Self::ActuationFailed { decision_id, .. } => *decision_id,
         }
     }
+}
+
+/// One entry of the policy's totally ordered log, `QM_INPUT`: outside input accepted by
+/// ingest, and actuation reports, which `QM_INPUT` sources from `QM_ACTUATION` so that
+/// one sequence orders everything the policy folds (that is what makes replay exact).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LogEvent {
+    Input(InputEvent),
+    Actuation(ActuationEvent),
 }
 
 /// Input that ingest refused, kept in `QM_DEAD` with the reason.
