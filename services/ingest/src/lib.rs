@@ -1,1 +1,13 @@
-//! Ingest: validates, dedups and stamps outside input, then appends it to QM_INPUT
+//! Ingest: the only door for outside input. Validates each request, answers the sender
+//! with the stored event id or a precise error, stamps time, dedups by the sender's
+//! idempotency key, appends to `QM_INPUT`, and keeps every refusal in `QM_DEAD`.
+//!
+//! - [`validate`]: the pure rules, one request at a time.
+//! - [`known`]: declared teams, pools and workload owners, for reference checks.
+//! - [`service`]: the NATS shell: request loop, tick writer, rebuild at start.
+
+pub mod known;
+pub mod service;
+pub mod validate;
+
+pub use service::{run, IngestConfig};

@@ -1,1 +1,21 @@
-//! The JetStream adapter: streams, subjects, publish with dedup, consumers
+//! The JetStream adapter: the only crate that knows NATS. The core and the simulator
+//! never see a NATS type; services use this crate's small vocabulary instead.
+//!
+//! - [`subjects`]: stream names and subject builders, in one place.
+//! - [`streams`]: creates the four streams idempotently, with their limits.
+//! - [`clock`]: wall-clock time, injected so tests control it.
+//! - [`connect`]: connects with retry so services can start before the server.
+//! - [`publish`]: publishes envelopes with `Nats-Msg-Id` dedup, pipelined.
+//! - [`read`]: reads a stream in order from a sequence (rebuild and follow).
+//! - [`error`]: the one error type, by what the caller can do about it.
+
+pub mod clock;
+pub mod connect;
+pub mod error;
+pub mod publish;
+pub mod read;
+pub mod streams;
+pub mod subjects;
+
+pub use error::BusError;
+pub use streams::StreamSettings;

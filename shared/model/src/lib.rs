@@ -6,12 +6,14 @@
 //! - [`policy`]: the versioned soft-priority policy (the parsed form of the TOML file).
 //! - [`events`]: input facts, decisions and actuation facts: the three logs.
 //! - [`envelope`]: the versioned envelope every message travels in, and its codec.
+//! - [`ingest`]: ingest's reply to senders.
 //! - [`limits`]: size and range limits that ingest enforces and tests share.
 
 pub mod domain;
 pub mod envelope;
 pub mod events;
 pub mod ids;
+pub mod ingest;
 pub mod limits;
 pub mod policy;
 
@@ -19,4 +21,5 @@ pub use domain::*;
 pub use envelope::*;
 pub use events::*;
 pub use ids::*;
+pub use ingest::*;
 pub use policy::*;

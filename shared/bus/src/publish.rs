@@ -1,0 +1,68 @@
+//! Publishing envelopes with `Nats-Msg-Id`, so a repeated publish (a retry, or a
+//! restarted writer redoing its last round) is dropped by JetStream instead of stored twice.
+
+use crate::error::BusError;
+use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
+use qm_model::{encode, Body, Envelope};
+
+/// Where a publish landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// Sequence in the stream (for a duplicate: the sequence of the original).
+    pub sequence: u64,
+    /// JetStream already had a message with this id and dropped this one.
+    pub duplicate: bool,
+}
+
+/// Sends an envelope and returns the pending ack, so callers can pipeline many.
+pub async fn send<T: Body>(
+    js: &jetstream::Context,
+    subject: String,
+    message_id: &str,
+    envelope: &Envelope<T>,
+) -> Result<PendingAck, BusError> {
+    let payload = encode(envelope)?;
+    send_bytes(js, subject, message_id, payload).await
+}
+
+/// Sends already encoded bytes; see [`send`].
+pub async fn send_bytes(
+    js: &jetstream::Context,
+    subject: String,
+    message_id: &str,
+    payload: Vec<u8>,
+) -> Result<PendingAck, BusError> {
+    let message = PublishMessage::build().payload(payload.into()).message_id(message_id);
+    let future = js
+        .send_publish(subject.clone(), message)
+        .await
+        .map_err(|e| BusError::Publish { subject: subject.clone(), message: e.to_string() })?;
+    Ok(PendingAck { subject, future })
+}
+
+/// An ack not yet received.
+pub struct PendingAck {
+    subject: String,
+    future: PublishAckFuture,
+}
+
+impl PendingAck {
+    /// Waits for the server to store the message.
+    pub async fn stored(self) -> Result<Stored, BusError> {
+        let ack = self
+            .future
+            .await
+            .map_err(|e| BusError::Publish { subject: self.subject, message: e.to_string() })?;
+        Ok(Stored { sequence: ack.sequence, duplicate: ack.duplicate })
+    }
+}
+
+/// Publishes and waits for the ack.
+pub async fn publish<T: Body>(
+    js: &jetstream::Context,
+    subject: String,
+    message_id: &str,
+    envelope: &Envelope<T>,
+) -> Result<Stored, BusError> {
+    send(js, subject, message_id, envelope).await?.stored().await
+}

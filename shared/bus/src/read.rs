@@ -1,0 +1,81 @@
+//! Reading a stream in order from a sequence: how services rebuild at start and then
+//! follow new messages. An ordered consumer is ephemeral, so nothing on the server
+//! remembers a reader's position: each service keeps its own (state is rebuilt from the log).
+
+use crate::error::BusError;
+use async_nats::jetstream::{self, consumer};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+
+/// One stored message.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub sequence: u64,
+    pub subject: String,
+    pub payload: Bytes,
+    /// Messages still after this one when it was delivered: 0 means caught up.
+    pub pending: u64,
+}
+
+/// Reads `stream_name` in order from `from_sequence` (1 = the start), then follows.
+pub async fn follow(
+    js: &jetstream::Context,
+    stream_name: &str,
+    from_sequence: u64,
+) -> Result<impl Stream<Item = Result<Entry, BusError>> + Send + 'static, BusError> {
+    follow_filtered(js, stream_name, from_sequence, None).await
+}
+
+/// Like [`follow`], restricted to subjects matching `filter`.
+pub async fn follow_filtered(
+    js: &jetstream::Context,
+    stream_name: &str,
+    from_sequence: u64,
+    filter: Option<&str>,
+) -> Result<impl Stream<Item = Result<Entry, BusError>> + Send + 'static, BusError> {
+    let stream_error = |e: &dyn std::fmt::Display| BusError::Stream { stream: stream_name.to_owned(), message: e.to_string() };
+    let stream = js.get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
+    let deliver_policy = if from_sequence <= 1 {
+        consumer::DeliverPolicy::All
+    } else {
+        consumer::DeliverPolicy::ByStartSequence { start_sequence: from_sequence }
+    };
+    let config = consumer::pull::OrderedConfig {
+        deliver_policy,
+        filter_subject: filter.unwrap_or_default().to_owned(),
+        ..Default::default()
+    };
+    let consumer = stream.create_consumer(config).await.map_err(|e| stream_error(&e))?;
+    let messages = consumer.messages().await.map_err(|e| stream_error(&e))?;
+    let name = stream_name.to_owned();
+    Ok(messages.map(move |item| {
+        let message = item.map_err(|e| BusError::Consume { stream: name.clone(), message: e.to_string() })?;
+        let info = message.info().map_err(|e| BusError::Consume { stream: name.clone(), message: e.to_string() })?;
+        Ok(Entry {
+            sequence: info.stream_sequence,
+            subject: message.subject.to_string(),
+            payload: message.payload.clone(),
+            pending: info.pending,
+        })
+    }))
+}
+
+/// Reads every message now in `stream_name` from `from_sequence` and stops: for
+/// one-shot rebuilds (`qm status`, `qm replay`).
+pub async fn read_all(js: &jetstream::Context, stream_name: &str, from_sequence: u64) -> Result<Vec<Entry>, BusError> {
+    let last = crate::streams::last_sequence(js, stream_name).await?;
+    let mut out = Vec::new();
+    if last < from_sequence.max(1) {
+        return Ok(out);
+    }
+    let mut messages = Box::pin(follow(js, stream_name, from_sequence).await?);
+    while let Some(entry) = messages.next().await {
+        let entry = entry?;
+        let done = entry.sequence >= last;
+        out.push(entry);
+        if done {
+            break;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,45 @@
+//! Prometheus metrics and health over plain HTTP/1.1. A service answers two paths,
+//! `/metrics` and `/healthz`, so a hand-rolled responder on tokio is enough and keeps
+//! an HTTP framework out of the dependency tree.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Largest request head read; anything longer is answered 400.
+const REQUEST_BYTES_MAX: usize = 8 * 1024;
+
+/// Serves `/metrics` and `/healthz` on `addr` until the task is dropped.
+pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "metrics endpoint listening");
+    loop {
+        let (mut socket, _) = listener.accept().await?;
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            let mut buffer = vec![0u8; REQUEST_BYTES_MAX];
+            let Ok(read) = socket.read(&mut buffer).await else { return };
+            let head = String::from_utf8_lossy(&buffer[..read]);
+            let path = head.split_whitespace().nth(1).unwrap_or("");
+            let (status, content_type, body) = match path {
+                "/metrics" => {
+                    let mut text = String::new();
+                    match encode(&mut text, &registry) {
+                        Ok(()) => ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", text),
+                        Err(_) => ("500 Internal Server Error", "text/plain", "encode failed\n".to_owned()),
+                    }
+                }
+                "/healthz" => ("200 OK", "text/plain", "ok\n".to_owned()),
+                _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        });
+    }
+}
