@@ -79,3 +79,54 @@ pub async fn read_all(js: &jetstream::Context, stream_name: &str, from_sequence:
     }
     Ok(out)
 }
+
+/// A message from a durable consumer: processed at least once, acked when done.
+pub struct Delivery {
+    pub entry: Entry,
+    message: jetstream::Message,
+}
+
+impl Delivery {
+    /// Tells the server this message is done, and waits for it to confirm, so a crash
+    /// right after never redelivers work already reported.
+    pub async fn ack(&self) -> Result<(), BusError> {
+        self.message
+            .double_ack()
+            .await
+            .map_err(|e| BusError::Consume { stream: String::new(), message: e.to_string() })
+    }
+}
+
+/// A durable, explicitly acked consumer: the server remembers the position, and
+/// anything not acked within `ack_wait` is delivered again.
+pub async fn durable(
+    js: &jetstream::Context,
+    stream_name: &str,
+    durable_name: &str,
+    ack_pending_max: i64,
+) -> Result<impl Stream<Item = Result<Delivery, BusError>> + Send + 'static, BusError> {
+    let stream_error = |e: &dyn std::fmt::Display| BusError::Stream { stream: stream_name.to_owned(), message: e.to_string() };
+    let stream = js.get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
+    let config = consumer::pull::Config {
+        durable_name: Some(durable_name.to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        max_ack_pending: ack_pending_max,
+        ack_wait: std::time::Duration::from_secs(30),
+        ..Default::default()
+    };
+    let consumer = stream.get_or_create_consumer(durable_name, config).await.map_err(|e| stream_error(&e))?;
+    let messages = consumer.messages().await.map_err(|e| stream_error(&e))?;
+    let name = stream_name.to_owned();
+    Ok(messages.map(move |item| {
+        let consume_error = |e: &dyn std::fmt::Display| BusError::Consume { stream: name.clone(), message: e.to_string() };
+        let message = item.map_err(|e| consume_error(&e))?;
+        let info = message.info().map_err(|e| consume_error(&e))?;
+        let entry = Entry {
+            sequence: info.stream_sequence,
+            subject: message.subject.to_string(),
+            payload: message.payload.clone(),
+            pending: info.pending,
+        };
+        Ok(Delivery { entry, message })
+    }))
+}

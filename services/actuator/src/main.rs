@@ -1,0 +1,46 @@
+//! `qm-actuator`: parses flags, sets up logging, and runs [`qm_actuator::run`].
+
+use clap::Parser;
+use qm_actuator::{ActuatorConfig, BackendConfig};
+use qm_bus::clock::SystemClock;
+use qm_bus::connect::ConnectSettings;
+use std::time::Duration;
+
+/// Quartermaster actuator service.
+#[derive(Parser)]
+struct Args {
+    /// NATS server URL.
+    #[arg(long, env = "QM_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// Backend: `sim` (in-process fleet) or `exec` (runs --exec-command per decision).
+    #[arg(long, env = "QM_BACKEND", default_value = "sim")]
+    backend: String,
+    /// Command for the exec backend, run through `sh -c` with QM_* variables set.
+    #[arg(long, env = "QM_EXEC_COMMAND")]
+    exec_command: Option<String>,
+    /// Seconds an exec command may run before it counts as failed.
+    #[arg(long, env = "QM_EXEC_TIMEOUT_S", default_value_t = 30)]
+    exec_timeout_s: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    qm_runtime::init_logging();
+    let args = Args::parse();
+    let backend = match (args.backend.as_str(), args.exec_command) {
+        ("sim", _) => BackendConfig::Sim,
+        ("exec", Some(command)) => BackendConfig::Exec {
+            program: "sh".into(),
+            args: vec!["-c".into(), command],
+            timeout: Duration::from_secs(args.exec_timeout_s),
+        },
+        ("exec", None) => anyhow::bail!("--backend exec needs --exec-command"),
+        (other, _) => anyhow::bail!("unknown backend {other:?}: use sim or exec"),
+    };
+    let config = ActuatorConfig {
+        nats: ConnectSettings { url: args.nats_url, name: "qm-actuator".into(), ..Default::default() },
+        backend,
+        ..Default::default()
+    };
+    qm_actuator::run(config, SystemClock, qm_runtime::shutdown_signal()).await
+}
