@@ -1,1 +1,31 @@
-//! The pure, deterministic policy core: fold events into state, decide
+//! The pure, deterministic policy core: fold events into state, decide.
+//!
+//! No clock, no randomness, no IO, no hash-map order: the same log gives the same
+//! decisions, byte for byte. Formulas and knobs are written down in `docs/POLICY.md`.
+//!
+//! - [`engine`]: [`Engine`], the entry point: `step(seq, time, event) -> decisions`.
+//! - [`state`]: the folded state (pools, teams, workloads, grants), all in `BTreeMap`s.
+//! - [`fold`]: applies log entries and the core's own decisions to the state; no rules.
+//! - [`decide`]: every rule, as the phases of one decision round.
+//!   - [`decide::view`]: capacity and team holdings derived for one round.
+//!   - [`decide::share`]: guarantees and usage-aware weighted fair share.
+//!   - [`decide::score`]: priority, victim and placement formulas; chip arithmetic.
+//!   - [`decide::shrink`]: release, pool shrink, demand drop, idle give-back, revoke.
+//!   - [`decide::place`]: who goes first and where each workload runs.
+//!   - [`decide::reclaim`]: owner reclaim and preemption for critical work.
+//!   - [`decide::pending`]: pending reports on change, next wake-up.
+//! - [`status`]: [`FleetStatus`], what `qm status` prints.
+//! - [`fixtures`]: builders and a given/when/then harness for tests and examples.
+//! - [`error`]: [`PolicyError`] and [`validate_policy`].
+
+pub mod decide;
+pub mod engine;
+pub mod error;
+pub mod fixtures;
+pub mod fold;
+pub mod state;
+pub mod status;
+
+pub use engine::Engine;
+pub use error::{validate_policy, PolicyError};
+pub use status::{FleetStatus, PoolStatus, TeamStatus, WorkloadStatus};

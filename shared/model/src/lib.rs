@@ -23,3 +23,5 @@ pub use events::*;
 pub use ids::*;
 pub use ingest::*;
 pub use policy::*;
+/// Re-exported so crates that build actuation events need not depend on `uuid` directly.
+pub use uuid::Uuid;

@@ -29,6 +29,12 @@ pub struct PolicyConfig {
     pub cost_weight: f64,
     /// How fast past usage fades when comparing teams' recent consumption, in seconds.
     pub usage_half_life_s: u32,
+    /// Deadline pressure rises linearly from 0 to 1 over this many seconds before a deadline.
+    pub deadline_horizon_s: u32,
+    /// Weight of risk tolerance when choosing whom to reclaim from: tolerant work goes first.
+    pub risk_weight: f64,
+    /// How strongly a team's recent borrowing lowers its share of the surplus (0 = ignore).
+    pub usage_fairness_weight: f64,
 }
 
 impl Default for PolicyConfig {
@@ -45,6 +51,9 @@ impl Default for PolicyConfig {
             deadline_weight: 1.0,
             cost_weight: 0.5,
             usage_half_life_s: 3_600,
+            deadline_horizon_s: 86_400,
+            risk_weight: 1.0,
+            usage_fairness_weight: 1.0,
         }
     }
 }

@@ -1,0 +1,106 @@
+//! Decide: every rule of the policy, run as one round over the folded state.
+//!
+//! A round runs its phases in a fixed order (see [`round`]); each phase walks workloads
+//! in id order or in an explicit, totally ordered priority order, so the same state
+//! always yields the same decisions in the same order.
+
+pub mod pending;
+pub mod place;
+pub mod reclaim;
+pub mod score;
+pub mod share;
+pub mod shrink;
+pub mod view;
+
+use crate::fold;
+use crate::state::FleetState;
+use qm_model::{Action, Decision, PolicyConfig, Reason, WorkloadId};
+use std::collections::BTreeMap;
+use view::View;
+
+/// One decision round in progress: the state, the derived view and what was decided.
+pub struct Round<'a> {
+    pub state: &'a mut FleetState,
+    pub policy: &'a PolicyConfig,
+    pub view: View,
+    pub out: Vec<Decision>,
+    /// Why each workload that wants more could not get it this round.
+    pub blocked: BTreeMap<WorkloadId, Reason>,
+    /// Chips of planned-free capacity already promised to claimants this round, per pool.
+    pub reserved: Vec<u32>,
+    /// The earliest future time at which a time-based rule may fire.
+    pub wake_ms: Option<i64>,
+}
+
+impl<'a> Round<'a> {
+    fn new(state: &'a mut FleetState, policy: &'a PolicyConfig) -> Self {
+        let view = View::build(state, policy.headroom_fraction);
+        let reserved = vec![0; view.pools.len()];
+        Self { state, policy, view, out: Vec::new(), blocked: BTreeMap::new(), reserved, wake_ms: None }
+    }
+
+    /// The engine's clock.
+    pub fn now(&self) -> i64 {
+        self.state.now_ms
+    }
+
+    /// Records that a time-based rule may fire at `at_ms`.
+    pub fn wake_at(&mut self, at_ms: i64) {
+        if at_ms > self.now() {
+            self.wake_ms = Some(self.wake_ms.map_or(at_ms, |w| w.min(at_ms)));
+        }
+    }
+
+    /// Makes a decision: folds it into the state, keeps the view in step, records it.
+    pub fn emit(&mut self, id: &WorkloadId, action: Action, reason: Reason) {
+        let Some(w) = self.state.workloads.get(id) else { return };
+        let team = w.spec.team.clone();
+        let pool = match &action {
+            Action::Grant { pool, .. }
+            | Action::Reclaim { pool, .. }
+            | Action::Revoke { pool, .. }
+            | Action::Release { pool } => Some(pool.clone()),
+            Action::Pending { .. } => None,
+        };
+        let idx = pool.as_ref().and_then(|p| self.view.pool_index.get(p).copied());
+        let before = |s: &FleetState| {
+            let g = pool.as_ref().and_then(|p| s.workloads.get(id).and_then(|w| w.grants.get(p)));
+            g.map_or((0, 0), |g| (g.occupied(), g.target()))
+        };
+        let (occ0, tgt0) = before(self.state);
+        let decision = Decision { workload: id.clone(), team: team.clone(), action, reason };
+        fold::apply_decision(self.state, &decision);
+        let (occ1, tgt1) = before(self.state);
+        if let (Some(i), Some(w)) = (idx, self.state.workloads.get(id)) {
+            let tp = self.view.tp(w, i);
+            let p = &mut self.view.pools[i];
+            p.occupied = (p.occupied + occ1).saturating_sub(occ0);
+            p.planned = (p.planned + tgt1).saturating_sub(tgt0);
+            if let Some(t) = self.view.teams.get_mut(&team) {
+                t.held += (f64::from(tgt1) - f64::from(tgt0)) * tp;
+            }
+        }
+        self.out.push(decision);
+    }
+}
+
+/// Runs one decision round. Returns the decisions, in order, and the earliest future
+/// time (unix ms) at which a time-based rule may fire without any new event.
+///
+/// Phases: release finished work; shrink to fit shrunk or retired pools; follow demand
+/// down; give back idle capacity; compute fair shares; place wanting work; reclaim for
+/// work still blocked; revoke what is past its grace; report pending changes.
+pub fn round(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, Option<i64>) {
+    let mut r = Round::new(state, policy);
+    shrink::release_finished(&mut r);
+    shrink::fit_pools(&mut r);
+    shrink::follow_demand_down(&mut r);
+    shrink::give_back_idle(&mut r);
+    let order = place::compute_shares(&mut r);
+    let unplaced = place::place(&mut r, &order);
+    reclaim::reclaim_for(&mut r, &unplaced);
+    shrink::revoke_due(&mut r);
+    pending::report(&mut r);
+    pending::schedule_wake(&mut r);
+    (r.out, r.wake_ms)
+}

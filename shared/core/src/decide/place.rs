@@ -1,0 +1,204 @@
+//! Fair shares and placement: who gets free chips first, and where each workload runs.
+//!
+//! Teams take turns: the team furthest below its fair share goes next (a team with a
+//! critical workload waiting goes before all), teams above their share come after and
+//! by tier. Within a team, critical first, then soft priority, then age, then id.
+//! A workload is placed in the candidate pool with the highest
+//! `placement_score * chips it can get there`, i.e. useful throughput per cost, given
+//! what is free.
+
+use crate::decide::score::{grain, placement_score, priority, round_down};
+use crate::decide::share::fair_shares;
+use crate::decide::Round;
+use crate::state::WorkloadState;
+use qm_model::{AcceleratorType, Action, Reason, TeamId, WorkloadId};
+use std::collections::BTreeMap;
+
+/// Workloads that want more than they hold, queued per team in priority order.
+pub struct Wanting {
+    pub queues: Vec<(TeamId, Vec<WorkloadId>)>,
+}
+
+/// Sums demand, computes normalized capacity and every team's fair share, and queues
+/// the workloads that want more.
+pub fn compute_shares(r: &mut Round) -> Wanting {
+    let now = r.now();
+    let mut ref_tp: BTreeMap<AcceleratorType, (f64, u32)> = BTreeMap::new();
+    let mut queues: BTreeMap<TeamId, Vec<(bool, f64, i64, WorkloadId)>> = BTreeMap::new();
+    for (id, w) in &r.state.workloads {
+        let want = w.chips_wanted_total();
+        if want == 0 || want < w.spec.chips_min {
+            continue;
+        }
+        let have = w.target_total();
+        let tp = home_or_best_tp(&r.view, w);
+        let Some(team) = r.view.teams.get_mut(&w.spec.team) else {
+            if want > have {
+                let reason = Reason::new("unknown_team", format!("team {} is not declared", w.spec.team));
+                r.blocked.insert(id.clone(), reason);
+            }
+            continue;
+        };
+        team.demand += f64::from(want) * tp;
+        for a in &w.spec.accepts {
+            let e = ref_tp.entry(a.accelerator.clone()).or_insert((0.0, 0));
+            e.0 += a.relative_throughput.max(0.0);
+            e.1 += 1;
+        }
+        if want != have {
+            let key = (w.spec.critical, priority(w, r.policy, now), w.declared_at_ms, id.clone());
+            queues.entry(w.spec.team.clone()).or_default().push(key);
+        }
+    }
+    let capacity: f64 = r
+        .view
+        .pools
+        .iter()
+        .map(|p| {
+            let tp = ref_tp.get(&p.accelerator).map_or(1.0, |(s, n)| s / f64::from((*n).max(1)));
+            f64::from(p.healthy) * tp
+        })
+        .sum();
+    fair_shares(&mut r.view.teams, capacity, r.policy);
+    let queues = queues
+        .into_iter()
+        .map(|(team, mut q)| {
+            q.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+            (team, q.into_iter().map(|k| k.3).collect())
+        })
+        .collect();
+    Wanting { queues }
+}
+
+fn home_or_best_tp(view: &crate::decide::view::View, w: &WorkloadState) -> f64 {
+    if let Some(i) = w.home_pool().and_then(|p| view.pool_index.get(p)) {
+        return view.tp(w, *i);
+    }
+    w.spec
+        .accepts
+        .iter()
+        .filter(|a| view.by_type.contains_key(&a.accelerator))
+        .map(|a| a.relative_throughput.max(0.0))
+        .fold(0.0, f64::max)
+}
+
+/// Hands out free chips, team by team. Returns the workloads still wanting, in the
+/// order they were considered (that order is their claim order for reclaims).
+pub fn place(r: &mut Round, wanting: &Wanting) -> Vec<WorkloadId> {
+    let mut heads = vec![0usize; wanting.queues.len()];
+    let mut unplaced = Vec::new();
+    loop {
+        let mut best: Option<(usize, (bool, bool, std::cmp::Reverse<qm_model::PriorityTier>, f64))> = None;
+        for (k, (team, q)) in wanting.queues.iter().enumerate() {
+            let Some(id) = q.get(heads[k]) else { continue };
+            let critical = r.state.workloads.get(id).is_some_and(|w| w.spec.critical);
+            let tv = &r.view.teams[team];
+            let ratio = tv.ratio();
+            let key = (!critical, ratio >= 1.0, std::cmp::Reverse(tv.tier), ratio);
+            let better = match &best {
+                None => true,
+                Some((_, b)) => {
+                    (key.0, key.1, key.2).cmp(&(b.0, b.1, b.2)).then(key.3.total_cmp(&b.3)).is_lt()
+                }
+            };
+            if better {
+                best = Some((k, key));
+            }
+        }
+        let Some((k, _)) = best else { break };
+        let id = wanting.queues[k].1[heads[k]].clone();
+        heads[k] += 1;
+        if let Err(reason) = try_place(r, &id) {
+            r.blocked.insert(id.clone(), reason);
+            unplaced.push(id);
+        }
+    }
+    unplaced
+}
+
+/// Grants a workload what it wants, or as much of it as fits, or says why not.
+fn try_place(r: &mut Round, id: &WorkloadId) -> Result<(), Reason> {
+    let w = &r.state.workloads[id];
+    let want = w.chips_wanted_total();
+    let have = w.target_total();
+    let team = &r.view.teams[&w.spec.team];
+    let hyst = r.policy.hysteresis_fraction.max(0.0);
+    // Chips the team limit still allows, in normalized compute.
+    let limit_left = team.limit.map_or(f64::INFINITY, |l| (l - team.held).max(0.0));
+    let home = w.home_pool().and_then(|p| r.view.pool_index.get(p)).copied();
+    let pools = match home {
+        Some(i) => vec![i],
+        None => r.view.candidates(w),
+    };
+    if pools.is_empty() {
+        return Err(Reason::new("no_accepted_pool", format!("no healthy pool of a type {id} accepts in its team's regions")));
+    }
+    let mut best: Option<(f64, usize, u32)> = None;
+    let mut free_max = 0u32;
+    let mut limited = false;
+    for i in pools {
+        let p = &r.view.pools[i];
+        let tp = r.view.tp(w, i);
+        let g = grain(w, p);
+        let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
+        free_max = free_max.max(p.free_now());
+        let by_limit = if tp > 0.0 { (limit_left / tp + f64::from(held_here)).floor().min(1e9) as u32 } else { 0 };
+        let room = held_here + p.free_now();
+        let total = if w.spec.gang {
+            if want % g == 0 && want <= room { want } else { 0 }
+        } else {
+            round_down(want.min(room), g)
+        };
+        if total > by_limit {
+            limited = true;
+            continue;
+        }
+        if total <= held_here || total < w.spec.chips_min {
+            continue;
+        }
+        // Growth must be worth a change, unless it completes the request.
+        let growth = total - held_here;
+        if held_here > 0 && total < want && f64::from(growth) < (hyst * f64::from(held_here)).max(1.0) {
+            continue;
+        }
+        let score = placement_score(tp, p, r.policy) * f64::from(total);
+        if best.is_none_or(|(s, _, _)| score > s) {
+            best = Some((score, i, total));
+        }
+    }
+    let Some((score, i, total)) = best else {
+        let (rule, msg) = if limited {
+            ("team_limit", format!("{id}'s team is at its limit"))
+        } else if w.spec.gang {
+            ("gang_no_fit", format!("{id} needs {want} chips at once; no candidate pool has them free"))
+        } else {
+            ("no_capacity", format!("{id} wants {want} chips; no candidate pool has room"))
+        };
+        return Err(Reason::new(rule, msg)
+            .with("chips_wanted", f64::from(want))
+            .with("chips_held", f64::from(have))
+            .with("largest_free_chips", f64::from(free_max))
+            .with("team_held", team.held)
+            .with("team_fair_share", team.fair));
+    };
+    let p = &r.view.pools[i];
+    let pool = p.id.clone();
+    let tp = r.view.tp(w, i);
+    let rule = if team.held + f64::from(total) * tp <= team.fair + 1e-9 {
+        if team.held < team.guarantee { "guarantee" } else { "fair_share" }
+    } else {
+        "borrow"
+    };
+    let reason = Reason::new(rule, format!("{id} gets {total} chips in {pool} (wants {want})"))
+        .with("chips_wanted", f64::from(want))
+        .with("chips_granted", f64::from(total))
+        .with("relative_throughput", tp)
+        .with("price_per_chip_hour", p.price)
+        .with("placement_score", score)
+        .with("pool_free_chips", f64::from(p.free_now()))
+        .with("team_held", team.held)
+        .with("team_guarantee", team.guarantee)
+        .with("team_fair_share", team.fair);
+    r.emit(id, Action::Grant { pool, chips: total }, reason);
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! The written formulas of `docs/POLICY.md`: priority, victim order, placement score,
+//! and the chip arithmetic (steps and allocation units).
+
+use crate::decide::view::PoolView;
+use crate::state::WorkloadState;
+use qm_model::PolicyConfig;
+
+/// Deadline pressure in [0, 1]: 0 until `deadline_horizon_s` before the deadline, then
+/// rising linearly to 1 at the deadline, and 1 after it.
+pub fn deadline_pressure(w: &WorkloadState, policy: &PolicyConfig, now_ms: i64) -> f64 {
+    let Some(deadline) = w.spec.deadline_ms else { return 0.0 };
+    let horizon_ms = f64::from(policy.deadline_horizon_s.max(1)) * 1000.0;
+    let left_ms = (deadline - now_ms) as f64;
+    (1.0 - left_ms / horizon_ms).clamp(0.0, 1.0)
+}
+
+/// Soft priority: `urgency_weight * urgency + deadline_weight * pressure`.
+pub fn priority(w: &WorkloadState, policy: &PolicyConfig, now_ms: i64) -> f64 {
+    let urgency = if w.spec.urgency.is_finite() { w.spec.urgency.clamp(0.0, 1.0) } else { 0.0 };
+    policy.urgency_weight * urgency + policy.deadline_weight * deadline_pressure(w, policy, now_ms)
+}
+
+/// Victim score: lowest is reclaimed first. Priority minus `risk_weight * risk_tolerance`,
+/// so work that said it is happy on borrowed capacity goes before work that is not.
+pub fn victim_score(w: &WorkloadState, policy: &PolicyConfig, now_ms: i64) -> f64 {
+    let risk = if w.spec.risk_tolerance.is_finite() { w.spec.risk_tolerance.clamp(0.0, 1.0) } else { 0.0 };
+    priority(w, policy, now_ms) - policy.risk_weight * risk
+}
+
+/// Placement score: useful throughput per unit of cost,
+/// `throughput / max(price, 0.01) ^ cost_weight`. Higher is better.
+pub fn placement_score(tp: f64, pool: &PoolView, policy: &PolicyConfig) -> f64 {
+    let cw = if policy.cost_weight.is_finite() { policy.cost_weight.clamp(0.0, 1.0) } else { 0.0 };
+    tp / pool.price.max(0.01).powf(cw)
+}
+
+/// The granularity of a workload's grants in a pool: a multiple of both its step and
+/// the pool's allocation unit.
+pub fn grain(w: &WorkloadState, pool: &PoolView) -> u32 {
+    lcm(w.spec.chips_step.max(1), pool.unit.max(1))
+}
+
+/// Largest multiple of `grain` that is at most `chips`.
+pub fn round_down(chips: u32, grain: u32) -> u32 {
+    chips / grain.max(1) * grain.max(1)
+}
+
+/// Smallest multiple of `grain` that is at least `chips`.
+pub fn round_up(chips: u32, grain: u32) -> u32 {
+    let g = grain.max(1);
+    chips.div_ceil(g).saturating_mul(g)
+}
+
+fn lcm(a: u32, b: u32) -> u32 {
+    let (mut x, mut y) = (a, b);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    (a / x).saturating_mul(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chip_arithmetic_table() {
+        // (chips, grain, down, up)
+        let cases = [(10, 4, 8, 12), (8, 4, 8, 8), (0, 4, 0, 0), (3, 1, 3, 3), (5, 0, 5, 5)];
+        for (chips, g, down, up) in cases {
+            assert_eq!(round_down(chips, g), down, "down {chips}/{g}");
+            assert_eq!(round_up(chips, g), up, "up {chips}/{g}");
+        }
+        assert_eq!(lcm(4, 6), 12);
+        assert_eq!(lcm(1, 8), 8);
+    }
+}

@@ -1,0 +1,174 @@
+//! Rules that take chips away: finished work, shrunk pools, lower demand, idle
+//! capacity, and revocation once a grace period is over.
+
+use crate::decide::score::{grain, round_down, round_up, victim_score};
+use crate::decide::Round;
+use qm_model::{Action, PoolId, Reason, ReclaimCause, WorkloadId};
+
+/// A finished workload's grants end; the workload is then forgotten.
+pub fn release_finished(r: &mut Round) {
+    let done: Vec<WorkloadId> =
+        r.state.workloads.iter().filter(|(_, w)| w.finished).map(|(id, _)| id.clone()).collect();
+    for id in done {
+        let pools: Vec<PoolId> = r.state.workloads[&id].grants.keys().cloned().collect();
+        for pool in pools {
+            let reason = Reason::new("finished", format!("{id} finished; its grant in {pool} ends"));
+            r.emit(&id, Action::Release { pool }, reason);
+        }
+        r.state.workloads.remove(&id);
+    }
+}
+
+/// A pool that shrank (or was retired) below what it has granted: the chips are gone
+/// already, so grants are revoked at once, lowest victim score first, critical last.
+pub fn fit_pools(r: &mut Round) {
+    for i in 0..r.view.pools.len() {
+        if r.view.pools[i].planned <= r.view.pools[i].healthy {
+            continue;
+        }
+        let pool = r.view.pools[i].id.clone();
+        let now = r.now();
+        let mut holders: Vec<(bool, f64, WorkloadId)> = r
+            .state
+            .workloads
+            .iter()
+            .filter(|(_, w)| w.grants.get(&pool).is_some_and(|g| g.target() > 0))
+            .map(|(id, w)| (w.spec.critical, victim_score(w, r.policy, now), id.clone()))
+            .collect();
+        holders.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        for (_, _, id) in holders {
+            let (healthy, planned) = (r.view.pools[i].healthy, r.view.pools[i].planned);
+            if planned <= healthy {
+                break;
+            }
+            let w = &r.state.workloads[&id];
+            let held = w.grants[&pool].target();
+            let g = grain(w, &r.view.pools[i]);
+            let over = planned - healthy;
+            let mut keep = round_down(held.saturating_sub(over), g);
+            if w.spec.gang || keep < w.spec.chips_min {
+                keep = 0;
+            }
+            let rule = if healthy == 0 { "pool_retired" } else { "pool_shrink" };
+            let reason = Reason::new(rule, format!("{pool} has {healthy} healthy chips for {planned} granted"))
+                .with("pool_healthy_chips", f64::from(healthy))
+                .with("pool_granted_chips", f64::from(planned))
+                .with("chips_kept", f64::from(keep));
+            r.emit(&id, Action::Revoke { pool: pool.clone(), chips: keep }, reason);
+        }
+    }
+}
+
+/// A workload that asks for fewer chips than it holds gets the difference revoked at
+/// once: it asked, so no grace is needed.
+pub fn follow_demand_down(r: &mut Round) {
+    let mut cuts = Vec::new();
+    for (id, w) in &r.state.workloads {
+        let desired = w.chips_desired;
+        if w.target_total() <= desired {
+            continue;
+        }
+        let mut left = desired;
+        for (pool, g) in &w.grants {
+            let Some(&i) = r.view.pool_index.get(pool) else { continue };
+            let held = g.target();
+            // A gang shrinks to its new size in one go, or to nothing if that size
+            // does not fit the pool's grain.
+            let mut keep = round_down(held.min(left), grain(w, &r.view.pools[i]));
+            if keep < w.spec.chips_min {
+                keep = 0;
+            }
+            left -= keep.min(left);
+            if keep < held {
+                cuts.push((id.clone(), pool.clone(), keep, held, desired));
+            }
+        }
+    }
+    for (id, pool, keep, held, desired) in cuts {
+        let reason = Reason::new("demand_drop", format!("{id} asks for {desired} chips and holds {held} in {pool}"))
+            .with("chips_desired", f64::from(desired))
+            .with("chips_held", f64::from(held))
+            .with("chips_kept", f64::from(keep));
+        r.emit(&id, Action::Revoke { pool, chips: keep }, reason);
+    }
+}
+
+/// Reserved-but-idle capacity is given back: a grant whose measured use stayed below
+/// `idle_threshold_fraction` of it for `idle_window_s` shrinks to
+/// `round_up(busy * (1 + headroom))` (at least `chips_min`), with the workload's grace.
+/// Critical and gang workloads are left alone: one cannot be shrunk by policy, the other
+/// cannot be shrunk in part.
+pub fn give_back_idle(r: &mut Round) {
+    let now = r.now();
+    let window_ms = i64::from(r.policy.idle_window_s) * 1000;
+    let mut shrinks = Vec::new();
+    for (id, w) in &r.state.workloads {
+        let Some(since) = w.idle_since_ms else { continue };
+        if w.spec.critical || w.spec.gang {
+            continue;
+        }
+        if now < since + window_ms {
+            r.wake_ms = Some(r.wake_ms.map_or(since + window_ms, |x| x.min(since + window_ms)));
+            continue;
+        }
+        let Some(pool) = w.home_pool() else { continue };
+        let Some(&i) = r.view.pool_index.get(pool) else { continue };
+        let g = &w.grants[pool];
+        if g.reclaim.is_some() {
+            continue;
+        }
+        let headroom = r.view.teams.get(&w.spec.team).map_or(r.policy.headroom_fraction, |t| t.headroom);
+        let held = g.target();
+        let want = (w.chips_busy * (1.0 + headroom.max(0.0))).ceil().min(f64::from(held)) as u32;
+        let keep = round_up(want.max(w.spec.chips_min), grain(w, &r.view.pools[i])).min(held);
+        let step = (r.policy.hysteresis_fraction * f64::from(held)).max(1.0);
+        if f64::from(held - keep) < step {
+            continue;
+        }
+        let grace_s = w.spec.drain_grace_s;
+        let reason = Reason::new(
+            "idle_give_back",
+            format!("{id} used {:.1} of {held} chips for {}s; keeping use plus headroom", w.chips_busy, (now - since) / 1000),
+        )
+        .with("chips_busy", w.chips_busy)
+        .with("chips_held", f64::from(held))
+        .with("idle_threshold_fraction", r.policy.idle_threshold_fraction)
+        .with("idle_s", ((now - since) / 1000) as f64)
+        .with("headroom_fraction", headroom)
+        .with("chips_kept", f64::from(keep));
+        let action = Action::Reclaim {
+            pool: pool.clone(),
+            chips: keep,
+            grace_s,
+            deadline_ms: now + i64::from(grace_s) * 1000,
+            cause: ReclaimCause::IdleGiveBack,
+        };
+        shrinks.push((id.clone(), action, reason));
+    }
+    for (id, action, reason) in shrinks {
+        r.emit(&id, action, reason);
+    }
+}
+
+/// Once a reclaim's grace is over, the chips above its target are revoked.
+pub fn revoke_due(r: &mut Round) {
+    let now = r.now();
+    let mut due = Vec::new();
+    for (id, w) in &r.state.workloads {
+        for (pool, g) in &w.grants {
+            if let Some(rc) = &g.reclaim {
+                if rc.deadline_ms <= now {
+                    due.push((id.clone(), pool.clone(), rc.chips_to.min(g.decided), g.decided, rc.cause));
+                } else {
+                    r.wake_ms = Some(r.wake_ms.map_or(rc.deadline_ms, |x| x.min(rc.deadline_ms)));
+                }
+            }
+        }
+    }
+    for (id, pool, chips, held, cause) in due {
+        let reason = Reason::new("grace_over", format!("{id}'s grace in {pool} is over ({cause:?}); revoking to {chips}"))
+            .with("chips_held", f64::from(held))
+            .with("chips_kept", f64::from(chips));
+        r.emit(&id, Action::Revoke { pool, chips }, reason);
+    }
+}

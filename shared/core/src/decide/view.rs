@@ -1,0 +1,152 @@
+//! The per-round view: capacity and team holdings derived from the folded state, kept
+//! up to date as the round makes decisions so later rules see earlier ones.
+
+use crate::state::{FleetState, WorkloadState};
+use qm_model::{AcceleratorType, PoolId, PriorityTier, Region, TeamId};
+use std::collections::BTreeMap;
+
+/// One pool as the rules see it this round.
+#[derive(Clone, Debug)]
+pub struct PoolView {
+    pub id: PoolId,
+    pub region: Region,
+    pub accelerator: AcceleratorType,
+    /// Healthy chips; zero for a retired pool.
+    pub healthy: u32,
+    pub unit: u32,
+    pub price: f64,
+    /// Chips counted as taken: max(decided, applied) summed over grants.
+    pub occupied: u32,
+    /// Chips that will be taken once pending shrinks land: target summed over grants.
+    pub planned: u32,
+}
+
+impl PoolView {
+    /// Chips that can be granted right now without handing out a chip twice.
+    pub fn free_now(&self) -> u32 {
+        self.healthy.saturating_sub(self.occupied)
+    }
+
+    /// Chips that will be free once in-flight reclaims land.
+    pub fn free_planned(&self) -> u32 {
+        self.healthy.saturating_sub(self.planned)
+    }
+}
+
+/// One team as the rules see it this round, all in normalized compute.
+#[derive(Clone, Debug, Default)]
+pub struct TeamView {
+    pub tier: PriorityTier,
+    pub guarantee: f64,
+    pub limit: Option<f64>,
+    pub weight: f64,
+    pub regions: Vec<Region>,
+    pub headroom: f64,
+    /// Recent measured use, decayed.
+    pub usage_recent: f64,
+    /// Held after pending shrinks land (targets).
+    pub held: f64,
+    /// What its live workloads want.
+    pub demand: f64,
+    /// Its fair share this round: guarantee plus its part of the surplus.
+    pub fair: f64,
+}
+
+impl TeamView {
+    /// How far the team is along its fair share; below 1 it is owed capacity.
+    pub fn ratio(&self) -> f64 {
+        if self.fair <= 1e-9 {
+            if self.held > 0.0 { f64::INFINITY } else { 0.0 }
+        } else {
+            self.held / self.fair
+        }
+    }
+}
+
+/// Capacity and teams for one round.
+#[derive(Clone, Debug, Default)]
+pub struct View {
+    pub pools: Vec<PoolView>,
+    pub pool_index: BTreeMap<PoolId, usize>,
+    /// Pools by accelerator type, so placement looks only where a workload can run.
+    pub by_type: BTreeMap<AcceleratorType, Vec<usize>>,
+    pub teams: BTreeMap<TeamId, TeamView>,
+}
+
+impl View {
+    /// Derives the view from the folded state. O(workloads + pools).
+    pub fn build(state: &FleetState, headroom_default: f64) -> Self {
+        let mut v = View::default();
+        for (id, p) in &state.pools {
+            let i = v.pools.len();
+            v.pool_index.insert(id.clone(), i);
+            v.by_type.entry(p.pool.accelerator.clone()).or_default().push(i);
+            v.pools.push(PoolView {
+                id: id.clone(),
+                region: p.pool.region.clone(),
+                accelerator: p.pool.accelerator.clone(),
+                healthy: if p.retired { 0 } else { p.pool.healthy_chips.min(p.pool.chips) },
+                unit: p.pool.allocation_unit.max(1),
+                price: p.pool.price_per_chip_hour,
+                occupied: 0,
+                planned: 0,
+            });
+        }
+        for (id, t) in &state.teams {
+            let team = &t.team;
+            v.teams.insert(
+                id.clone(),
+                TeamView {
+                    tier: team.tier,
+                    guarantee: team.guarantee.max(0.0),
+                    limit: team.limit,
+                    weight: if team.weight > 0.0 { team.weight } else { 1.0 },
+                    regions: team.regions.clone(),
+                    headroom: if team.headroom_fraction > 0.0 { team.headroom_fraction } else { headroom_default },
+                    usage_recent: t.usage_recent,
+                    ..TeamView::default()
+                },
+            );
+        }
+        for w in state.workloads.values() {
+            for (pid, g) in &w.grants {
+                let Some(&i) = v.pool_index.get(pid) else { continue };
+                v.pools[i].occupied += g.occupied();
+                v.pools[i].planned += g.target();
+                let tp = v.tp(w, i);
+                if let Some(t) = v.teams.get_mut(&w.spec.team) {
+                    t.held += f64::from(g.target()) * tp;
+                }
+            }
+        }
+        v
+    }
+
+    /// A workload's relative throughput in a pool (0 where it does not run).
+    pub fn tp(&self, w: &WorkloadState, pool: usize) -> f64 {
+        w.spec.throughput_on(&self.pools[pool].accelerator).unwrap_or(0.0).max(0.0)
+    }
+
+    /// Pools the workload may be placed in: accepted type, team region, healthy, not failed.
+    pub fn candidates(&self, w: &WorkloadState) -> Vec<usize> {
+        let regions = self.teams.get(&w.spec.team).map(|t| t.regions.as_slice()).unwrap_or(&[]);
+        let mut out = Vec::new();
+        for a in &w.spec.accepts {
+            if !(a.relative_throughput > 0.0) {
+                continue;
+            }
+            for &i in self.by_type.get(&a.accelerator).map(Vec::as_slice).unwrap_or(&[]) {
+                let p = &self.pools[i];
+                if p.healthy > 0
+                    && (regions.is_empty() || regions.contains(&p.region))
+                    && !w.failed_pools.contains(&p.id)
+                {
+                    out.push(i);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}

@@ -1,0 +1,135 @@
+//! Builders for tests, examples and the simulator: pools, teams, workload specs and a
+//! `Given` harness that steps an engine with increasing sequence numbers.
+
+use crate::Engine;
+use qm_model::{
+    AcceleratorThroughput, ActuationEvent, Action, Decision, InputEvent, LogEvent, PolicyConfig, Pool, PriorityTier,
+    Team, WorkloadSpec,
+};
+
+/// A pool `id` of `chips` healthy chips of `accelerator` in `region`, unit 1, $1/chip-hour.
+pub fn pool(id: &str, region: &str, accelerator: &str, chips: u32) -> Pool {
+    Pool {
+        id: id.into(),
+        region: region.into(),
+        accelerator: accelerator.into(),
+        chips,
+        healthy_chips: chips,
+        allocation_unit: 1,
+        price_per_chip_hour: 1.0,
+    }
+}
+
+/// A team with a guarantee, weight 1, normal tier, every region.
+pub fn team(id: &str, guarantee: f64) -> Team {
+    Team {
+        id: id.into(),
+        guarantee,
+        limit: None,
+        weight: 1.0,
+        tier: PriorityTier::Normal,
+        regions: Vec::new(),
+        headroom_fraction: 0.0,
+    }
+}
+
+/// An elastic, preemptible workload of `team` that runs on the listed types.
+pub fn spec(id: &str, team: &str, accepts: &[(&str, f64)]) -> WorkloadSpec {
+    WorkloadSpec {
+        id: id.into(),
+        team: team.into(),
+        kind: Default::default(),
+        accepts: accepts
+            .iter()
+            .map(|(a, t)| AcceleratorThroughput { accelerator: (*a).into(), relative_throughput: *t })
+            .collect(),
+        chips_min: 1,
+        chips_max: 100_000,
+        chips_step: 1,
+        gang: false,
+        preemptible: true,
+        critical: false,
+        drain_grace_s: 60,
+        urgency: 0.0,
+        deadline_ms: None,
+        risk_tolerance: 0.5,
+    }
+}
+
+/// Steps an engine through a scenario: sequence numbers count up, time is explicit,
+/// and every grant/revoke can be acknowledged the way an ideal actuator would.
+pub struct Given {
+    pub engine: Engine,
+    pub seq: u64,
+    pub now_ms: i64,
+}
+
+impl Given {
+    /// A fresh engine under `policy`, at time 0.
+    pub fn new(policy: PolicyConfig) -> Self {
+        Self { engine: Engine::new(policy), seq: 0, now_ms: 0 }
+    }
+
+    /// Steps one input at the current time.
+    pub fn input(&mut self, e: InputEvent) -> Vec<Decision> {
+        self.seq += 1;
+        self.engine.step(self.seq, self.now_ms, &LogEvent::Input(e))
+    }
+
+    /// Steps one actuation report at the current time.
+    pub fn actuation(&mut self, e: ActuationEvent) -> Vec<Decision> {
+        self.seq += 1;
+        self.engine.step(self.seq, self.now_ms, &LogEvent::Actuation(e))
+    }
+
+    /// Moves time forward by `s` seconds and steps a tick.
+    pub fn tick_after(&mut self, s: i64) -> Vec<Decision> {
+        self.now_ms += s * 1000;
+        self.input(InputEvent::Tick)
+    }
+
+    /// Declares demand.
+    pub fn demand(&mut self, spec: &WorkloadSpec, chips: u32) -> Vec<Decision> {
+        self.input(InputEvent::DemandDeclared { spec: spec.clone(), chips_desired: chips })
+    }
+
+    /// Acknowledges decisions as an ideal actuator would (grants and revokes applied
+    /// at once), folding the acknowledgements and everything they cause, to a fixpoint.
+    /// Returns every decision made along the way, acknowledged ones included.
+    pub fn ack(&mut self, decisions: Vec<Decision>) -> Vec<Decision> {
+        let mut all = Vec::new();
+        let mut queue = decisions;
+        let mut guard = 0;
+        while !queue.is_empty() && guard < 1000 {
+            guard += 1;
+            let mut next = Vec::new();
+            for d in &queue {
+                let e = match &d.action {
+                    Action::Grant { pool, chips } => Some(ActuationEvent::GrantApplied {
+                        decision_id: uuid_zero(),
+                        workload: d.workload.clone(),
+                        pool: pool.clone(),
+                        chips: *chips,
+                    }),
+                    Action::Revoke { pool, chips } => Some(ActuationEvent::GrantRevoked {
+                        decision_id: uuid_zero(),
+                        workload: d.workload.clone(),
+                        pool: pool.clone(),
+                        chips: *chips,
+                    }),
+                    _ => None,
+                };
+                if let Some(e) = e {
+                    next.extend(self.actuation(e));
+                }
+            }
+            all.append(&mut queue);
+            queue = next;
+        }
+        all
+    }
+}
+
+fn uuid_zero() -> qm_model::Uuid {
+    qm_model::Uuid::nil()
+}

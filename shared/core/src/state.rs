@@ -1,0 +1,143 @@
+//! The folded state: what the log has said so far, with no rules applied.
+//!
+//! Everything is kept in `BTreeMap`s so that iteration order, and therefore every
+//! decision and every serialized snapshot, is the same on every replay.
+
+use qm_model::{Pool, PoolId, ReclaimCause, Reason, Team, TeamId, WorkloadId, WorkloadSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A pool as last declared, and whether it was retired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolState {
+    /// The pool as last declared.
+    pub pool: Pool,
+    /// Retired pools take no new grants; their grants are revoked and re-placed.
+    pub retired: bool,
+}
+
+/// A team as last declared, plus its recent measured use (for usage-aware fair share).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TeamState {
+    /// The team as last declared.
+    pub team: Team,
+    /// Exponentially decayed average of the team's measured normalized use.
+    pub usage_recent: f64,
+    /// The team's latest measured normalized use (sum over its workloads).
+    pub usage_now: f64,
+    /// When `usage_recent` was last brought up to date (unix ms).
+    pub usage_at_ms: i64,
+}
+
+/// A shrink that was asked for and whose grace has not run out yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingReclaim {
+    /// The size the workload was asked to shrink to.
+    pub chips_to: u32,
+    /// When the core revokes whatever is above `chips_to`.
+    pub deadline_ms: i64,
+    /// Why the chips are being taken.
+    pub cause: ReclaimCause,
+}
+
+/// One workload's grant in one pool: what the core decided and what really happened.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GrantState {
+    /// The total the core last granted or revoked to.
+    pub decided: u32,
+    /// The total the actuator last reported as really held.
+    pub applied: u32,
+    /// When the grant last grew (unix ms): the start of its minimum lifetime.
+    pub since_ms: i64,
+    /// A shrink in its grace period, if any.
+    pub reclaim: Option<PendingReclaim>,
+}
+
+impl GrantState {
+    /// Chips that count against the pool's capacity: nothing is handed out twice, so
+    /// both what was decided and what the actuator still reports are counted.
+    pub fn occupied(&self) -> u32 {
+        self.decided.max(self.applied)
+    }
+
+    /// Chips the workload will hold once pending shrinks take effect.
+    pub fn target(&self) -> u32 {
+        match &self.reclaim {
+            Some(r) => r.chips_to.min(self.decided),
+            None => self.decided,
+        }
+    }
+}
+
+/// The last pending state reported for a workload, so it is reported only on change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingState {
+    /// Chips wanted beyond what is held.
+    pub chips_wanted: u32,
+    /// Why they cannot be granted now.
+    pub reason: Reason,
+}
+
+/// A workload: its spec, demand, measured use and grants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadState {
+    /// The spec as last declared.
+    pub spec: WorkloadSpec,
+    /// Chips the workload last asked for.
+    pub chips_desired: u32,
+    /// When the workload first declared demand (unix ms): an age tie-break.
+    pub declared_at_ms: i64,
+    /// Last measured busy chips.
+    pub chips_busy: f64,
+    /// Since when measured use has stayed below the idle threshold, if it has.
+    pub idle_since_ms: Option<i64>,
+    /// Cap set by idle give-back; lifted when use comes back or demand changes.
+    pub idle_cap: Option<u32>,
+    /// Grants per pool; entries at zero are removed.
+    pub grants: BTreeMap<PoolId, GrantState>,
+    /// Pools where actuation failed; avoided until the workload's demand changes.
+    pub failed_pools: BTreeSet<PoolId>,
+    /// The pending state last reported.
+    pub pending: Option<PendingState>,
+    /// Finished: its grants are released in the next round, then it is forgotten.
+    pub finished: bool,
+}
+
+impl WorkloadState {
+    /// Chips the workload will hold once pending shrinks take effect, all pools.
+    pub fn target_total(&self) -> u32 {
+        self.grants.values().map(GrantState::target).sum()
+    }
+
+    /// The pool the workload lives in: the one with its largest grant (ties: lowest id).
+    pub fn home_pool(&self) -> Option<&PoolId> {
+        let mut best: Option<(&PoolId, u32)> = None;
+        for (id, g) in &self.grants {
+            if g.target() > 0 && best.is_none_or(|(_, c)| g.target() > c) {
+                best = Some((id, g.target()));
+            }
+        }
+        best.map(|(id, _)| id)
+    }
+
+    /// Demand after idle give-back: what the policy tries to grant.
+    pub fn chips_wanted_total(&self) -> u32 {
+        match self.idle_cap {
+            Some(cap) => self.chips_desired.min(cap),
+            None => self.chips_desired,
+        }
+    }
+}
+
+/// Everything the log has said, folded.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetState {
+    /// Pools by id.
+    pub pools: BTreeMap<PoolId, PoolState>,
+    /// Teams by id.
+    pub teams: BTreeMap<TeamId, TeamState>,
+    /// Live workloads by id; finished workloads are removed.
+    pub workloads: BTreeMap<WorkloadId, WorkloadState>,
+    /// The engine's clock: the latest event time seen (unix ms).
+    pub now_ms: i64,
+}
