@@ -25,7 +25,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    qm_runtime::init_logging();
+    qm_runtime::init_logging("info");
     let args = Args::parse();
     let backend = match (args.backend.as_str(), args.exec_command) {
         ("sim", _) => BackendConfig::Sim,

@@ -21,7 +21,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    qm_runtime::init_logging();
+    qm_runtime::init_logging("info");
     let args = Args::parse();
     let config = qm_ingest::IngestConfig {
         nats: ConnectSettings { url: args.nats_url, name: "qm-ingest".into(), ..Default::default() },

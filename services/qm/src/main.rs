@@ -1,1 +1,187 @@
-fn main() {}
+//! `qm`: the operator and workload command line. Runs the local system (`qm up`),
+//! declares demand and fleet changes through ingest, and rebuilds state from the log.
+
+mod demo;
+mod fleet;
+mod send;
+mod status;
+mod supervise;
+mod up;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use qm_bus::connect::{connect, jetstream, ConnectSettings};
+use qm_model::{AcceleratorThroughput, InputEvent, PolicyConfig, WorkloadKind, WorkloadSpec};
+use std::path::PathBuf;
+
+/// Quartermaster: accelerators allocated by policy applied continuously to measured demand.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// NATS server URL.
+    #[arg(long, global = true, env = "QM_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start nats-server, ingest, policy and actuator with a demo fleet and demand; Ctrl-C stops all.
+    Up(up::UpArgs),
+    /// Declare how many chips a workload wants (and its shape).
+    Demand(DemandArgs),
+    /// Report measured use of a workload's grant.
+    Usage {
+        workload: String,
+        #[arg(long)]
+        team: String,
+        /// Chips busy on average over the window.
+        #[arg(long)]
+        busy: f64,
+        #[arg(long, default_value_t = 10)]
+        window_s: u32,
+    },
+    /// Tell the policy a workload finished.
+    Finish {
+        workload: String,
+        #[arg(long)]
+        team: String,
+    },
+    /// Declare the pools and teams of a fleet file (TOML).
+    Fleet {
+        file: PathBuf,
+    },
+    /// Publish a policy file (TOML); it takes effect for every later decision.
+    Policy {
+        file: PathBuf,
+    },
+    /// Pools, teams and workloads with granted chips, rebuilt from the log.
+    Status {
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct DemandArgs {
+    workload: String,
+    #[arg(long)]
+    team: String,
+    /// Chips wanted now (0 withdraws the demand).
+    #[arg(long)]
+    chips: u32,
+    /// Accepted types with relative throughput per chip, e.g. `h100=1.0,a100=0.5`.
+    #[arg(long, default_value = "h100=1.0")]
+    accepts: String,
+    #[arg(long)]
+    min: Option<u32>,
+    #[arg(long)]
+    max: Option<u32>,
+    #[arg(long, default_value_t = 1)]
+    step: u32,
+    /// All-or-nothing.
+    #[arg(long)]
+    gang: bool,
+    /// Never preempted and never stranded behind lower tiers.
+    #[arg(long)]
+    critical: bool,
+    #[arg(long, default_value_t = 60)]
+    grace_s: u32,
+    #[arg(long, default_value_t = 0.0)]
+    urgency: f64,
+    /// Idempotency key: repeats with the same key are stored once.
+    #[arg(long)]
+    key: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    qm_runtime::init_logging("warn");
+    let cli = Cli::parse();
+    let settings = ConnectSettings { url: cli.nats_url.clone(), name: "qm-cli".into(), ..Default::default() };
+    match cli.command {
+        Command::Up(args) => up::run(args, &cli.nats_url).await,
+        Command::Demand(args) => {
+            let client = connect(&settings).await?;
+            let event = demand_event(&args)?;
+            let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, args.key.as_deref()).await?;
+            println!("accepted {id} at input sequence {seq}");
+            Ok(())
+        }
+        Command::Usage { workload, team, busy, window_s } => {
+            let client = connect(&settings).await?;
+            let event = InputEvent::UsageReported { workload: workload.as_str().into(), chips_busy: busy, window_s };
+            let (id, seq) = send::send_accepted(&client, send::subject_for_team("usage", &team, &workload), &event, None).await?;
+            println!("accepted {id} at input sequence {seq}");
+            Ok(())
+        }
+        Command::Finish { workload, team } => {
+            let client = connect(&settings).await?;
+            let event = InputEvent::WorkloadFinished { workload: workload.as_str().into() };
+            let (id, seq) = send::send_accepted(&client, send::subject_for_team("finish", &team, &workload), &event, None).await?;
+            println!("accepted {id} at input sequence {seq}");
+            Ok(())
+        }
+        Command::Fleet { file } => {
+            let client = connect(&settings).await?;
+            let fleet = fleet::FleetFile::load(&file)?;
+            let declared = up::declare_fleet(&client, &fleet).await?;
+            println!("declared {declared} pools and teams");
+            Ok(())
+        }
+        Command::Policy { file } => {
+            let client = connect(&settings).await?;
+            let policy = load_policy(&file)?;
+            let event = InputEvent::PolicyPublished(policy);
+            let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, None).await?;
+            println!("policy published as {id} at input sequence {seq}");
+            Ok(())
+        }
+        Command::Status { json } => {
+            let client = connect(&settings).await?;
+            let engine = status::rebuild(&jetstream(client, 64)).await?;
+            let status = engine.status();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status::render(&status, engine.last_seq()));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Parses a policy file.
+pub fn load_policy(path: &std::path::Path) -> anyhow::Result<PolicyConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid policy file {}", path.display()))
+}
+
+fn demand_event(args: &DemandArgs) -> anyhow::Result<InputEvent> {
+    let mut accepts = Vec::new();
+    for pair in args.accepts.split(',').filter(|p| !p.is_empty()) {
+        let (accelerator, throughput) = pair.split_once('=').context("--accepts takes type=throughput pairs")?;
+        let relative_throughput: f64 = throughput.parse().with_context(|| format!("bad throughput in {pair}"))?;
+        accepts.push(AcceleratorThroughput { accelerator: accelerator.trim().into(), relative_throughput });
+    }
+    let chips_min = args.min.unwrap_or(args.chips.max(1));
+    let spec = WorkloadSpec {
+        id: args.workload.as_str().into(),
+        team: args.team.as_str().into(),
+        kind: WorkloadKind::Training,
+        accepts,
+        chips_min,
+        chips_max: args.max.unwrap_or(args.chips.max(chips_min)),
+        chips_step: args.step,
+        gang: args.gang,
+        preemptible: !args.critical,
+        critical: args.critical,
+        drain_grace_s: args.grace_s,
+        urgency: args.urgency,
+        deadline_ms: None,
+        risk_tolerance: if args.critical { 0.0 } else { 0.5 },
+    };
+    Ok(InputEvent::DemandDeclared { spec, chips_desired: args.chips })
+}

@@ -130,3 +130,26 @@ pub async fn durable(
         Ok(Delivery { entry, message })
     }))
 }
+
+/// One decoded entry of `QM_INPUT`: input from ingest, or an actuation report sourced in.
+#[derive(Clone, Debug)]
+pub struct LogRecord {
+    pub sequence: u64,
+    /// The envelope id: what decisions name as their cause.
+    pub id: uuid::Uuid,
+    pub time_ms: i64,
+    pub event: qm_model::LogEvent,
+}
+
+/// Decodes an entry of `QM_INPUT`, telling input and actuation apart by subject.
+pub fn decode_log(entry: &Entry) -> Result<LogRecord, qm_model::DecodeError> {
+    use qm_model::{decode, ActuationEvent, InputEvent, LogEvent};
+    let (id, time_ms, event) = if entry.subject.starts_with(crate::subjects::ACTUATION_PREFIX) {
+        let envelope = decode::<ActuationEvent>(&entry.payload)?;
+        (envelope.id, envelope.time_ms, LogEvent::Actuation(envelope.body))
+    } else {
+        let envelope = decode::<InputEvent>(&entry.payload)?;
+        (envelope.id, envelope.time_ms, LogEvent::Input(envelope.body))
+    };
+    Ok(LogRecord { sequence: entry.sequence, id, time_ms, event })
+}

@@ -6,10 +6,10 @@
 
 pub mod metrics;
 
-/// Sets up `tracing` output on stderr; `RUST_LOG` filters (default `info`).
-pub fn init_logging() {
+/// Sets up `tracing` output on stderr; `RUST_LOG` filters (default `default_level`).
+pub fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = if std::env::var_os("QM_LOG_JSON").is_some_and(|v| v == "1") {
         builder.json().try_init()

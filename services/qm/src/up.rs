@@ -1,0 +1,206 @@
+//! `qm up`: the whole system on one machine, with a demo fleet and demand, showing
+//! progress until Ctrl-C (or `--duration-s`), then stopping everything cleanly.
+
+use crate::demo::DemoLoad;
+use crate::fleet::{FleetFile, DEMO_FLEET};
+use crate::send::{send, send_accepted, subject_for};
+use crate::status::summary_line;
+use crate::supervise::{listening, nats_server_binary, sibling_binary, Children};
+use anyhow::{bail, Context};
+use futures::StreamExt;
+use qm_bus::connect::{connect, jetstream, ConnectSettings};
+use qm_bus::read::{decode_log, follow};
+use qm_bus::subjects;
+use qm_core::Engine;
+use qm_model::{Action, Decision, InputEvent, PolicyConfig};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Flags of `qm up`.
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// Where nats-server keeps its streams and the services their logs.
+    #[arg(long, default_value = ".qm-data")]
+    data_dir: PathBuf,
+    /// Fleet file to declare instead of the built-in demo fleet.
+    #[arg(long)]
+    fleet: Option<PathBuf>,
+    /// Policy file to publish (default: the built-in default policy).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Start the system and the fleet, but generate no demand.
+    #[arg(long)]
+    no_demo: bool,
+    /// Stop by itself after this many seconds (0 = run until Ctrl-C).
+    #[arg(long, default_value_t = 0)]
+    duration_s: u64,
+    /// Seed of the demo demand generator.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Actuator backend: `sim` or `exec`.
+    #[arg(long, default_value = "sim")]
+    backend: String,
+    /// Command the exec backend runs per decision.
+    #[arg(long)]
+    exec_command: Option<String>,
+}
+
+/// Runs the local system until Ctrl-C or the duration ends.
+pub async fn run(args: UpArgs, nats_url: &str) -> anyhow::Result<()> {
+    let (host, port) = host_port(nats_url)?;
+    std::fs::create_dir_all(&args.data_dir)?;
+    let logs = args.data_dir.join("logs");
+    let mut children = Children::default();
+    let outcome = start_and_watch(&args, nats_url, &host, port, &logs, &mut children).await;
+    println!("stopping services...");
+    children.stop(Duration::from_secs(5)).await;
+    println!("stopped. Logs are in {}", logs.display());
+    outcome
+}
+
+async fn start_and_watch(
+    args: &UpArgs,
+    nats_url: &str,
+    host: &str,
+    port: u16,
+    logs: &std::path::Path,
+    children: &mut Children,
+) -> anyhow::Result<()> {
+    if listening(host, port).await {
+        println!("using the nats-server already listening at {nats_url}");
+    } else {
+        let store = args.data_dir.join("nats");
+        let nats_args = ["-js", "-a", host, "-p", &port.to_string(), "-sd"].iter().map(|s| s.to_string()).chain([store.display().to_string()]).collect::<Vec<_>>();
+        children.spawn("nats-server", &nats_server_binary()?, &nats_args, &[], logs)?;
+        println!("started nats-server with JetStream at {nats_url} (store {})", store.display());
+    }
+    let env = vec![("QM_NATS_URL", nats_url.to_owned())];
+    let mut actuator_env = env.clone();
+    actuator_env.push(("QM_BACKEND", args.backend.clone()));
+    if let Some(command) = &args.exec_command {
+        actuator_env.push(("QM_EXEC_COMMAND", command.clone()));
+    }
+    children.spawn("ingest", &sibling_binary("qm-ingest")?, &[], &env, logs)?;
+    children.spawn("policy", &sibling_binary("qm-policy")?, &[], &env, logs)?;
+    children.spawn("actuator", &sibling_binary("qm-actuator")?, &[], &actuator_env, logs)?;
+    println!("started ingest, policy and actuator (logs in {})", logs.display());
+
+    let client = connect(&ConnectSettings { url: nats_url.to_owned(), name: "qm-up".into(), ..Default::default() }).await?;
+    let policy = match &args.policy {
+        Some(path) => crate::load_policy(path)?,
+        None => PolicyConfig::default(),
+    };
+    wait_for_ingest(&client, &policy).await?;
+    let fleet = match &args.fleet {
+        Some(path) => FleetFile::load(path)?,
+        None => FleetFile::parse(DEMO_FLEET)?,
+    };
+    let declared = declare_fleet(&client, &fleet).await?;
+    println!("policy {} published; {declared} pools and teams declared", policy.version);
+    let demo = (!args.no_demo).then(|| DemoLoad::new(fleet.workload_template.clone(), args.seed));
+    watch(&client, demo, args.duration_s, children).await
+}
+
+/// Publishes the policy, retrying until ingest answers (it may still be starting).
+async fn wait_for_ingest(client: &async_nats::Client, policy: &PolicyConfig) -> anyhow::Result<()> {
+    let event = InputEvent::PolicyPublished(policy.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match send(client, subject_for(&event), &event, Some(&format!("policy-{}", policy.version))).await {
+            Ok(qm_model::IngestReply::Accepted { .. }) => return Ok(()),
+            Ok(qm_model::IngestReply::Rejected { code, message }) => bail!("policy rejected ({code:?}): {message}"),
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(e) => return Err(e.context("ingest did not come up within 30 s")),
+        }
+    }
+}
+
+/// Declares every pool and team of a fleet file; returns how many.
+pub async fn declare_fleet(client: &async_nats::Client, fleet: &FleetFile) -> anyhow::Result<usize> {
+    let events = fleet
+        .team
+        .iter()
+        .cloned()
+        .map(InputEvent::TeamDeclared)
+        .chain(fleet.pool.iter().cloned().map(InputEvent::PoolDeclared));
+    let mut declared = 0;
+    for event in events {
+        send_accepted(client, subject_for(&event), &event, None).await.with_context(|| format!("declaring {event:?}"))?;
+        declared += 1;
+    }
+    Ok(declared)
+}
+
+/// Drives the demo and prints progress, from a read-only replica of the policy engine
+/// that follows the log (so what it shows is what the policy decided).
+async fn watch(
+    client: &async_nats::Client,
+    mut demo: Option<DemoLoad>,
+    duration_s: u64,
+    children: &mut Children,
+) -> anyhow::Result<()> {
+    let js = jetstream(client.clone(), 64);
+    let mut entries = Box::pin(follow(&js, subjects::INPUT_STREAM, 1).await?);
+    let mut replica = Engine::new(PolicyConfig::default());
+    let started = Instant::now();
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    let shutdown = qm_runtime::shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut recent: Vec<Decision> = Vec::new();
+    let mut decisions_total = 0u64;
+    println!("running; Ctrl-C stops everything\n");
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            entry = entries.next() => {
+                let Some(entry) = entry else { bail!("log subscription ended") };
+                if let Ok(record) = decode_log(&entry?) {
+                    let decisions = replica.step(record.sequence, record.time_ms, &record.event);
+                    decisions_total += decisions.len() as u64;
+                    recent.extend(decisions);
+                }
+            }
+            _ = second.tick() => {
+                if let Some((name, status)) = children.exited() {
+                    bail!("{name} exited ({status}); see its log");
+                }
+                let elapsed_s = started.elapsed().as_secs();
+                if let Some(demo) = demo.as_mut() {
+                    let report = demo.step(client, elapsed_s).await;
+                    if report.rejected > 0 {
+                        tracing::warn!(rejected = report.rejected, "demo input rejected");
+                    }
+                }
+                if elapsed_s % 2 == 0 {
+                    let running = demo.as_ref().map_or(0, DemoLoad::running);
+                    println!("[{elapsed_s:>4}s] demo {running:>2}  {}  decisions {decisions_total:>5}  log {}", summary_line(&replica.status()), replica.last_seq());
+                    for decision in recent.iter().filter(|d| !matches!(d.action, Action::Pending { .. })).take(3) {
+                        println!("        {}", describe(decision));
+                    }
+                    recent.clear();
+                }
+                if duration_s > 0 && elapsed_s >= duration_s {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// One decision as a short line.
+fn describe(decision: &Decision) -> String {
+    let what = match &decision.action {
+        Action::Grant { pool, chips } => format!("grant {chips} on {pool}"),
+        Action::Reclaim { pool, chips, grace_s, cause, .. } => format!("reclaim to {chips} on {pool} ({cause:?}, grace {grace_s}s)"),
+        Action::Revoke { pool, chips } => format!("revoke to {chips} on {pool}"),
+        Action::Release { pool } => format!("release {pool}"),
+        Action::Pending { chips_wanted } => format!("pending {chips_wanted}"),
+    };
+    format!("{:<24} {what:<40} [{}] {}", decision.workload.as_str(), decision.reason.rule, decision.reason.message)
+}
+
+fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let (host, port) = rest.rsplit_once(':').context("NATS URL needs host:port")?;
+    Ok((host.to_owned(), port.trim_end_matches('/').parse().context("bad port in NATS URL")?))
+}
