@@ -12,6 +12,9 @@ pub mod share;
 pub mod shrink;
 pub mod view;
 
+#[cfg(test)]
+mod scenarios;
+
 use crate::fold;
 use crate::state::FleetState;
 use qm_model::{Action, Decision, PolicyConfig, Reason, WorkloadId};

@@ -1,7 +1,214 @@
-//! Reclaims for blocked work (filled in below).
+//! Reclaims for work that could not be placed from free chips.
+//!
+//! Two rules, both honouring the victim's drain grace (the chips are revoked by a later
+//! round once the deadline passes, see `shrink::revoke_due`):
+//! - **Owner reclaim**: a team below its fair share by more than
+//!   `max(hysteresis_fraction * fair, preemption_cost / grant_lifetime_min_s)` takes
+//!   chips back from teams above their fair share (same or lower tier), from grants at
+//!   least `grant_lifetime_min_s` old, never pushing the lender below
+//!   `(1 - hysteresis_fraction) * fair`.
+//! - **Critical preemption**: a critical workload takes chips from preemptible,
+//!   non-critical work of the same or lower tier, whatever its age or share.
+//!
+//! Victims go in order: most over fair share first, then lowest victim score, then id.
+//! Critical and non-preemptible work is never a victim.
 
+use crate::decide::score::{grain, placement_score, round_down, round_up, victim_score};
 use crate::decide::Round;
-use qm_model::WorkloadId;
+use qm_model::{Action, Reason, ReclaimCause, TeamId, WorkloadId};
 
-/// Reclaims borrowed or lower-tier capacity for workloads that could not be placed.
-pub fn reclaim_for(_r: &mut Round, _unplaced: &[WorkloadId]) {}
+/// Reclaims for each blocked workload in claim order, or explains why not.
+pub fn reclaim_for(r: &mut Round, unplaced: &[WorkloadId]) {
+    let mut holders: Option<Vec<Vec<WorkloadId>>> = None;
+    for id in unplaced {
+        let rule = r.blocked.get(id).map(|b| b.rule.as_str()).unwrap_or("");
+        if matches!(rule, "unknown_team" | "no_accepted_pool" | "team_limit") {
+            continue;
+        }
+        let h = holders.get_or_insert_with(|| index_holders(r));
+        if let Some(reason) = claim(r, id, h) {
+            r.blocked.insert(id.clone(), reason);
+        }
+    }
+}
+
+/// Who holds chips in each pool, built once per round and only when a claim needs it.
+fn index_holders(r: &Round) -> Vec<Vec<WorkloadId>> {
+    let mut out = vec![Vec::new(); r.view.pools.len()];
+    for (id, w) in &r.state.workloads {
+        for (pool, g) in &w.grants {
+            if g.target() > 0 {
+                if let Some(&i) = r.view.pool_index.get(pool) {
+                    out[i].push(id.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+struct Take {
+    victim: WorkloadId,
+    keep: u32,
+    grace_s: u32,
+}
+
+fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<Reason> {
+    let now = r.now();
+    let w = &r.state.workloads[id];
+    let critical = w.spec.critical;
+    let tv = r.view.teams.get(&w.spec.team)?.clone();
+    let want = w.chips_wanted_total();
+    let hyst = r.policy.hysteresis_fraction.max(0.0);
+    let deficit = tv.fair - tv.held;
+    if !critical {
+        let threshold = (hyst * tv.fair).max(r.policy.preemption_cost / f64::from(r.policy.grant_lifetime_min_s.max(1)));
+        if deficit <= threshold {
+            return None;
+        }
+    }
+    let mut pools = match w.home_pool().and_then(|p| r.view.pool_index.get(p)) {
+        Some(&i) => vec![i],
+        None => r.view.candidates(w),
+    };
+    let score = |i: usize| placement_score(r.view.tp(w, i), &r.view.pools[i], r.policy);
+    pools.sort_by(|a, b| score(*b).total_cmp(&score(*a)).then(a.cmp(b)));
+    let mut young_until: Option<i64> = None;
+    for i in pools {
+        let p = &r.view.pools[i];
+        let tp = r.view.tp(w, i);
+        let g = grain(w, p);
+        let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
+        let mut total = round_down(want, g);
+        if w.spec.gang {
+            if want % g != 0 {
+                continue;
+            }
+        } else if !critical && tp > 0.0 {
+            let extra = (deficit / tp).floor().max(0.0).min(1e9) as u32;
+            total = total.min(round_down(held_here + extra, g)).max(round_up(w.spec.chips_min, g));
+        }
+        if total <= held_here || total > p.healthy {
+            continue;
+        }
+        let need = total - held_here;
+        let avail = p.free_planned().saturating_sub(r.reserved[i]);
+        if avail >= need {
+            r.reserved[i] += need;
+            return Some(awaiting(id, &p.id, need, avail));
+        }
+        let (takes, young) = plan_takes(r, id, i, need - avail, &holders[i]);
+        if let Some(t) = young {
+            young_until = Some(young_until.map_or(t, |y: i64| y.min(t)));
+        }
+        let Some(takes) = takes else { continue };
+        let pool = r.view.pools[i].id.clone();
+        let cause = if critical { ReclaimCause::Preemption } else { ReclaimCause::OwnerReclaim };
+        for t in takes {
+            let vteam = r.state.workloads[&t.victim].spec.team.clone();
+            let vt = &r.view.teams[&vteam];
+            let held = r.state.workloads[&t.victim].grants[&pool].target();
+            let rule = if critical { "critical_preemption" } else { "owner_reclaim" };
+            let reason = Reason::new(rule, format!("{} needs {need} chips in {pool}; {} shrinks to {}", id, t.victim, t.keep))
+                .with("claimant_team_held", tv.held)
+                .with("claimant_team_fair_share", tv.fair)
+                .with("victim_team_held", vt.held)
+                .with("victim_team_fair_share", vt.fair)
+                .with("chips_held", f64::from(held))
+                .with("chips_kept", f64::from(t.keep))
+                .with("chips_needed", f64::from(need));
+            let action = Action::Reclaim {
+                pool: pool.clone(),
+                chips: t.keep,
+                grace_s: t.grace_s,
+                deadline_ms: now + i64::from(t.grace_s) * 1000,
+                cause,
+            };
+            r.emit(&t.victim, action, reason);
+        }
+        r.reserved[i] += need;
+        let avail = r.view.pools[i].free_planned();
+        return Some(awaiting(id, &pool, need, avail));
+    }
+    let t = young_until?;
+    r.wake_at(t);
+    Some(
+        Reason::new("min_lifetime", format!("{id} waits for borrowed grants to reach their minimum lifetime"))
+            .with("grant_lifetime_min_s", f64::from(r.policy.grant_lifetime_min_s))
+            .with("reclaimable_at_ms", t as f64)
+            .with("team_held", tv.held)
+            .with("team_fair_share", tv.fair),
+    )
+}
+
+fn awaiting(id: &WorkloadId, pool: &qm_model::PoolId, need: u32, avail: u32) -> Reason {
+    Reason::new("awaiting_reclaim", format!("{id} waits for {need} chips being reclaimed in {pool}"))
+        .with("chips_needed", f64::from(need))
+        .with("chips_coming_free", f64::from(avail))
+}
+
+/// Picks victims in pool `i` covering `short` chips. Returns the takes if they cover it,
+/// and the earliest time a too-young victim becomes eligible.
+fn plan_takes(r: &Round, id: &WorkloadId, i: usize, short: u32, holders: &[WorkloadId]) -> (Option<Vec<Take>>, Option<i64>) {
+    let now = r.now();
+    let w = &r.state.workloads[id];
+    let critical = w.spec.critical;
+    let Some(tv) = r.view.teams.get(&w.spec.team) else { return (None, None) };
+    let pool = &r.view.pools[i];
+    let lifetime_ms = i64::from(r.policy.grant_lifetime_min_s) * 1000;
+    let hyst = r.policy.hysteresis_fraction.max(0.0);
+    let mut young = None;
+    let mut cands: Vec<(f64, f64, &WorkloadId)> = Vec::new();
+    for vid in holders {
+        let Some(vw) = r.state.workloads.get(vid) else { continue };
+        let Some(vg) = vw.grants.get(&pool.id) else { continue };
+        if vid == id || vw.finished || !vw.spec.preemptible || vw.spec.critical || vg.target() == 0 || vg.reclaim.is_some() {
+            continue;
+        }
+        let Some(vt) = r.view.teams.get(&vw.spec.team) else { continue };
+        if vt.tier > tv.tier {
+            continue;
+        }
+        if !critical {
+            if vw.spec.team == w.spec.team || vt.held <= vt.fair {
+                continue;
+            }
+            if now < vg.since_ms + lifetime_ms {
+                let t = vg.since_ms + lifetime_ms;
+                young = Some(young.map_or(t, |y: i64| y.min(t)));
+                continue;
+            }
+        }
+        cands.push((vt.ratio(), victim_score(vw, r.policy, now), vid));
+    }
+    cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(b.2)));
+    let mut remaining = short;
+    let mut takes = Vec::new();
+    let mut loss: Vec<(TeamId, f64)> = Vec::new();
+    for (_, _, vid) in cands {
+        let vw = &r.state.workloads[vid];
+        let held = vw.grants[&pool.id].target();
+        let vgr = grain(vw, pool);
+        let min_keep = round_up(vw.spec.chips_min, vgr);
+        let partial = round_up(remaining, vgr).min(held.saturating_sub(min_keep));
+        let take = if !vw.spec.gang && partial >= remaining { partial } else { held };
+        if !critical {
+            let vt = &r.view.teams[&vw.spec.team];
+            let lost = loss.iter().find(|(t, _)| *t == vw.spec.team).map_or(0.0, |x| x.1);
+            let cost = f64::from(take) * r.view.tp(vw, i);
+            if vt.held - lost - cost < vt.fair * (1.0 - hyst) {
+                continue;
+            }
+            match loss.iter_mut().find(|(t, _)| *t == vw.spec.team) {
+                Some(x) => x.1 += cost,
+                None => loss.push((vw.spec.team.clone(), cost)),
+            }
+        }
+        takes.push(Take { victim: vid.clone(), keep: held - take, grace_s: vw.spec.drain_grace_s });
+        remaining = remaining.saturating_sub(take);
+        if remaining == 0 {
+            return (Some(takes), young);
+        }
+    }
+    (None, young)
+}

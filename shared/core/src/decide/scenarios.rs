@@ -1,0 +1,157 @@
+//! Given/when/then scenarios for the policy behaviours of issue 4 (1, 2, 5, 6, 7);
+//! heterogeneity and policy-file effects are in `scenarios_policy`.
+
+use crate::fixtures::{pool, spec, team, Given};
+use qm_model::{Action, Decision, InputEvent, PolicyConfig, ReclaimCause};
+
+fn fleet(chips: u32, teams: &[(&str, f64)]) -> Given {
+    let mut g = Given::new(PolicyConfig::default());
+    g.input(InputEvent::PoolDeclared(pool("us/h100", "us", "h100", chips)));
+    for (t, guarantee) in teams {
+        g.input(InputEvent::TeamDeclared(team(t, *guarantee)));
+    }
+    g
+}
+
+fn actions(ds: &[Decision], workload: &str) -> Vec<Action> {
+    ds.iter().filter(|d| d.workload.as_str() == workload).map(|d| d.action.clone()).collect()
+}
+
+fn grant(chips: u32) -> Action {
+    Action::Grant { pool: "us/h100".into(), chips }
+}
+
+#[test]
+fn idle_capacity_is_given_back_and_goes_to_pending_demand() {
+    let mut g = fleet(10, &[("a", 10.0), ("b", 0.0)]);
+    let idle = spec("idle", "a", &[("h100", 1.0)]);
+    let d = g.demand(&idle, 8);
+    g.ack(d);
+    let mut gang = spec("gang", "b", &[("h100", 1.0)]);
+    gang.gang = true;
+    let d = g.demand(&gang, 6);
+    assert_eq!(d[0].reason.rule, "gang_no_fit", "{d:?}");
+    // When: idle uses 1 of 8 chips for the idle window.
+    g.input(InputEvent::UsageReported { workload: "idle".into(), chips_busy: 1.0, window_s: 60 });
+    assert!(g.tick_after(299).is_empty(), "not before the window");
+    let d = g.tick_after(1);
+    // Then: shrink to ceil(1 * 1.1) = 2 with the workload's 60 s grace; the gang is
+    // told it now waits for those chips.
+    let shrink = actions(&d, "idle");
+    assert!(matches!(shrink[..], [Action::Reclaim { chips: 2, grace_s: 60, cause: ReclaimCause::IdleGiveBack, .. }]));
+    assert_eq!(d[0].reason.rule, "idle_give_back");
+    assert_eq!(d[1].reason.rule, "awaiting_reclaim");
+    let d = g.tick_after(60);
+    assert_eq!(actions(&d, "idle"), vec![Action::Revoke { pool: "us/h100".into(), chips: 2 }]);
+    // The freed chips go to pending demand in the round that frees them.
+    let all = g.ack(d);
+    assert_eq!(actions(&all, "gang"), vec![grant(6)], "{all:?}");
+    // And the idle workload does not grow back while its use stays low.
+    assert!(g.tick_after(3600).is_empty());
+}
+
+#[test]
+fn owner_reclaims_fair_share_from_borrower_after_min_lifetime_with_grace() {
+    let mut g = fleet(10, &[("a", 2.0), ("b", 2.0)]);
+    let borrower = spec("bw", "b", &[("h100", 1.0)]);
+    let d = g.demand(&borrower, 10);
+    assert_eq!(actions(&d, "bw"), vec![grant(10)]);
+    g.ack(d);
+    // Given the borrower's grant is young, the owner waits (min lifetime), told why.
+    g.now_ms += 100_000;
+    let owner = spec("ow", "a", &[("h100", 1.0)]);
+    let d = g.demand(&owner, 10);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].reason.rule, "min_lifetime");
+    // When the lifetime is over: reclaim to restore the fair share (5), not just the quota (2).
+    let d = g.tick_after(500);
+    let reclaim = actions(&d, "bw");
+    assert!(
+        matches!(reclaim[..], [Action::Reclaim { chips: 5, grace_s: 60, cause: ReclaimCause::OwnerReclaim, .. }]),
+        "{d:?}"
+    );
+    assert!(g.tick_after(59).is_empty(), "grace is honoured");
+    let d = g.tick_after(1);
+    let all = g.ack(d);
+    assert_eq!(actions(&all, "ow"), vec![grant(5)], "{all:?}");
+    assert!(g.tick_after(10_000).is_empty(), "no churn at fair share");
+}
+
+#[test]
+fn critical_work_preempts_lower_tier_at_once_and_is_never_preempted() {
+    let mut g = fleet(4, &[("low", 0.0), ("prod", 0.0)]);
+    let batch = spec("batch", "low", &[("h100", 1.0)]);
+    let d = g.demand(&batch, 4);
+    g.ack(d);
+    let mut crit = spec("crit", "prod", &[("h100", 1.0)]);
+    crit.critical = true;
+    crit.preemptible = false;
+    let d = g.demand(&crit, 4);
+    assert!(
+        matches!(actions(&d, "batch")[..], [Action::Reclaim { chips: 0, cause: ReclaimCause::Preemption, .. }]),
+        "{d:?}"
+    );
+    let d = g.tick_after(60);
+    let all = g.ack(d);
+    assert_eq!(actions(&all, "crit"), vec![grant(4)]);
+    // Another critical workload cannot take the critical one's chips.
+    let mut crit2 = spec("crit2", "prod", &[("h100", 1.0)]);
+    crit2.critical = true;
+    let d = g.demand(&crit2, 4);
+    assert!(actions(&d, "crit").is_empty());
+    assert!(matches!(actions(&d, "crit2")[..], [Action::Pending { chips_wanted: 4 }]), "{d:?}");
+}
+
+#[test]
+fn gang_is_all_or_nothing_and_steady_state_is_silent() {
+    let mut g = fleet(8, &[("a", 0.0)]);
+    let small = spec("small", "a", &[("h100", 1.0)]);
+    let d = g.demand(&small, 4);
+    g.ack(d);
+    let mut gang = spec("gang", "a", &[("h100", 1.0)]);
+    gang.gang = true;
+    let d = g.demand(&gang, 6);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].action, Action::Pending { chips_wanted: 6 });
+    // Pending is reported once, not every round.
+    assert!(g.tick_after(10).is_empty());
+    assert!(g.demand(&gang, 6).is_empty());
+    // When the small job finishes, the gang gets all 6 at once.
+    let d = g.input(InputEvent::WorkloadFinished { workload: "small".into() });
+    assert_eq!(actions(&d, "small"), vec![Action::Release { pool: "us/h100".into() }]);
+    assert_eq!(actions(&d, "gang"), vec![grant(6)]);
+}
+
+#[test]
+fn growth_below_hysteresis_is_not_worth_a_change() {
+    let mut g = fleet(21, &[("a", 0.0)]);
+    let filler = spec("filler", "a", &[("h100", 1.0)]);
+    let d = g.demand(&filler, 1);
+    g.ack(d);
+    let w = spec("w", "a", &[("h100", 1.0)]);
+    let d = g.demand(&w, 20);
+    assert_eq!(actions(&d, "w"), vec![grant(20)]);
+    g.ack(d);
+    // Given w holds 20 and wants 30, one chip frees: 1 < 10% of 20, no change.
+    let d = g.input(InputEvent::WorkloadFinished { workload: "filler".into() });
+    let d2 = g.demand(&w, 30);
+    assert!(actions(&d, "w").is_empty() && !d2.iter().any(|d| matches!(d.action, Action::Grant { .. })), "{d2:?}");
+}
+
+#[test]
+fn every_decision_carries_a_rule_and_figures() {
+    let mut g = fleet(4, &[("a", 1.0), ("b", 1.0)]);
+    let mut all = Vec::new();
+    for (i, t) in ["a", "b", "a"].iter().enumerate() {
+        let d = g.demand(&spec(&format!("w{i}"), t, &[("h100", 1.0)]), 3);
+        all.extend(g.ack(d));
+    }
+    all.extend(g.tick_after(10_000));
+    assert!(!all.is_empty());
+    for d in &all {
+        assert!(!d.reason.rule.is_empty() && !d.reason.message.is_empty(), "{d:?}");
+        if !matches!(d.action, Action::Release { .. }) {
+            assert!(!d.reason.figures.is_empty(), "{d:?}");
+        }
+    }
+}
