@@ -14,6 +14,8 @@ pub mod view;
 
 #[cfg(test)]
 mod scenarios;
+#[cfg(test)]
+mod scenarios_policy;
 
 use crate::fold;
 use crate::state::FleetState;
