@@ -94,6 +94,7 @@ fn apply_demand(state: &mut FleetState, spec: &qm_model::WorkloadSpec, chips_des
                 grants: BTreeMap::new(),
                 failed_pools: Default::default(),
                 pending: None,
+                last_failure: None,
                 finished: false,
             };
             state.workloads.insert(spec.id.clone(), w);
@@ -151,10 +152,10 @@ pub fn apply_actuation(state: &mut FleetState, event: &ActuationEvent) -> Effect
             if w.finished {
                 return Effect::Nothing;
             }
-            let g = w.grants.entry(pool.clone()).or_default();
-            if g.applied == *chips {
+            if w.grants.get(pool).map_or(0, |g| g.applied) == *chips {
                 return Effect::Nothing;
             }
+            let g = w.grants.entry(pool.clone()).or_default();
             let before = g.occupied();
             g.applied = *chips;
             let after = g.occupied();
@@ -162,8 +163,12 @@ pub fn apply_actuation(state: &mut FleetState, event: &ActuationEvent) -> Effect
             if before != after { Effect::Round } else { Effect::Quiet }
         }
         ActuationEvent::DrainRequested { .. } => Effect::Nothing,
-        ActuationEvent::ActuationFailed { workload, pool, .. } => {
+        ActuationEvent::ActuationFailed { decision_id, workload, pool, .. } => {
             let Some(w) = state.workloads.get_mut(workload) else { return Effect::Nothing };
+            if w.last_failure == Some(*decision_id) {
+                return Effect::Nothing;
+            }
+            w.last_failure = Some(*decision_id);
             let pools: Vec<PoolId> = match pool {
                 Some(p) => vec![p.clone()],
                 None => w.grants.keys().cloned().collect(),

@@ -99,6 +99,8 @@ pub struct WorkloadState {
     pub failed_pools: BTreeSet<PoolId>,
     /// The pending state last reported.
     pub pending: Option<PendingState>,
+    /// The last failed decision reported, so a redelivered failure is not applied twice.
+    pub last_failure: Option<qm_model::Uuid>,
     /// Finished: its grants are released in the next round, then it is forgotten.
     pub finished: bool,
 }

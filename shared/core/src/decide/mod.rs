@@ -70,17 +70,18 @@ impl<'a> Round<'a> {
         let idx = pool.as_ref().and_then(|p| self.view.pool_index.get(p).copied());
         let before = |s: &FleetState| {
             let g = pool.as_ref().and_then(|p| s.workloads.get(id).and_then(|w| w.grants.get(p)));
-            g.map_or((0, 0), |g| (g.occupied(), g.target()))
+            g.map_or((0, 0, 0), |g| (g.occupied(), g.target(), g.decided))
         };
-        let (occ0, tgt0) = before(self.state);
+        let (occ0, tgt0, dec0) = before(self.state);
         let decision = Decision { workload: id.clone(), team: team.clone(), action, reason };
         fold::apply_decision(self.state, &decision);
-        let (occ1, tgt1) = before(self.state);
+        let (occ1, tgt1, dec1) = before(self.state);
         if let (Some(i), Some(w)) = (idx, self.state.workloads.get(id)) {
             let tp = self.view.tp(w, i);
             let p = &mut self.view.pools[i];
             p.occupied = (p.occupied + occ1).saturating_sub(occ0);
             p.planned = (p.planned + tgt1).saturating_sub(tgt0);
+            p.decided = (p.decided + dec1).saturating_sub(dec0);
             if let Some(t) = self.view.teams.get_mut(&team) {
                 t.held += (f64::from(tgt1) - f64::from(tgt0)) * tp;
             }

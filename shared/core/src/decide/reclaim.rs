@@ -88,20 +88,29 @@ fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<
             let extra = (deficit / tp).floor().max(0.0).min(1e9) as u32;
             total = total.min(round_down(held_here + extra, g)).max(round_up(w.spec.chips_min, g));
         }
-        if total <= held_here || total > p.healthy {
+        if !w.spec.gang {
+            total = total.min(round_down(p.healthy, g));
+        }
+        if total <= held_here || total > p.healthy || total < w.spec.chips_min {
             continue;
         }
-        let need = total - held_here;
+        let mut need = total - held_here;
+        // An elastic claimant settles for part of its request, down to its minimum.
+        let need_min = if w.spec.gang { need } else { round_up(w.spec.chips_min, g).saturating_sub(held_here).max(g.min(need)) };
         let avail = p.free_planned().saturating_sub(r.reserved[i]);
-        if avail >= need {
-            r.reserved[i] += need;
-            return Some(awaiting(id, &p.id, need, avail));
+        if avail >= need_min {
+            let got = need.min(avail);
+            r.reserved[i] += got;
+            return Some(awaiting(id, &p.id, got, avail));
         }
-        let (takes, young) = plan_takes(r, id, i, need - avail, &holders[i]);
+        let (takes, covered, young) = plan_takes(r, id, i, need - avail, &holders[i]);
         if let Some(t) = young {
             young_until = Some(young_until.map_or(t, |y: i64| y.min(t)));
         }
-        let Some(takes) = takes else { continue };
+        if takes.is_empty() || avail + covered < need_min {
+            continue;
+        }
+        need = need.min(avail + covered);
         let pool = r.view.pools[i].id.clone();
         let cause = if critical { ReclaimCause::Preemption } else { ReclaimCause::OwnerReclaim };
         for t in takes {
@@ -147,13 +156,13 @@ fn awaiting(id: &WorkloadId, pool: &qm_model::PoolId, need: u32, avail: u32) -> 
         .with("chips_coming_free", f64::from(avail))
 }
 
-/// Picks victims in pool `i` covering `short` chips. Returns the takes if they cover it,
-/// and the earliest time a too-young victim becomes eligible.
-fn plan_takes(r: &Round, id: &WorkloadId, i: usize, short: u32, holders: &[WorkloadId]) -> (Option<Vec<Take>>, Option<i64>) {
+/// Picks victims in pool `i` for up to `short` chips. Returns the takes, the chips they
+/// cover, and the earliest time a too-young victim becomes eligible.
+fn plan_takes(r: &Round, id: &WorkloadId, i: usize, short: u32, holders: &[WorkloadId]) -> (Vec<Take>, u32, Option<i64>) {
     let now = r.now();
     let w = &r.state.workloads[id];
     let critical = w.spec.critical;
-    let Some(tv) = r.view.teams.get(&w.spec.team) else { return (None, None) };
+    let Some(tv) = r.view.teams.get(&w.spec.team) else { return (Vec::new(), 0, None) };
     let pool = &r.view.pools[i];
     let lifetime_ms = i64::from(r.policy.grant_lifetime_min_s) * 1000;
     let hyst = r.policy.hysteresis_fraction.max(0.0);
@@ -207,8 +216,8 @@ fn plan_takes(r: &Round, id: &WorkloadId, i: usize, short: u32, holders: &[Workl
         takes.push(Take { victim: vid.clone(), keep: held - take, grace_s: vw.spec.drain_grace_s });
         remaining = remaining.saturating_sub(take);
         if remaining == 0 {
-            return (Some(takes), young);
+            break;
         }
     }
-    (None, young)
+    (takes, short - remaining, young)
 }

@@ -23,7 +23,7 @@ pub fn release_finished(r: &mut Round) {
 /// already, so grants are revoked at once, lowest victim score first, critical last.
 pub fn fit_pools(r: &mut Round) {
     for i in 0..r.view.pools.len() {
-        if r.view.pools[i].planned <= r.view.pools[i].healthy {
+        if r.view.pools[i].decided <= r.view.pools[i].healthy {
             continue;
         }
         let pool = r.view.pools[i].id.clone();
@@ -32,17 +32,17 @@ pub fn fit_pools(r: &mut Round) {
             .state
             .workloads
             .iter()
-            .filter(|(_, w)| w.grants.get(&pool).is_some_and(|g| g.target() > 0))
+            .filter(|(_, w)| w.grants.get(&pool).is_some_and(|g| g.decided > 0))
             .map(|(id, w)| (w.spec.critical, victim_score(w, r.policy, now), id.clone()))
             .collect();
         holders.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
         for (_, _, id) in holders {
-            let (healthy, planned) = (r.view.pools[i].healthy, r.view.pools[i].planned);
+            let (healthy, planned) = (r.view.pools[i].healthy, r.view.pools[i].decided);
             if planned <= healthy {
                 break;
             }
             let w = &r.state.workloads[&id];
-            let held = w.grants[&pool].target();
+            let held = w.grants[&pool].decided;
             let g = grain(w, &r.view.pools[i]);
             let over = planned - healthy;
             let mut keep = round_down(held.saturating_sub(over), g);

@@ -19,6 +19,8 @@ pub struct PoolView {
     pub occupied: u32,
     /// Chips that will be taken once pending shrinks land: target summed over grants.
     pub planned: u32,
+    /// Chips granted by the core (decided) summed over grants: never above `healthy`.
+    pub decided: u32,
 }
 
 impl PoolView {
@@ -90,6 +92,7 @@ impl View {
                 price: p.pool.price_per_chip_hour,
                 occupied: 0,
                 planned: 0,
+                decided: 0,
             });
         }
         for (id, t) in &state.teams {
@@ -113,6 +116,7 @@ impl View {
                 let Some(&i) = v.pool_index.get(pid) else { continue };
                 v.pools[i].occupied += g.occupied();
                 v.pools[i].planned += g.target();
+                v.pools[i].decided += g.decided;
                 let tp = v.tp(w, i);
                 if let Some(t) = v.teams.get_mut(&w.spec.team) {
                     t.held += f64::from(g.target()) * tp;
