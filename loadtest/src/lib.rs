@@ -1,1 +1,1 @@
-//! Open-loop load generator for Quartermaster (stub until issue 7)
+//! Open-loop load generator for Quartermaster. Not built yet (issue 7): see README.md.
