@@ -21,6 +21,9 @@ struct Args {
     /// Seconds an exec command may run before it counts as failed.
     #[arg(long, env = "QM_EXEC_TIMEOUT_S", default_value_t = 30)]
     exec_timeout_s: u64,
+    /// Address for `/metrics` and `/healthz`, e.g. 127.0.0.1:9103.
+    #[arg(long, env = "QM_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
@@ -40,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let config = ActuatorConfig {
         nats: ConnectSettings { url: args.nats_url, name: "qm-actuator".into(), ..Default::default() },
         backend,
+        metrics_addr: args.metrics_addr,
         ..Default::default()
     };
     qm_actuator::run(config, SystemClock, qm_runtime::shutdown_signal()).await

@@ -6,6 +6,7 @@ use qm_bus::clock::Clock;
 use qm_bus::connect::{connect, jetstream as js_context, ConnectSettings};
 use qm_bus::{publish, read, subjects, StreamSettings};
 use qm_model::{decode, ActuationEvent, DecisionRecorded, Envelope};
+use qm_runtime::metrics::{spawn_endpoint, LabeledCounter, Registry};
 use std::collections::HashSet;
 use std::future::Future;
 use uuid::Uuid;
@@ -21,6 +22,8 @@ pub struct ActuatorConfig {
     /// Decisions delivered but not yet acked, at most.
     pub ack_pending_max: i64,
     pub source: String,
+    /// Where to serve `/metrics` and `/healthz`; `None` serves nothing.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for ActuatorConfig {
@@ -32,6 +35,7 @@ impl Default for ActuatorConfig {
             consumer: "qm-actuator".into(),
             ack_pending_max: 1_024,
             source: "actuator".into(),
+            metrics_addr: None,
         }
     }
 }
@@ -41,6 +45,9 @@ pub async fn run<C: Clock>(config: ActuatorConfig, clock: C, shutdown: impl Futu
     let client = connect(&config.nats).await?;
     let js = js_context(client.clone(), 256);
     qm_bus::streams::ensure_streams(&js, &config.streams).await?;
+    let mut registry = Registry::default();
+    let outcomes = LabeledCounter::register(&mut registry, "qm_actuator_decisions", "Decisions handled, by outcome", "outcome");
+    spawn_endpoint(config.metrics_addr, registry);
     let mut backend = Backend::new(&config.backend);
     let mut reported = rebuild(&js, &mut backend).await?;
     tracing::info!(decisions_reported = reported.len(), "actuator ready");
@@ -70,9 +77,17 @@ pub async fn run<C: Clock>(config: ActuatorConfig, clock: C, shutdown: impl Futu
                 continue;
             }
         };
-        if !envelope.body.advisory && !reported.contains(&envelope.id) {
-            if let Some(event) = backend.apply(envelope.id, &envelope.body).await {
-                report(&js, &clock, &config.source, envelope.id, event).await?;
+        if envelope.body.advisory {
+            outcomes.inc("advisory_skipped");
+        } else if reported.contains(&envelope.id) {
+            outcomes.inc("already_applied");
+        } else {
+            match backend.apply(envelope.id, &envelope.body).await {
+                Some(event) => {
+                    outcomes.inc(if matches!(event, ActuationEvent::ActuationFailed { .. }) { "failed" } else { "applied" });
+                    report(&js, &clock, &config.source, envelope.id, event).await?;
+                }
+                None => outcomes.inc("nothing_to_do"),
             }
             reported.insert(envelope.id);
         }

@@ -17,6 +17,9 @@ struct Args {
     /// Requests handled at once.
     #[arg(long, env = "QM_INFLIGHT_MAX", default_value_t = 512)]
     inflight_max: usize,
+    /// Address for `/metrics` and `/healthz`, e.g. 127.0.0.1:9101.
+    #[arg(long, env = "QM_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
@@ -27,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
         nats: ConnectSettings { url: args.nats_url, name: "qm-ingest".into(), ..Default::default() },
         tick_interval: Duration::from_millis(args.tick_ms),
         inflight_max: args.inflight_max,
+        metrics_addr: args.metrics_addr,
         ..Default::default()
     };
     qm_ingest::run(config, SystemClock, qm_runtime::shutdown_signal()).await

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use qm_bus::clock::Clock;
 use qm_bus::connect::{connect, jetstream as js_context, ConnectSettings};
 use qm_bus::{publish, read, subjects, StreamSettings};
+use qm_runtime::metrics::{spawn_endpoint, LabeledCounter, Registry};
 use qm_model::limits::{IDEMPOTENCY_KEY_BYTES_MAX, MESSAGE_BYTES_MAX};
 use qm_model::{
     decode, decode_value, encode_value, Envelope, IngestReply, InputEvent, InputRejected, RejectCode,
@@ -29,6 +30,8 @@ pub struct IngestConfig {
     pub tick_interval: Duration,
     /// Name recorded as the source of ticks and of input whose sender gave none.
     pub source: String,
+    /// Where to serve `/metrics` and `/healthz`; `None` serves nothing.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for IngestConfig {
@@ -39,6 +42,7 @@ impl Default for IngestConfig {
             inflight_max: 512,
             tick_interval: Duration::from_secs(1),
             source: "ingest".into(),
+            metrics_addr: None,
         }
     }
 }
@@ -48,6 +52,8 @@ struct Shared<C> {
     known: Known,
     clock: C,
     source: String,
+    /// Requests by outcome: accepted, duplicate, or the reject code.
+    requests: LabeledCounter,
 }
 
 /// Serves `qm.in.>` until `shutdown` resolves, then drains in-flight requests.
@@ -55,7 +61,10 @@ pub async fn run<C: Clock>(config: IngestConfig, clock: C, shutdown: impl Future
     let client = connect(&config.nats).await?;
     let js = js_context(client.clone(), config.inflight_max);
     qm_bus::streams::ensure_streams(&js, &config.streams).await?;
-    let shared = Arc::new(Shared { js, known: Known::default(), clock, source: config.source.clone() });
+    let mut registry = Registry::default();
+    let requests = LabeledCounter::register(&mut registry, "qm_ingest_requests", "Requests by outcome", "outcome");
+    spawn_endpoint(config.metrics_addr, registry);
+    let shared = Arc::new(Shared { js, known: Known::default(), clock, source: config.source.clone(), requests });
     rebuild_known(&shared).await?;
     tracing::info!(url = %config.nats.url, "ingest ready");
 
@@ -110,9 +119,14 @@ async fn handle<C: Clock>(shared: &Shared<C>, client: &async_nats::Client, reque
         return;
     };
     let reply = match accept(shared, &request).await {
-        Ok(reply) => reply,
+        Ok(reply) => {
+            let duplicate = matches!(reply, IngestReply::Accepted { duplicate: true, .. });
+            shared.requests.inc(if duplicate { "duplicate" } else { "accepted" });
+            reply
+        }
         Err(rejection) => {
-            metrics_rejected(&rejection);
+            shared.requests.inc(&format!("{:?}", rejection.code).to_lowercase());
+            tracing::debug!(code = ?rejection.code, message = %rejection.message, "input rejected");
             dead_letter(shared, &request, &rejection).await;
             IngestReply::Rejected { code: rejection.code, message: rejection.message }
         }
@@ -125,10 +139,6 @@ async fn handle<C: Clock>(shared: &Shared<C>, client: &async_nats::Client, reque
         }
         Err(e) => tracing::error!(error = %e, "could not encode reply"),
     }
-}
-
-fn metrics_rejected(rejection: &Rejection) {
-    tracing::debug!(code = ?rejection.code, message = %rejection.message, "input rejected");
 }
 
 /// Validates and stores one request; the `Err` is what the sender is told.

@@ -17,6 +17,9 @@ struct Args {
     /// Shadow mode: decisions are recorded as advisory and never applied.
     #[arg(long, env = "QM_SHADOW")]
     shadow: bool,
+    /// Address for `/metrics` and `/healthz`, e.g. 127.0.0.1:9102.
+    #[arg(long, env = "QM_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
@@ -34,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
         nats: ConnectSettings { url: args.nats_url, name: "qm-policy".into(), ..Default::default() },
         policy,
         shadow: args.shadow,
+        metrics_addr: args.metrics_addr,
         ..Default::default()
     };
     qm_policy::run(config, qm_runtime::shutdown_signal()).await

@@ -7,7 +7,8 @@ use qm_bus::publish::{self, PendingAck};
 use qm_bus::read::{self, decode_log};
 use qm_bus::{subjects, StreamSettings};
 use qm_core::Engine;
-use qm_model::{deterministic_id, DecisionRecorded, Envelope, PolicyConfig};
+use qm_model::{deterministic_id, Action, DecisionRecorded, Envelope, PolicyConfig};
+use qm_runtime::metrics::{spawn_endpoint, LabeledCounter, Registry};
 use std::collections::VecDeque;
 use std::future::Future;
 
@@ -26,6 +27,8 @@ pub struct PolicyServiceConfig {
     /// Decisions published but not yet acknowledged, at most.
     pub publish_inflight_max: usize,
     pub source: String,
+    /// Where to serve `/metrics` and `/healthz`; `None` serves nothing.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for PolicyServiceConfig {
@@ -37,6 +40,7 @@ impl Default for PolicyServiceConfig {
             shadow: false,
             publish_inflight_max: 512,
             source: "policy".into(),
+            metrics_addr: None,
         }
     }
 }
@@ -49,6 +53,11 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
     let inflight_max = config.publish_inflight_max.max(1);
     let publish_from = first_input_to_publish(&js, inflight_max as u64).await?;
     tracing::info!(publish_from, shadow = config.shadow, "policy rebuilding from QM_INPUT");
+
+    let mut registry = Registry::default();
+    let entries_folded = LabeledCounter::register(&mut registry, "qm_policy_log_entries", "Log entries folded, by kind", "kind");
+    let decisions_recorded = LabeledCounter::register(&mut registry, "qm_policy_decisions", "Decisions recorded, by action", "action");
+    spawn_endpoint(config.metrics_addr, registry);
 
     let mut engine = Engine::new(config.policy.clone());
     let mut entries = Box::pin(read::follow(&js, subjects::INPUT_STREAM, 1).await?);
@@ -66,17 +75,23 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
         let record = match decode_log(&entry) {
             Ok(record) => record,
             Err(e) => {
+                entries_folded.inc("undecodable");
                 // Skipped the same way on replay, so decisions stay reproducible.
                 tracing::error!(error = %e, sequence = entry.sequence, subject = %entry.subject, "undecodable log entry skipped");
                 continue;
             }
         };
+        entries_folded.inc(match record.event {
+            qm_model::LogEvent::Input(_) => "input",
+            qm_model::LogEvent::Actuation(_) => "actuation",
+        });
         let decisions = engine.step(record.sequence, record.time_ms, &record.event);
         if record.sequence >= publish_from {
             for (index, decision) in decisions.into_iter().enumerate() {
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
                 let id = deterministic_id(record.time_ms, DECISION_ID_TAG, record.sequence, index);
                 let subject = subjects::decision(decision.team.as_str(), decision.workload.as_str());
+                decisions_recorded.inc(action_name(&decision.action));
                 let body = DecisionRecorded {
                     input_seq: record.sequence,
                     index,
@@ -113,4 +128,15 @@ async fn settle(unacked: &mut VecDeque<PendingAck>, keep: usize) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+/// The metric label of an action.
+pub fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Grant { .. } => "grant",
+        Action::Reclaim { .. } => "reclaim",
+        Action::Revoke { .. } => "revoke",
+        Action::Release { .. } => "release",
+        Action::Pending { .. } => "pending",
+    }
 }

@@ -32,6 +32,17 @@ async fn demand_in_becomes_an_applied_grant_visible_in_status() -> anyhow::Resul
     // The CLI path works too: a second workload declared with `qm demand`.
     system.qm(&["demand", "eval-1", "--team", "ml", "--chips", "4", "--accepts", "h100=1.0"])?;
     eventually(Duration::from_secs(20), || Ok((applied(&system.status()?, "eval-1") == 4).then_some(()))).await?;
+
+    // Each service reports health and what it did on its metrics endpoint.
+    for service in SERVICES {
+        assert!(system.http_get(service, "/healthz")?.ends_with("ok\n"), "{service} unhealthy");
+    }
+    let ingest = system.http_get("qm-ingest", "/metrics")?;
+    assert!(ingest.contains("qm_ingest_requests_total{outcome=\"accepted\"} 4"), "{ingest}");
+    let policy = system.http_get("qm-policy", "/metrics")?;
+    assert!(policy.contains("qm_policy_decisions_total{action=\"grant\"} 2"), "{policy}");
+    let actuator = system.http_get("qm-actuator", "/metrics")?;
+    assert!(actuator.contains("qm_actuator_decisions_total{outcome=\"applied\"} 2"), "{actuator}");
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! an HTTP framework out of the dependency tree.
 
 use prometheus_client::encoding::text::encode;
-use prometheus_client::registry::Registry;
+pub use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,9 +20,16 @@ pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> std::io::Result
         let (mut socket, _) = listener.accept().await?;
         let registry = registry.clone();
         tokio::spawn(async move {
+            // Read until the end of the request head; a request may arrive in pieces.
             let mut buffer = vec![0u8; REQUEST_BYTES_MAX];
-            let Ok(read) = socket.read(&mut buffer).await else { return };
-            let head = String::from_utf8_lossy(&buffer[..read]);
+            let mut filled = 0;
+            while filled < buffer.len() && !buffer[..filled].windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buffer[filled..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => filled += n,
+                }
+            }
+            let head = String::from_utf8_lossy(&buffer[..filled]);
             let path = head.split_whitespace().nth(1).unwrap_or("");
             let (status, content_type, body) = match path {
                 "/metrics" => {
@@ -40,6 +47,49 @@ pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> std::io::Result
                 body.len()
             );
             let _ = socket.write_all(response.as_bytes()).await;
+        });
+    }
+}
+
+/// Counters keyed by one label, registered under one name: the only shape the services need.
+#[derive(Clone, Default)]
+pub struct LabeledCounter {
+    family: prometheus_client::metrics::family::Family<Vec<(String, String)>, prometheus_client::metrics::counter::Counter>,
+    label: &'static str,
+}
+
+impl LabeledCounter {
+    /// Registers a counter family `name` with one label `label`.
+    pub fn register(registry: &mut Registry, name: &str, help: &str, label: &'static str) -> Self {
+        let counter = Self { family: Default::default(), label };
+        registry.register(name, help, counter.family.clone());
+        counter
+    }
+
+    /// Adds one to the series with `label = value`.
+    pub fn inc(&self, value: &str) {
+        self.family.get_or_create(&vec![(self.label.to_owned(), value.to_owned())]).inc();
+    }
+
+    /// Adds `n` to the series with `label = value`.
+    pub fn add(&self, value: &str, n: u64) {
+        self.family.get_or_create(&vec![(self.label.to_owned(), value.to_owned())]).inc_by(n);
+    }
+
+    /// The current value of one series (tests).
+    pub fn get(&self, value: &str) -> u64 {
+        self.family.get_or_create(&vec![(self.label.to_owned(), value.to_owned())]).get()
+    }
+}
+
+/// Starts the endpoint in the background when an address is configured.
+pub fn spawn_endpoint(addr: Option<SocketAddr>, registry: Registry) {
+    if let Some(addr) = addr {
+        let registry = Arc::new(registry);
+        tokio::spawn(async move {
+            if let Err(e) = serve(addr, registry).await {
+                tracing::error!(error = %e, %addr, "metrics endpoint failed");
+            }
         });
     }
 }

@@ -21,13 +21,14 @@ pub const SERVICES: [&str; 3] = ["qm-ingest", "qm-policy", "qm-actuator"];
 pub struct System {
     pub nats: NatsServer,
     children: BTreeMap<&'static str, Child>,
+    metrics_ports: BTreeMap<&'static str, u16>,
 }
 
 impl System {
     /// Starts nats-server and all three services.
     pub fn start() -> anyhow::Result<Self> {
         let nats = NatsServer::start()?;
-        let mut system = Self { nats, children: BTreeMap::new() };
+        let mut system = Self { nats, children: BTreeMap::new(), metrics_ports: BTreeMap::new() };
         for service in SERVICES {
             system.start_service(service)?;
         }
@@ -36,8 +37,14 @@ impl System {
 
     /// Starts (or restarts) one service.
     pub fn start_service(&mut self, name: &'static str) -> anyhow::Result<()> {
+        let metrics_port = match self.metrics_ports.get(name) {
+            Some(port) => *port,
+            None => qm_testkit::free_port()?,
+        };
+        self.metrics_ports.insert(name, metrics_port);
         let child = Command::new(workspace_binary(name)?)
             .env("QM_NATS_URL", self.nats.url())
+            .env("QM_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
             .env("QM_TICK_MS", "200")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -55,6 +62,17 @@ impl System {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// GETs `path` from a service's metrics endpoint.
+    pub fn http_get(&self, service: &str, path: &str) -> anyhow::Result<String> {
+        use std::io::{Read, Write};
+        let port = *self.metrics_ports.get(service).context("no such service")?;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
     }
 
     pub async fn client(&self) -> anyhow::Result<async_nats::Client> {
