@@ -108,9 +108,23 @@ pub fn place(r: &mut Round, wanting: &Wanting) -> Vec<WorkloadId> {
         let Some((k, _)) = best else { break };
         let id = wanting.queues[k].1[heads[k]].clone();
         heads[k] += 1;
-        if let Err(reason) = try_place(r, &id) {
-            r.blocked.insert(id.clone(), reason);
-            unplaced.push(id);
+        match try_place(r, &id) {
+            Err(reason) => {
+                r.blocked.insert(id.clone(), reason);
+                unplaced.push(id);
+            }
+            Ok(()) => {
+                // A partial grant: the rest may still be owed (reclaim) and is pending.
+                let w = &r.state.workloads[&id];
+                let (want, have) = (w.chips_wanted_total(), w.target_total());
+                if want > have {
+                    let reason = Reason::new("no_capacity", format!("{id} got {have} of {want} chips; no room for the rest"))
+                        .with("chips_wanted", f64::from(want))
+                        .with("chips_held", f64::from(have));
+                    r.blocked.insert(id.clone(), reason);
+                    unplaced.push(id);
+                }
+            }
         }
     }
     unplaced
