@@ -10,10 +10,12 @@
 //! - [`sim`]: the discrete-event loop that runs one allocator on one world.
 //! - [`metrics`]: what a run is judged by.
 //! - [`bound`]: the offline optimum bound (an LP relaxation) for small cases.
+//! - [`cli`]: what `qm sim` does, callable from the binary.
 //! - [`report`]: markdown tables and SVG plots; [`suite`]: every allocator on every scenario.
 
 pub mod alloc;
 pub mod bound;
+pub mod cli;
 pub mod gen;
 pub mod metrics;
 pub mod report;

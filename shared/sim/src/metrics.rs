@@ -8,6 +8,9 @@ use std::fmt::Write as _;
 pub struct Metrics {
     /// Busy chip-hours / healthy chip-hours.
     pub utilization: f64,
+    /// Busy normalized compute / healthy normalized compute: utilization that counts an
+    /// H100 chip-hour as worth more than an L4 chip-hour.
+    pub utilization_norm: f64,
     pub healthy_chip_h: f64,
     pub busy_chip_h: f64,
     /// Chip-hours held but not used.

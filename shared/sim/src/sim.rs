@@ -55,6 +55,7 @@ impl JobState {
 #[derive(Default)]
 struct Acc {
     healthy: f64,
+    healthy_norm: f64,
     busy: f64,
     idle: f64,
     unmet: f64,
@@ -300,6 +301,7 @@ impl Loop<'_> {
         let mut team_want = vec![0.0; w.teams.len()];
         for (p, pool) in w.pools.iter().enumerate() {
             self.acc.healthy += f64::from(self.healthy[p]) * dt_h;
+            self.acc.healthy_norm += f64::from(self.healthy[p]) * pool.nominal_tp * dt_h;
             self.acc.cost += f64::from(self.healthy[p]) * pool.price * dt_h;
         }
         for j in 0..self.jobs.len() {
@@ -318,10 +320,11 @@ impl Loop<'_> {
             let norm: f64 = self.jobs[j].held.iter().map(|&(p, c)| f64::from(c) * w.pools[p].nominal_tp).sum();
             let busy_norm = if held > 0.0 { norm * busy / held } else { 0.0 };
             self.acc.busy_norm += busy_norm * dt_h;
-            team_got[spec.team] += busy_norm;
-            let best_nominal =
-                (0..w.pools.len()).filter(|&p| spec.accepts(p)).map(|p| w.pools[p].nominal_tp).fold(0.0, f64::max);
-            team_want[spec.team] += need * best_nominal;
+            // Fairness counts each job's own speed: a job on the type it runs best on
+            // gets all it wanted, even if that type is nominally slow.
+            let own: f64 = self.jobs[j].held.iter().map(|&(p, c)| f64::from(c) * spec.tp[p]).sum();
+            team_got[spec.team] += if held > 0.0 { own * busy / held } else { 0.0 };
+            team_want[spec.team] += need * spec.tp.iter().copied().fold(0.0, f64::max);
             // Stranded: unmet need that free chips it accepts could have covered.
             let mut left = unmet;
             for p in (0..w.pools.len()).filter(|&p| spec.accepts(p)) {
@@ -393,6 +396,7 @@ impl Loop<'_> {
             .collect();
         Metrics {
             utilization: if a.healthy > 0.0 { a.busy / a.healthy } else { 0.0 },
+            utilization_norm: if a.healthy_norm > 0.0 { a.busy_norm / a.healthy_norm } else { 0.0 },
             healthy_chip_h: a.healthy,
             busy_chip_h: a.busy,
             idle_reserved_chip_h: a.idle,

@@ -2,7 +2,7 @@
 //! first pool (in fleet order) with room, whatever it runs like there. No teams, no
 //! preemption; jobs that do not fit yet are skipped (backfill).
 
-use crate::alloc::queue::{fit, Book};
+use crate::alloc::queue::{choose, Book};
 use crate::alloc::{Allocator, Holdings, SimEvent};
 use crate::world::World;
 
@@ -24,15 +24,10 @@ impl Allocator for FirstFit {
     fn step(&mut self, _now_ms: i64, events: &[SimEvent], world: &World) {
         self.book.apply(events);
         let waiting: Vec<usize> = self.book.waiting.iter().copied().collect();
+        let pools: Vec<usize> = (0..world.pools.len()).collect();
         for j in waiting {
-            for p in 0..world.pools.len() {
-                if !world.jobs[j].accepts(p) {
-                    continue;
-                }
-                if let Some(c) = fit(world, j, self.book.free(p)) {
-                    self.book.place(j, p, c);
-                    break;
-                }
+            if let Some((p, c)) = choose(world, j, &pools, |p| self.book.free(p)) {
+                self.book.place(j, p, c);
             }
         }
         self.book.sync();

@@ -2,7 +2,7 @@
 //! round (6 minutes, Gavel's default) all jobs are ranked by the normalized service they
 //! have had per hour of age divided by their team's weight (least served first; critical
 //! jobs first), and each in turn gets the pool where it runs fastest that has room,
-//! keeping its current pool when that is as fast. Jobs not chosen are preempted. Between
+//! keeping its current pool unless another is 20% faster. Jobs not chosen are preempted. Between
 //! rounds, arrivals only fill free chips. Like Gavel it allocates by request, not use.
 
 use crate::alloc::queue::{fit, Book};
@@ -31,8 +31,8 @@ impl Gavel {
                 continue;
             }
             let Some(c) = fit(world, j, self.book.free(p)) else { continue };
-            // A small bonus for staying put avoids moves for nothing.
-            let score = job.tp[p] * if keep == Some(p) { 1.001 } else { 1.0 };
+            // Staying put wins unless another pool is 20% faster: moves cost a restart.
+            let score = job.tp[p] * if keep == Some(p) { 1.2 } else { 1.0 };
             if best.is_none_or(|b| score > b.2) {
                 best = Some((p, c, score));
             }

@@ -6,7 +6,7 @@
 //! borrowed, borrowers are evicted, newest first (reclaimWithinCohort). A critical job
 //! may also evict non-critical jobs (priority preemption).
 
-use crate::alloc::queue::{fit, Book};
+use crate::alloc::queue::{choose, Book};
 use crate::alloc::{Allocator, Holdings, SimEvent};
 use crate::world::World;
 
@@ -72,7 +72,7 @@ impl Allocator for Kueue {
             }
             let accepted: Vec<usize> = (0..world.pools.len()).filter(|&p| world.jobs[j].accepts(p)).collect();
             // Own quota or borrowing from free cohort capacity first, in flavor order.
-            if let Some((p, c)) = accepted.iter().find_map(|&p| fit(world, j, self.book.free(p)).map(|c| (p, c))) {
+            if let Some((p, c)) = choose(world, j, &accepted, |p| self.book.free(p)) {
                 self.book.place(j, p, c);
                 continue;
             }

@@ -105,6 +105,19 @@ pub fn fit(world: &World, j: usize, avail: u32) -> Option<u32> {
     }
 }
 
+/// Where job `j` goes among `pools` (in preference order) given the room each offers:
+/// the first pool with room for all it asks; else, for an elastic job, the pool with the
+/// most room, if that covers its minimum.
+pub fn choose(world: &World, j: usize, pools: &[usize], room: impl Fn(usize) -> u32) -> Option<(usize, u32)> {
+    let job = &world.jobs[j];
+    let ok: Vec<usize> = pools.iter().copied().filter(|&p| job.accepts(p)).collect();
+    if let Some(&p) = ok.iter().find(|&&p| room(p) >= job.chips) {
+        return Some((p, job.chips));
+    }
+    let p = ok.iter().copied().max_by_key(|&p| (room(p), std::cmp::Reverse(p)))?;
+    fit(world, j, room(p)).map(|c| (p, c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

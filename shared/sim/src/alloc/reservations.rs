@@ -2,7 +2,7 @@
 //! Its jobs run only inside it, first come first served; nobody else may use it, idle
 //! or not; nothing is ever preempted.
 
-use crate::alloc::queue::{fit, Book};
+use crate::alloc::queue::{choose, Book};
 use crate::alloc::{Allocator, Holdings, SimEvent};
 use crate::world::World;
 
@@ -33,18 +33,13 @@ impl Allocator for Reservations {
             self.used[world.jobs[j].team][p] += c;
         }
         let waiting: Vec<usize> = self.book.waiting.iter().copied().collect();
+        let pools: Vec<usize> = (0..world.pools.len()).collect();
         for j in waiting {
             let t = world.jobs[j].team;
-            for p in 0..world.pools.len() {
-                if !world.jobs[j].accepts(p) {
-                    continue;
-                }
-                let room = world.teams[t].reserved[p].saturating_sub(self.used[t][p]).min(self.book.free(p));
-                if let Some(c) = fit(world, j, room) {
-                    self.book.place(j, p, c);
-                    self.used[t][p] += c;
-                    break;
-                }
+            let room = |p: usize| world.teams[t].reserved[p].saturating_sub(self.used[t][p]).min(self.book.free(p));
+            if let Some((p, c)) = choose(world, j, &pools, room) {
+                self.book.place(j, p, c);
+                self.used[t][p] += c;
             }
         }
         self.book.sync();
