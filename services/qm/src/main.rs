@@ -4,6 +4,7 @@
 mod demo;
 mod fleet;
 mod send;
+mod sim;
 mod status;
 mod supervise;
 mod up;
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Start nats-server, ingest, policy and actuator with a demo fleet and demand; Ctrl-C stops all.
     Up(up::UpArgs),
+    /// Simulate the policy core and baselines on scenarios or a CSV trace, in virtual time.
+    Sim(sim::SimArgs),
     /// Declare how many chips a workload wants (and its shape).
     Demand(DemandArgs),
     /// Report measured use of a workload's grant.
@@ -103,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = ConnectSettings { url: cli.nats_url.clone(), name: "qm-cli".into(), ..Default::default() };
     match cli.command {
         Command::Up(args) => up::run(args, &cli.nats_url).await,
+        Command::Sim(args) => sim::run(args),
         Command::Demand(args) => {
             let client = connect(&settings).await?;
             let event = demand_event(&args)?;
