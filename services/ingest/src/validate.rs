@@ -58,7 +58,7 @@ pub fn validate(subject: &str, event: InputEvent, known: &Known) -> Result<Accep
             same("workload", workload, id.as_str())?;
             owned_by(known, team, workload)?;
             finite_at_least("chips_busy", chips_busy, 0.0)?;
-            within("window_s", u64::from(window_s), 1, 3_600)?;
+            within("window_s", u64::from(window_s), 1, u64::from(USAGE_WINDOW_S_MAX))?;
             accepted(InputEvent::UsageReported { workload: id, chips_busy, window_s })
         }
         (["finish", team, workload], InputEvent::WorkloadFinished { workload: id }) => {
@@ -218,22 +218,12 @@ fn check_team(team: &Team) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// The core owns the meaning of every knob, so its validation is the one that counts.
 fn check_policy(policy: &PolicyConfig) -> Result<(), Rejection> {
     if policy.version.is_empty() || policy.version.len() > ID_BYTES_MAX {
-        return Err(Rejection::new(RejectCode::OutOfRange, "policy version must be 1 to 64 characters"));
+        return Err(Rejection::new(RejectCode::OutOfRange, format!("policy version must be 1 to {ID_BYTES_MAX} characters")));
     }
-    fraction("idle_threshold_fraction", policy.idle_threshold_fraction)?;
-    fraction("hysteresis_fraction", policy.hysteresis_fraction)?;
-    fraction("cost_weight", policy.cost_weight)?;
-    for (what, value) in [
-        ("headroom_fraction", policy.headroom_fraction),
-        ("preemption_cost", policy.preemption_cost),
-        ("urgency_weight", policy.urgency_weight),
-        ("deadline_weight", policy.deadline_weight),
-    ] {
-        finite_at_least(what, value, 0.0)?;
-    }
-    Ok(())
+    qm_core::validate_policy(policy).map_err(|e| Rejection::new(RejectCode::OutOfRange, e.to_string()))
 }
 
 #[cfg(test)]

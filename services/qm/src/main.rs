@@ -1,6 +1,7 @@
 //! `qm`: the operator and workload command line. Runs the local system (`qm up`),
 //! declares demand and fleet changes through ingest, and rebuilds state from the log.
 
+mod audit;
 mod demo;
 mod fleet;
 mod send;
@@ -62,6 +63,24 @@ enum Command {
     /// Pools, teams and workloads with granted chips, rebuilt from the log.
     Status {
         /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-fold the log and check every recorded decision byte for byte; with --policy, a what-if.
+    Replay(audit::ReplayArgs),
+    /// The chain of decisions (with reasons) and actuation reports for one workload.
+    Why {
+        workload: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recorded decisions, filtered by team, pool, workload and time.
+    History(audit::HistoryArgs),
+    /// Shadow mode: what the advisory decisions would have changed against standing reservations.
+    ShadowReport {
+        /// Today's reservations: `[[reservation]]` tables with team, pool, chips.
+        #[arg(long)]
+        reservations: PathBuf,
         #[arg(long)]
         json: bool,
     },
@@ -154,13 +173,32 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Replay(args) => {
+            let client = connect(&settings).await?;
+            if !audit::replay(&jetstream(client, 64), &args).await? {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Why { workload, json } => audit::why(&jetstream(connect(&settings).await?, 64), &workload, json).await,
+        Command::History(args) => audit::history(&jetstream(connect(&settings).await?, 64), &args).await,
+        Command::ShadowReport { reservations, json } => {
+            audit::shadow_report(&jetstream(connect(&settings).await?, 64), &reservations, json).await
+        }
     }
 }
 
-/// Parses a policy file.
+/// Parses a policy file, refusing unknown knobs (most likely typos) and out-of-range values.
 pub fn load_policy(path: &std::path::Path) -> anyhow::Result<PolicyConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("invalid policy file {}", path.display()))
+    let policy: PolicyConfig = toml::from_str(&text).with_context(|| format!("invalid policy file {}", path.display()))?;
+    let given: toml::Table = toml::from_str(&text)?;
+    let known = toml::Table::try_from(&policy)?;
+    if let Some(unknown) = given.keys().find(|key| !known.contains_key(*key)) {
+        anyhow::bail!("unknown policy knob `{unknown}` in {} (see docs/POLICY.md)", path.display());
+    }
+    qm_core::validate_policy(&policy).with_context(|| format!("in {}", path.display()))?;
+    Ok(policy)
 }
 
 fn demand_event(args: &DemandArgs) -> anyhow::Result<InputEvent> {

@@ -131,15 +131,7 @@ pub async fn durable(
     }))
 }
 
-/// One decoded entry of `QM_INPUT`: input from ingest, or an actuation report sourced in.
-#[derive(Clone, Debug)]
-pub struct LogRecord {
-    pub sequence: u64,
-    /// The envelope id: what decisions name as their cause.
-    pub id: uuid::Uuid,
-    pub time_ms: i64,
-    pub event: qm_model::LogEvent,
-}
+pub use qm_model::LogRecord;
 
 /// Decodes an entry of `QM_INPUT`, telling input and actuation apart by subject.
 pub fn decode_log(entry: &Entry) -> Result<LogRecord, qm_model::DecodeError> {

@@ -132,7 +132,12 @@ pub fn decode<T: Body>(bytes: &[u8]) -> Result<Envelope<T>, DecodeError> {
             supported: SCHEMA_VERSION,
         });
     }
-    let envelope: Envelope<T> = rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let mut reader = bytes;
+    let envelope: Envelope<T> = Envelope::deserialize(&mut rmp_serde::Deserializer::new(&mut reader))
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if !reader.is_empty() {
+        return Err(DecodeError::Malformed(format!("{} bytes after the end of the message", reader.len())));
+    }
     let actual = envelope.body.type_name();
     if actual != envelope.event_type {
         return Err(DecodeError::TypeMismatch { declared: envelope.event_type, actual: actual.to_owned() });
@@ -141,13 +146,20 @@ pub fn decode<T: Body>(bytes: &[u8]) -> Result<Envelope<T>, DecodeError> {
 }
 
 /// A UUIDv7 fixed by its inputs, for messages that a restarted writer must reproduce
-/// exactly (decisions, actuation reports): the time part is `time_ms`, the rest is
-/// `stream_tag`, `sequence` and `index`, so the same position always gives the same id.
+/// exactly (decisions, actuation reports), so the same position always gives the same id.
+///
+/// Layout of the 74 bits UUIDv7 leaves after its 48-bit time (UUIDv7 overwrites the high
+/// nibble of the first and the top two bits of the third of those bytes): 4 bits of
+/// `stream_tag` (tags 0-15), the low 48 bits of `sequence`, and the low 22 bits of
+/// `index`. Times before 1970 map to 0.
 pub fn deterministic_id(time_ms: i64, stream_tag: u8, sequence: u64, index: u32) -> Uuid {
     let mut rest = [0u8; 10];
-    rest[0] = stream_tag;
-    rest[1..7].copy_from_slice(&sequence.to_be_bytes()[2..8]);
-    rest[7..10].copy_from_slice(&index.to_be_bytes()[1..4]);
+    let index = index.to_be_bytes();
+    rest[0] = stream_tag & 0x0f;
+    rest[1] = index[1];
+    rest[2] = index[2] & 0x3f;
+    rest[3..9].copy_from_slice(&sequence.to_be_bytes()[2..8]);
+    rest[9] = index[3];
     let millis = u64::try_from(time_ms).unwrap_or(0);
     uuid::Builder::from_unix_timestamp_millis(millis, &rest).into_uuid()
 }
@@ -185,6 +197,13 @@ mod tests {
     }
 
     #[test]
+    fn trailing_bytes_are_malformed() {
+        let mut bytes = encode(&tick()).expect("encode");
+        bytes.push(0xc0);
+        assert!(matches!(decode::<InputEvent>(&bytes), Err(DecodeError::Malformed(m)) if m.contains("after the end")));
+    }
+
+    #[test]
     fn garbage_is_malformed_not_a_panic() {
         for bytes in [&b""[..], b"\xc1", b"\x92\x01", b"{\"json\":true}", &[0xff; 64]] {
             assert!(matches!(decode::<InputEvent>(bytes), Err(DecodeError::Malformed(_))), "{bytes:?}");
@@ -199,6 +218,12 @@ mod tests {
         assert_ne!(a, deterministic_id(5_000, 2, 43, 0));
         assert_ne!(a, deterministic_id(5_000, 3, 42, 0));
         assert_eq!(a.get_version_num(), 7);
+        // Every bit the layout promises survives: high sequence and index bits included.
+        assert_ne!(deterministic_id(5_000, 2, 1 << 39, 0), deterministic_id(5_000, 2, 0, 0));
+        assert_ne!(deterministic_id(5_000, 2, 1 << 47, 0), deterministic_id(5_000, 2, 0, 0));
+        assert_ne!(deterministic_id(5_000, 2, 0, 1 << 21), deterministic_id(5_000, 2, 0, 0));
+        assert_ne!(deterministic_id(5_000, 2, 0, 1 << 13), deterministic_id(5_000, 2, 0, 0));
+        assert_ne!(deterministic_id(5_000, 15, 0, 0), deterministic_id(5_000, 14, 0, 0));
     }
 
     proptest::proptest! {

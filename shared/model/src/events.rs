@@ -113,6 +113,28 @@ pub struct Decision {
     pub reason: Reason,
 }
 
+impl Decision {
+    /// What the actuator reports once this decision has taken effect in full; `None` for
+    /// decisions with nothing to apply (pending). Used by the actuator's simulated
+    /// backend and by replays that assume every decision applies at once.
+    pub fn applied_report(&self, decision_id: Uuid) -> Option<ActuationEvent> {
+        let workload = self.workload.clone();
+        Some(match &self.action {
+            Action::Grant { pool, chips } => ActuationEvent::GrantApplied { decision_id, workload, pool: pool.clone(), chips: *chips },
+            Action::Reclaim { pool, chips, deadline_ms, .. } => ActuationEvent::DrainRequested {
+                decision_id,
+                workload,
+                pool: pool.clone(),
+                chips: *chips,
+                deadline_ms: *deadline_ms,
+            },
+            Action::Revoke { pool, chips } => ActuationEvent::GrantRevoked { decision_id, workload, pool: pool.clone(), chips: *chips },
+            Action::Release { pool } => ActuationEvent::GrantRevoked { decision_id, workload, pool: pool.clone(), chips: 0 },
+            Action::Pending { .. } => return None,
+        })
+    }
+}
+
 /// A decision as recorded in `QM_DECISIONS`: where in the logs it was computed, so that
 /// a replay can recompute it and compare.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -169,6 +191,18 @@ impl ActuationEvent {
 pub enum LogEvent {
     Input(InputEvent),
     Actuation(ActuationEvent),
+}
+
+/// One decoded entry of `QM_INPUT` with its position and envelope facts: what the
+/// policy, `qm status` and `qm replay` fold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogRecord {
+    /// Sequence in `QM_INPUT`.
+    pub sequence: u64,
+    /// The envelope id: what decisions name as their cause.
+    pub id: Uuid,
+    pub time_ms: i64,
+    pub event: LogEvent,
 }
 
 /// Input that ingest refused, kept in `QM_DEAD` with the reason.

@@ -38,7 +38,7 @@ macro_rules! string_id {
 }
 
 string_id!(
-    /// A pool: one accelerator type in one region, e.g. `us-east/h100`.
+    /// A pool: one accelerator type in one region, e.g. `use-h100`.
     PoolId
 );
 string_id!(

@@ -7,6 +7,7 @@
 //! - [`events`]: input facts, decisions and actuation facts: the three logs.
 //! - [`envelope`]: the versioned envelope every message travels in, and its codec.
 //! - [`ingest`]: ingest's reply to senders.
+//! - [`record`]: how a decision is recorded, shared by the writer and replay.
 //! - [`limits`]: size and range limits that ingest enforces and tests share.
 
 pub mod domain;
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod ingest;
 pub mod limits;
 pub mod policy;
+pub mod record;
 
 pub use domain::*;
 pub use envelope::*;
@@ -23,5 +25,6 @@ pub use events::*;
 pub use ids::*;
 pub use ingest::*;
 pub use policy::*;
+pub use record::*;
 /// Re-exported so crates that build actuation events need not depend on `uuid` directly.
 pub use uuid::Uuid;

@@ -12,5 +12,7 @@ pub const WORKLOAD_CHIPS_MAX: u32 = 100_000;
 pub const ACCEPTED_TYPES_MAX: usize = 32;
 /// Longest drain grace period, in seconds (one day).
 pub const DRAIN_GRACE_S_MAX: u32 = 86_400;
+/// Longest usage window a sample may cover, in seconds.
+pub const USAGE_WINDOW_S_MAX: u32 = 3_600;
 /// Longest idempotency key, in bytes.
 pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 128;

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 /// Policy knobs. See `docs/POLICY.md` for the formulas they feed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+// No `deny_unknown_fields`: readers must skip knobs a newer writer added (schema
+// evolution). The strict check for typos lives where people write TOML (`qm policy`).
+#[serde(default)]
 pub struct PolicyConfig {
     /// Operator-chosen version label, recorded in every decision.
     pub version: String,
