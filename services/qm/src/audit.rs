@@ -153,9 +153,12 @@ pub async fn shadow_report(js: &async_nats::jetstream::Context, reservations: &s
     println!("{:<44} {:>12}", "  served by reservations", format!("{:.1}", report.served_by_reservations_chip_hours));
     println!("{:<44} {:>12}", "  would be served by the policy", format!("{:.1}", report.served_by_policy_chip_hours));
     if report.critical_workloads_affected.is_empty() {
-        println!("critical workloads affected: none");
+        println!("critical workloads preempted or stranded: none");
     } else {
-        println!("critical workloads affected: {:?}", report.critical_workloads_affected);
+        println!("critical workloads preempted or stranded: {:?}", report.critical_workloads_affected);
+    }
+    if !report.critical_workloads_delayed.is_empty() {
+        println!("critical workloads that waited out a borrower's drain grace: {:?}", report.critical_workloads_delayed);
     }
     println!("\n{:<16} {:>14} {:>14} {:>14} {:>14}", "TEAM", "RES. IDLE", "POLICY IDLE", "RES. SERVED", "POLICY SERVED");
     for (team, t) in &report.teams {

@@ -8,6 +8,9 @@ use qm_model::{Action, InputEvent, LogEvent, LogRecord, PoolId, ReclaimCause, Te
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The core's pending rule for demand waiting on chips being reclaimed for it.
+const AWAITING_RECLAIM: &str = "awaiting_reclaim";
+
 /// One standing reservation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reservation {
@@ -48,8 +51,12 @@ pub struct ShadowReport {
     pub demand_chip_hours: f64,
     pub served_by_reservations_chip_hours: f64,
     pub served_by_policy_chip_hours: f64,
-    /// Critical workloads the policy would have preempted or left short. Must be empty.
+    /// Critical workloads the policy would have preempted, or left short for any reason
+    /// other than waiting out the grace of a reclaim made for them. Must be empty.
     pub critical_workloads_affected: Vec<WorkloadId>,
+    /// Critical workloads that waited for capacity being reclaimed for them (the
+    /// borrower's drain grace): a delay, not a stranding.
+    pub critical_workloads_delayed: Vec<WorkloadId>,
     pub teams: BTreeMap<TeamId, TeamShadow>,
 }
 
@@ -68,11 +75,25 @@ pub fn report(log: &[LogRecord], decisions: &[TimedDecision], reservations: &Res
         demand_chip_hours: reserved.values().map(|r| r.demand).sum(),
         served_by_reservations_chip_hours: reserved.values().map(|r| r.served).sum(),
         served_by_policy_chip_hours: 0.0,
-        critical_workloads_affected: critical_affected(log, decisions),
+        critical_workloads_affected: critical_with(log, decisions, |action| match action {
+            Action::Reclaim { cause, .. } => !matches!(cause, ReclaimCause::IdleGiveBack | ReclaimCause::PoolShrink),
+            _ => false,
+        }),
+        critical_workloads_delayed: Vec::new(),
         teams: BTreeMap::new(),
     };
     // Served under the policy = wanted minus unmet, the same definition as for reservations.
     report.served_by_policy_chip_hours = (report.demand_chip_hours - policy.unmet_chip_hours).max(0.0);
+    let waiting = |d: &TimedDecision, awaiting: bool| {
+        matches!(d.decision.action, Action::Pending { .. }) && (d.decision.reason.rule == AWAITING_RECLAIM) == awaiting
+    };
+    let stranded: Vec<TimedDecision> = decisions.iter().filter(|d| waiting(d, false)).cloned().collect();
+    let delayed: Vec<TimedDecision> = decisions.iter().filter(|d| waiting(d, true)).cloned().collect();
+    let any = |_: &Action| true;
+    report.critical_workloads_affected.extend(critical_with(log, &stranded, any));
+    report.critical_workloads_affected.sort();
+    report.critical_workloads_affected.dedup();
+    report.critical_workloads_delayed = critical_with(log, &delayed, any);
     report.idle_chip_hours_given_back = (report.reserved_idle_chip_hours - report.policy_idle_chip_hours).max(0.0);
     let teams: BTreeSet<&TeamId> = reserved.keys().chain(policy.teams.keys()).collect();
     for team in teams {
@@ -149,8 +170,8 @@ fn reservation_side(log: &[LogRecord], reservations: &Reservations) -> BTreeMap<
     out
 }
 
-/// Critical workloads that an advisory decision would have preempted, or left pending.
-fn critical_affected(log: &[LogRecord], decisions: &[TimedDecision]) -> Vec<WorkloadId> {
+/// Critical workloads with an advisory decision that `hit` selects.
+fn critical_with(log: &[LogRecord], decisions: &[TimedDecision], hit: impl Fn(&Action) -> bool) -> Vec<WorkloadId> {
     let critical: BTreeSet<&WorkloadId> = log
         .iter()
         .filter_map(|r| match &r.event {
@@ -161,11 +182,7 @@ fn critical_affected(log: &[LogRecord], decisions: &[TimedDecision]) -> Vec<Work
     let affected: BTreeSet<WorkloadId> = decisions
         .iter()
         .filter(|d| critical.contains(&d.decision.workload))
-        .filter(|d| match &d.decision.action {
-            Action::Reclaim { cause, .. } => !matches!(cause, ReclaimCause::IdleGiveBack | ReclaimCause::PoolShrink),
-            Action::Pending { .. } => true,
-            _ => false,
-        })
+        .filter(|d| hit(&d.decision.action))
         .map(|d| d.decision.workload.clone())
         .collect();
     affected.into_iter().collect()

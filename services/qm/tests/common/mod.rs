@@ -22,13 +22,19 @@ pub struct System {
     pub nats: NatsServer,
     children: BTreeMap<&'static str, Child>,
     metrics_ports: BTreeMap<&'static str, u16>,
+    extra_env: Vec<(&'static str, &'static str)>,
 }
 
 impl System {
     /// Starts nats-server and all three services.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with_env(&[])
+    }
+
+    /// Starts nats-server and all three services with extra environment (e.g. `QM_SHADOW`).
+    pub fn start_with_env(env: &[(&'static str, &'static str)]) -> anyhow::Result<Self> {
         let nats = NatsServer::start()?;
-        let mut system = Self { nats, children: BTreeMap::new(), metrics_ports: BTreeMap::new() };
+        let mut system = Self { nats, children: BTreeMap::new(), metrics_ports: BTreeMap::new(), extra_env: env.to_vec() };
         for service in SERVICES {
             system.start_service(service)?;
         }
@@ -46,6 +52,7 @@ impl System {
             .env("QM_NATS_URL", self.nats.url())
             .env("QM_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
             .env("QM_TICK_MS", "200")
+            .envs(self.extra_env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
