@@ -166,3 +166,21 @@ pub async fn shadow_report(js: &async_nats::jetstream::Context, reservations: &s
     }
     Ok(())
 }
+
+/// `qm audit`: the invariant checker over the three logs. Returns whether all held.
+pub async fn check_invariants(js: &async_nats::jetstream::Context, json: bool) -> anyhow::Result<bool> {
+    let log = read_log(js).await?;
+    let report = qm_ledger::invariants::check(&log, &read_decisions(js).await?, &read_actuation(js).await?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("checked {} decisions and {} actuation events over {} log entries", report.decisions, report.actuation_events, log.len());
+        if report.violations.is_empty() {
+            println!("OK: no decision recorded or applied twice, none unapplied, no pool ever over-granted");
+        }
+        for violation in &report.violations {
+            println!("VIOLATION: {violation:?}");
+        }
+    }
+    Ok(report.violations.is_empty())
+}

@@ -68,6 +68,11 @@ enum Command {
     },
     /// Re-fold the log and check every recorded decision byte for byte; with --policy, a what-if.
     Replay(audit::ReplayArgs),
+    /// Check the logs' invariants: no decision recorded or applied twice, none unapplied, no over-grant.
+    Audit {
+        #[arg(long)]
+        json: bool,
+    },
     /// The chain of decisions (with reasons) and actuation reports for one workload.
     Why {
         workload: String,
@@ -176,6 +181,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay(args) => {
             let client = connect(&settings).await?;
             if !audit::replay(&jetstream(client, 64), &args).await? {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Audit { json } => {
+            if !audit::check_invariants(&jetstream(connect(&settings).await?, 64), json).await? {
                 std::process::exit(2);
             }
             Ok(())

@@ -1,14 +1,15 @@
-//! Crash safety: SIGKILL each service in turn under a steady stream of demand, restart
-//! it, and check over the logs that no demand was lost, no decision is missing or
-//! recorded twice, no decision was applied twice and no chip was granted twice.
+//! Crash safety: SIGKILL services at random points (from a printed seed) under a steady
+//! stream of demand, restart them, and check over the logs that no demand was lost, no
+//! decision is missing or recorded twice, no decision was applied twice, no chip was
+//! granted twice, and the log still replays to the recorded decisions byte for byte.
 
 mod common;
 
 use common::*;
 use qm_bus::read::read_all;
 use qm_bus::subjects;
-use qm_model::{decode, Action, ActuationEvent, DecisionRecorded, InputEvent};
-use std::collections::{BTreeMap, BTreeSet};
+use qm_model::InputEvent;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const WORKLOADS: u32 = 90;
@@ -34,13 +35,25 @@ async fn killing_each_service_mid_stream_loses_nothing_and_duplicates_nothing() 
         anyhow::Ok(())
     });
 
-    for round in 0..2 {
-        for service in SERVICES {
-            tokio::time::sleep(Duration::from_millis(300 + 100 * round)).await;
-            system.kill_service(service);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            system.start_service(service)?;
-        }
+    // Kill points come from a seed, printed so a failing run can be repeated:
+    // QM_TEST_SEED=<seed> cargo test -p qm --test crash
+    let seed = std::env::var("QM_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
+    println!("crash test seed: {seed}");
+    let mut rng = seed | 1;
+    let mut next = move |below: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % below
+    };
+    for _ in 0..6 {
+        let service = SERVICES[next(3) as usize];
+        tokio::time::sleep(Duration::from_millis(100 + next(400))).await;
+        system.kill_service(service);
+        tokio::time::sleep(Duration::from_millis(50 + next(300))).await;
+        system.start_service(service)?;
     }
     sender.await??;
 
@@ -65,39 +78,12 @@ async fn killing_each_service_mid_stream_loses_nothing_and_duplicates_nothing() 
     assert_eq!(demand_count.len(), WORKLOADS as usize);
     assert!(demand_count.values().all(|&n| n == 1), "demand stored twice: {demand_count:?}");
 
-    // Each decision recorded once, at a unique log position.
-    let decisions: Vec<_> = read_all(&js, subjects::DECISIONS_STREAM, 1)
-        .await?
-        .iter()
-        .map(|e| decode::<DecisionRecorded>(&e.payload))
-        .collect::<Result<_, _>>()?;
-    let mut positions = BTreeSet::new();
-    for d in &decisions {
-        assert!(positions.insert((d.body.input_seq, d.body.index)), "decision recorded twice: {:?}", d.body);
-    }
-    let ids: BTreeSet<_> = decisions.iter().map(|d| d.id).collect();
-    assert_eq!(ids.len(), decisions.len());
-
-    // Each decision applied at most once, every applying decision applied, and the pool
-    // never held more chips than it has, at any point of the actuation log.
-    let actuation: Vec<ActuationEvent> = read_all(&js, subjects::ACTUATION_STREAM, 1)
-        .await?
-        .iter()
-        .map(|e| decode::<ActuationEvent>(&e.payload).map(|e| e.body))
-        .collect::<Result<_, _>>()?;
-    let mut reported = BTreeSet::new();
-    let mut holdings: BTreeMap<String, u32> = BTreeMap::new();
-    for event in &actuation {
-        assert!(reported.insert(event.decision_id()), "decision applied twice: {event:?}");
-        if let ActuationEvent::GrantApplied { workload, chips, .. } | ActuationEvent::GrantRevoked { workload, chips, .. } = event {
-            holdings.insert(workload.to_string(), *chips);
-        }
-        let held: u32 = holdings.values().sum();
-        assert!(held <= POOL_CHIPS, "pool over-granted: {held} > {POOL_CHIPS}");
-        assert!(!matches!(event, ActuationEvent::ActuationFailed { .. }), "{event:?}");
-    }
-    for d in decisions.iter().filter(|d| !matches!(d.body.decision.action, Action::Pending { .. })) {
-        assert!(reported.contains(&d.id), "decision never applied: {:?}", d.body);
-    }
+    // No decision recorded twice or missing an application, none applied twice, and no
+    // pool ever held more chips than it has: the auditor's checker over the three logs.
+    let report = system.qm(&["audit", "--json"])?;
+    let report: serde_json::Value = serde_json::from_str(&report)?;
+    assert_eq!(report["violations"], serde_json::json!([]), "seed {seed}: {report}");
+    assert!(report["decisions"].as_u64().unwrap_or(0) >= u64::from(WORKLOADS), "{report}");
+    assert!(system.qm(&["replay"])?.contains("MATCH"), "seed {seed}: replay diverged");
     Ok(())
 }

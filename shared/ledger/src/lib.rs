@@ -6,8 +6,10 @@
 //! - [`whatif`]: replay the same inputs under another policy, with instant actuation.
 //! - [`summary`]: per-team chip-hours, utilization, pending time, churn of a replay.
 //! - [`timeline`]: `qm why` (one workload's decisions and actuation) and `qm history`.
+//! - [`invariants`]: what must hold over the logs despite crashes and redelivery.
 //! - [`shadow`]: what advisory decisions would have changed against standing reservations.
 
+pub mod invariants;
 pub mod shadow;
 pub mod summary;
 pub mod timeline;
