@@ -96,7 +96,8 @@ impl Run {
             Action::Reclaim { pool, deadline_ms, cause, .. } => {
                 assert!(!critical, "critical work reclaimed: {d:?}");
                 assert!(*deadline_ms >= self.now_ms);
-                assert_ne!(*cause, ReclaimCause::Move);
+                // A move reclaims the pool it leaves, and only a move uses that cause.
+                assert_eq!(*cause == ReclaimCause::Move, d.reason.rule == "move", "{d:?}");
                 self.reclaims.insert(key(pool), *deadline_ms);
             }
             Action::Revoke { pool, .. } => {

@@ -7,6 +7,7 @@
 pub mod pending;
 pub mod place;
 pub mod reclaim;
+pub mod relocate;
 pub mod score;
 pub mod share;
 pub mod shrink;
@@ -14,6 +15,8 @@ pub mod view;
 
 #[cfg(test)]
 mod scenarios;
+#[cfg(test)]
+mod scenarios_place;
 #[cfg(test)]
 mod scenarios_policy;
 
@@ -108,5 +111,31 @@ pub fn round(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, O
     shrink::revoke_due(&mut r);
     pending::report(&mut r);
     pending::schedule_wake(&mut r);
-    (r.out, r.wake_ms)
+    let mut out = r.out;
+    coalesce_grants(&mut out);
+    (out, r.wake_ms)
+}
+
+/// Keeps only the last of several grants to one workload in one pool in a round (the
+/// entitled pass and the borrow pass may both grow it): a grant states the total, so
+/// the last one alone folds to the same state, and the log says it once.
+fn coalesce_grants(out: &mut Vec<Decision>) {
+    let mut later: std::collections::BTreeSet<(WorkloadId, qm_model::PoolId)> = Default::default();
+    let mut keep = vec![true; out.len()];
+    for (k, d) in out.iter().enumerate().rev() {
+        match &d.action {
+            Action::Grant { pool, .. } => {
+                if !later.insert((d.workload.clone(), pool.clone())) {
+                    keep[k] = false;
+                }
+            }
+            // Anything else about the workload in between: both grants stay.
+            _ => later.retain(|(w, _)| *w != d.workload),
+        }
+    }
+    let mut k = 0;
+    out.retain(|_| {
+        k += 1;
+        keep[k - 1]
+    });
 }

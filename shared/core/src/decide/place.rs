@@ -7,7 +7,8 @@
 //! `placement_score * chips it can get there`, i.e. useful throughput per cost, given
 //! what is free.
 
-use crate::decide::score::{grain, placement_score, priority, round_down};
+use crate::decide::relocate;
+use crate::decide::score::{grain, placement_score, priority, round_down, size_for};
 use crate::decide::share::fair_shares;
 use crate::decide::Round;
 use crate::state::WorkloadState;
@@ -45,7 +46,7 @@ pub fn compute_shares(r: &mut Round) -> Wanting {
             e.0 += a.relative_throughput.max(0.0);
             e.1 += 1;
         }
-        if want != have {
+        if want > have {
             let key = (w.spec.critical, priority(w, r.policy, now), w.declared_at_ms, id.clone());
             queues.entry(w.spec.team.clone()).or_default().push(key);
         }
@@ -82,11 +83,60 @@ fn home_or_best_tp(view: &crate::decide::view::View, w: &WorkloadState) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Hands out free chips, team by team. Returns the workloads still wanting, in the
-/// order they were considered (that order is their claim order for reclaims).
+/// Which placement pass is running: entitled work first, then borrowing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    /// Teams below their fair share (and critical work) take free chips, each grant
+    /// capped so the team does not pass its fair share.
+    Entitled,
+    /// What is still free goes to whoever still wants, beyond fair share.
+    Borrow,
+}
+
+/// Hands out free chips, team by team, in two passes: first every team below its fair
+/// share fills up to it, then what is left is lent. Without the first pass a team far
+/// below a small fair share could take a whole large request and strand chips that were
+/// just reclaimed for a team owed more (the guarantee property's counterexample).
+/// Returns the workloads still wanting, in the order they were first considered (that
+/// order is their claim order for reclaims).
 pub fn place(r: &mut Round, wanting: &Wanting) -> Vec<WorkloadId> {
-    let mut heads = vec![0usize; wanting.queues.len()];
+    let mut considered = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    // Round-start holdings, so the hysteresis rule compares against what the workload
+    // held before this round, not after the first pass.
+    let mut held_start: BTreeMap<WorkloadId, u32> = BTreeMap::new();
+    for pass in [Pass::Entitled, Pass::Borrow] {
+        run_pass(r, wanting, pass, &mut |id: &WorkloadId, held: u32| {
+            if seen.insert(id.clone()) {
+                considered.push(id.clone());
+                held_start.insert(id.clone(), held);
+            }
+            held_start[id]
+        });
+    }
     let mut unplaced = Vec::new();
+    for id in considered {
+        let w = &r.state.workloads[&id];
+        let (want, have) = (w.chips_wanted_total(), w.target_total());
+        if want <= have {
+            r.blocked.remove(&id);
+            continue;
+        }
+        if !r.blocked.contains_key(&id) {
+            let reason = Reason::new("no_capacity", format!("{id} got {have} of {want} chips; no room for the rest"))
+                .with("chips_wanted", f64::from(want))
+                .with("chips_held", f64::from(have));
+            r.blocked.insert(id.clone(), reason);
+        }
+        unplaced.push(id);
+    }
+    unplaced
+}
+
+/// One pass over the team queues. `first_seen` records the claim order and returns
+/// the workload's holding at round start.
+fn run_pass(r: &mut Round, wanting: &Wanting, pass: Pass, first_seen: &mut dyn FnMut(&WorkloadId, u32) -> u32) {
+    let mut heads = vec![0usize; wanting.queues.len()];
     loop {
         let mut best: Option<(usize, (bool, bool, std::cmp::Reverse<qm_model::PriorityTier>, f64))> = None;
         for (k, (team, q)) in wanting.queues.iter().enumerate() {
@@ -94,6 +144,9 @@ pub fn place(r: &mut Round, wanting: &Wanting) -> Vec<WorkloadId> {
             let critical = r.state.workloads.get(id).is_some_and(|w| w.spec.critical);
             let tv = &r.view.teams[team];
             let ratio = tv.ratio();
+            if pass == Pass::Entitled && !critical && ratio >= 1.0 {
+                continue;
+            }
             let key = (!critical, ratio >= 1.0, std::cmp::Reverse(tv.tier), ratio);
             let better = match &best {
                 None => true,
@@ -108,37 +161,59 @@ pub fn place(r: &mut Round, wanting: &Wanting) -> Vec<WorkloadId> {
         let Some((k, _)) = best else { break };
         let id = wanting.queues[k].1[heads[k]].clone();
         heads[k] += 1;
-        match try_place(r, &id) {
+        let w = &r.state.workloads[&id];
+        let (want, have) = (w.chips_wanted_total(), w.target_total());
+        let start = first_seen(&id, have);
+        if want <= have {
+            continue;
+        }
+        let capped = pass == Pass::Entitled && !w.spec.critical;
+        match try_place(r, &id, capped, start) {
             Err(reason) => {
-                r.blocked.insert(id.clone(), reason);
-                unplaced.push(id);
+                r.blocked.insert(id, reason);
             }
             Ok(()) => {
-                // A partial grant: the rest may still be owed (reclaim) and is pending.
-                let w = &r.state.workloads[&id];
-                let (want, have) = (w.chips_wanted_total(), w.target_total());
-                if want > have {
-                    let reason = Reason::new("no_capacity", format!("{id} got {have} of {want} chips; no room for the rest"))
-                        .with("chips_wanted", f64::from(want))
-                        .with("chips_held", f64::from(have));
-                    r.blocked.insert(id.clone(), reason);
-                    unplaced.push(id);
-                }
+                r.blocked.remove(&id);
             }
         }
     }
-    unplaced
+}
+
+/// What a workload can hold in pool `i` this round: its request sized to the pool's
+/// grain (see [`size_for`]), cut to what is free there plus what it already holds there,
+/// to the team limit and, when `fair_cap`, to the team's fair share. `None` if the pool
+/// is closed to it by the team limit.
+pub(crate) fn fit(r: &Round, w: &WorkloadState, i: usize, fair_cap: bool) -> Option<u32> {
+    let p = &r.view.pools[i];
+    let team = &r.view.teams[&w.spec.team];
+    let tp = r.view.tp(w, i);
+    let g = grain(w, p);
+    let want = w.chips_wanted_total();
+    let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
+    let room = held_here + p.free_now();
+    // Chips the team limit (and, in the entitled pass, the fair share) still allows.
+    let norm_to_chips = |left: f64| if tp > 0.0 { (left / tp + 1e-9 + f64::from(held_here)).floor().min(1e9) as u32 } else { 0 };
+    let by_limit = norm_to_chips(team.limit.map_or(f64::INFINITY, |l| (l - team.held).max(0.0)));
+    let by_fair = if fair_cap { norm_to_chips((team.fair - team.held).max(0.0)) } else { u32::MAX };
+    let total = if w.spec.gang {
+        if want % g == 0 && want <= room && want <= by_fair { want } else { 0 }
+    } else {
+        round_down(size_for(want, w.spec.chips_max, g).min(room).min(by_fair), g)
+    };
+    if total > by_limit {
+        return None;
+    }
+    Some(total)
 }
 
 /// Grants a workload what it wants, or as much of it as fits, or says why not.
-fn try_place(r: &mut Round, id: &WorkloadId) -> Result<(), Reason> {
+/// `fair_cap`: the entitled pass, where a grant may not take the team past its fair share.
+/// `start`: what the workload held at round start, for the hysteresis rule.
+fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Result<(), Reason> {
     let w = &r.state.workloads[id];
     let want = w.chips_wanted_total();
     let have = w.target_total();
-    let team = &r.view.teams[&w.spec.team];
     let hyst = r.policy.hysteresis_fraction.max(0.0);
-    // Chips the team limit still allows, in normalized compute.
-    let limit_left = team.limit.map_or(f64::INFINITY, |l| (l - team.held).max(0.0));
     let home = w.home_pool().and_then(|p| r.view.pool_index.get(p)).copied();
     let pools = match home {
         Some(i) => vec![i],
@@ -152,34 +227,37 @@ fn try_place(r: &mut Round, id: &WorkloadId) -> Result<(), Reason> {
     let mut limited = false;
     for i in pools {
         let p = &r.view.pools[i];
-        let tp = r.view.tp(w, i);
-        let g = grain(w, p);
-        let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
         free_max = free_max.max(p.free_now());
-        let by_limit = if tp > 0.0 { (limit_left / tp + f64::from(held_here)).floor().min(1e9) as u32 } else { 0 };
-        let room = held_here + p.free_now();
-        let total = if w.spec.gang {
-            if want % g == 0 && want <= room { want } else { 0 }
-        } else {
-            round_down(want.min(room), g)
-        };
-        if total > by_limit {
+        let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
+        // The pool is chosen by what the workload could get there in all (so it goes
+        // where its whole request fits), the grant by what this pass allows.
+        let (Some(room_all), Some(total)) = (fit(r, w, i, false), fit(r, w, i, fair_cap)) else {
             limited = true;
             continue;
-        }
+        };
         if total <= held_here || total < w.spec.chips_min {
             continue;
         }
         // Growth must be worth a change, unless it completes the request.
-        let growth = total - held_here;
-        if held_here > 0 && total < want && f64::from(growth) < (hyst * f64::from(held_here)).max(1.0) {
+        let base = start.min(held_here);
+        if base > 0 && total < want && f64::from(total - base) < (hyst * f64::from(base)).max(1.0) {
             continue;
         }
-        let score = placement_score(tp, p, r.policy) * f64::from(total);
+        // Useful chips: an allocation unit may force a grant above the request.
+        let score = placement_score(r.view.tp(w, i), p, r.policy) * f64::from(room_all.min(want));
         if best.is_none_or(|(s, _, _)| score > s) {
             best = Some((score, i, total));
         }
     }
+    if let Some(from) = home {
+        let stays = best.map_or(have, |(_, _, t)| t);
+        // Moves wait for the borrow pass, so the entitled pass is about shares only.
+        if !fair_cap && stays < want && relocate::try_move(r, id, from, stays) {
+            return Ok(());
+        }
+    }
+    let w = &r.state.workloads[id];
+    let team = &r.view.teams[&w.spec.team];
     let Some((score, i, total)) = best else {
         let (rule, msg) = if limited {
             ("team_limit", format!("{id}'s team is at its limit"))
@@ -198,7 +276,8 @@ fn try_place(r: &mut Round, id: &WorkloadId) -> Result<(), Reason> {
     let p = &r.view.pools[i];
     let pool = p.id.clone();
     let tp = r.view.tp(w, i);
-    let rule = if team.held + f64::from(total) * tp <= team.fair + 1e-9 {
+    let held_here = w.grants.get(&pool).map_or(0, |g| g.target());
+    let rule = if team.held + f64::from(total - held_here) * tp <= team.fair + 1e-9 {
         if team.held < team.guarantee { "guarantee" } else { "fair_share" }
     } else {
         "borrow"

@@ -199,15 +199,34 @@ fn plan_takes(r: &Round, id: &WorkloadId, i: usize, short: u32, holders: &[Workl
         let held = vw.grants[&pool.id].target();
         let vgr = grain(vw, pool);
         let min_keep = round_up(vw.spec.chips_min, vgr);
-        let partial = round_up(remaining, vgr).min(held.saturating_sub(min_keep));
-        let take = if !vw.spec.gang && partial >= remaining { partial } else { held };
-        if !critical {
+        let vtp = r.view.tp(vw, i);
+        // Chips the lender can give without going below (1 - hysteresis) * fair. The
+        // claimant takes what the floor allows rather than skipping the lender: skipping
+        // left a team below its guarantee with no reclaim at all.
+        let floor_chips = if critical {
+            held
+        } else {
             let vt = &r.view.teams[&vw.spec.team];
             let lost = loss.iter().find(|(t, _)| *t == vw.spec.team).map_or(0.0, |x| x.1);
-            let cost = f64::from(take) * r.view.tp(vw, i);
-            if vt.held - lost - cost < vt.fair * (1.0 - hyst) {
-                continue;
-            }
+            let room = vt.held - lost - vt.fair * (1.0 - hyst);
+            if room <= 0.0 || vtp <= 0.0 { 0 } else { (room / vtp + 1e-9).floor().min(1e9) as u32 }
+        };
+        let need = round_up(remaining, vgr);
+        let take = if vw.spec.gang {
+            if held <= floor_chips { held } else { 0 }
+        } else if need <= held.saturating_sub(min_keep) && need <= floor_chips {
+            need
+        } else if held <= floor_chips {
+            // Shrinking below its minimum would stop it anyway: take all.
+            held
+        } else {
+            round_down(floor_chips.min(held.saturating_sub(min_keep)), vgr)
+        };
+        if take == 0 {
+            continue;
+        }
+        if !critical {
+            let cost = f64::from(take) * vtp;
             match loss.iter_mut().find(|(t, _)| *t == vw.spec.team) {
                 Some(x) => x.1 += cost,
                 None => loss.push((vw.spec.team.clone(), cost)),

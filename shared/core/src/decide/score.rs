@@ -40,6 +40,15 @@ pub fn grain(w: &WorkloadState, pool: &PoolView) -> u32 {
     lcm(w.spec.chips_step.max(1), pool.unit.max(1))
 }
 
+/// The chips a workload needs in a pool of grain `g` to get `want`: `want` rounded up
+/// to the grain when that stays within `chips_max` (an allocation unit of 8 serves a
+/// request for 12 with 16 chips; the other 4 could go to no one else anyway), else
+/// rounded down.
+pub fn size_for(want: u32, chips_max: u32, g: u32) -> u32 {
+    let up = round_up(want, g);
+    if up <= chips_max.max(want) { up } else { round_down(want, g) }
+}
+
 /// Largest multiple of `grain` that is at most `chips`.
 pub fn round_down(chips: u32, grain: u32) -> u32 {
     chips / grain.max(1) * grain.max(1)
@@ -72,6 +81,10 @@ mod tests {
             assert_eq!(round_up(chips, g), up, "up {chips}/{g}");
         }
         assert_eq!(lcm(4, 6), 12);
+        // (want, max, grain, size): round up within max, else down.
+        for (want, max, g, size) in [(12, 16, 8, 16), (12, 12, 8, 8), (8, 16, 8, 8), (3, 100, 1, 3), (0, 8, 8, 0)] {
+            assert_eq!(size_for(want, max, g), size, "size_for({want}, {max}, {g})");
+        }
         assert_eq!(lcm(1, 8), 8);
     }
 }

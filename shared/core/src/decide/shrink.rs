@@ -1,7 +1,7 @@
 //! Rules that take chips away: finished work, shrunk pools, lower demand, idle
 //! capacity, and revocation once a grace period is over.
 
-use crate::decide::score::{grain, round_down, round_up, victim_score};
+use crate::decide::score::{grain, round_down, round_up, size_for, victim_score};
 use crate::decide::Round;
 use qm_model::{Action, PoolId, Reason, ReclaimCause, WorkloadId};
 
@@ -73,8 +73,11 @@ pub fn follow_demand_down(r: &mut Round) {
             let Some(&i) = r.view.pool_index.get(pool) else { continue };
             let held = g.target();
             // A gang shrinks to its new size in one go, or to nothing if that size
-            // does not fit the pool's grain.
-            let mut keep = round_down(held.min(left), grain(w, &r.view.pools[i]));
+            // does not fit the pool's grain. An elastic grant may stay at the request
+            // rounded up to the pool's grain, as placement grants it (`size_for`).
+            let gr = grain(w, &r.view.pools[i]);
+            let allowed = if w.spec.gang { left } else { size_for(left, w.spec.chips_max, gr) };
+            let mut keep = round_down(held.min(allowed), gr);
             if keep < w.spec.chips_min {
                 keep = 0;
             }

@@ -1,0 +1,134 @@
+//! Placement on the demo fleet (`examples/demo-fleet.toml`): a workload goes where it
+//! gets its whole request, and a workload left short where it runs moves once a pool
+//! that can hold all of it opens up.
+
+use crate::fixtures::{pool, spec, team, Given};
+use qm_model::{Action, Decision, InputEvent, PolicyConfig, Pool, ReclaimCause, WorkloadSpec};
+
+/// The pools of `examples/demo-fleet.toml`: (id, region, type, chips, unit, price).
+const DEMO_POOLS: [(&str, &str, &str, u32, u32, f64); 7] = [
+    ("use-h100", "us-east", "h100", 64, 8, 4.916),
+    ("use-a100", "us-east", "a100", 64, 8, 1.844),
+    ("use-l4", "us-east", "l4", 32, 1, 0.75),
+    ("euw-h200", "eu-west", "h200", 32, 8, 5.408),
+    ("euw-h100", "eu-west", "h100", 32, 8, 4.916),
+    ("ase-tpu-v5e", "asia-se", "tpu-v5e", 64, 4, 1.2),
+    ("ase-tpu-v6e", "asia-se", "tpu-v6e", 32, 4, 2.70),
+];
+
+fn demo_fleet() -> Given {
+    let mut g = Given::new(PolicyConfig::default());
+    for (id, region, acc, chips, unit, price) in DEMO_POOLS {
+        let p = Pool { allocation_unit: unit, price_per_chip_hour: price, ..pool(id, region, acc, chips) };
+        g.input(InputEvent::PoolDeclared(p));
+    }
+    g.input(InputEvent::TeamDeclared(team("research", 16.0)));
+    g.input(InputEvent::TeamDeclared(team("llm-training", 48.0)));
+    g
+}
+
+/// The demo's `gptj-eval` template: h100 = 1.0, l4 = 0.102, tpu-v5e = 0.193; 4..16 by 4.
+fn gptj(id: &str) -> WorkloadSpec {
+    let mut s = spec(id, "research", &[("h100", 1.0), ("l4", 0.102), ("tpu-v5e", 0.193)]);
+    s.chips_min = 4;
+    s.chips_max = 16;
+    s.chips_step = 4;
+    s.drain_grace_s = 10;
+    s
+}
+
+fn grants(ds: &[Decision], workload: &str) -> Vec<(String, u32)> {
+    ds.iter()
+        .filter(|d| d.workload.as_str() == workload)
+        .filter_map(|d| match &d.action {
+            Action::Grant { pool, chips } => Some((pool.to_string(), *chips)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn given_euw_h100_mostly_taken_when_gptj_wants_12_then_it_gets_all_of_it_in_use_h100() {
+    let mut g = demo_fleet();
+    // Given: a first workload takes 24 of euw-h100's 32 chips (ties go to the lower id).
+    let first = WorkloadSpec { chips_max: 32, ..gptj("gptj-eval-1") };
+    let d = g.demand(&first, 24);
+    assert_eq!(grants(&d, "gptj-eval-1"), vec![("euw-h100".to_string(), 24)]);
+    g.ack(d);
+    // When: gptj-eval-2 asks for 12. euw-h100 has 8 free; use-h100 has 64.
+    let d = g.demand(&gptj("gptj-eval-2"), 12);
+    // Then: it goes where the whole request fits. With 8-chip allocation units, 12
+    // chips take two units (16 chips, within its max of 16); nothing stays pending.
+    assert_eq!(grants(&d, "gptj-eval-2"), vec![("use-h100".to_string(), 16)], "{d:?}");
+    assert!(!d.iter().any(|d| matches!(d.action, Action::Pending { .. })), "{d:?}");
+    let all = g.ack(d);
+    assert!(g.tick_after(3_600).is_empty(), "steady: no churn from the rounded-up grant: {all:?}");
+    let st = g.engine.status();
+    let w = st.workloads.iter().find(|w| w.id.as_str() == "gptj-eval-2").expect("listed");
+    assert_eq!((w.pending_chips, w.granted.get(&"use-h100".into()).copied()), (0, Some(16)));
+}
+
+#[test]
+fn given_gptj_short_in_euw_h100_when_use_h100_frees_then_it_moves_after_min_lifetime() {
+    let mut g = demo_fleet();
+    // Given: another team fills use-h100, and euw-h100 has 8 free chips.
+    let mut big = spec("llama", "llm-training", &[("h100", 1.0)]);
+    big.chips_step = 8;
+    let d = g.demand(&big, 64);
+    assert_eq!(grants(&d, "llama"), vec![("use-h100".to_string(), 64)]);
+    g.ack(d);
+    let d = g.demand(&WorkloadSpec { chips_max: 32, ..gptj("gptj-eval-1") }, 24);
+    g.ack(d);
+    let d = g.demand(&gptj("gptj-eval-2"), 12);
+    assert_eq!(grants(&d, "gptj-eval-2"), vec![("euw-h100".to_string(), 8)], "{d:?}");
+    g.ack(d);
+    // When: use-h100 frees up 100 s later. The grant in euw-h100 is younger than the
+    // minimum lifetime, so the move waits, and the core wakes up when it may happen.
+    g.now_ms += 100_000;
+    let d = g.input(InputEvent::WorkloadFinished { workload: "llama".into() });
+    assert!(grants(&d, "gptj-eval-2").is_empty(), "{d:?}");
+    let d = g.tick_after(499);
+    assert!(grants(&d, "gptj-eval-2").is_empty(), "{d:?}");
+    // Then: at 600 s it moves, make-before-break: the new grant first, then the old
+    // pool is reclaimed with the workload's drain grace.
+    let d = g.tick_after(1);
+    assert_eq!(grants(&d, "gptj-eval-2"), vec![("use-h100".to_string(), 16)], "{d:?}");
+    assert!(
+        d.iter().any(|d| d.workload.as_str() == "gptj-eval-2"
+            && matches!(&d.action, Action::Reclaim { pool, chips: 0, grace_s: 10, cause: ReclaimCause::Move, .. } if pool.as_str() == "euw-h100")),
+        "{d:?}"
+    );
+    g.ack(d);
+    let d = g.tick_after(10);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].action, Action::Revoke { pool: "euw-h100".into(), chips: 0 });
+    g.ack(d);
+    assert!(g.tick_after(3_600).is_empty(), "no move back and forth");
+}
+
+#[test]
+fn a_gain_below_the_move_cost_is_not_worth_a_move() {
+    // The same situation as above, but a restart costs 6000 normalized-compute-seconds:
+    // spread over the 600 s minimum lifetime that needs a gain of 10 normalized chips,
+    // and moving from 8 to 12 useful H100 chips gains 4. It stays.
+    let mut g = Given::new(PolicyConfig { preemption_cost: 6000.0, ..PolicyConfig::default() });
+    for (id, region, acc, chips, unit, price) in DEMO_POOLS {
+        let p = Pool { allocation_unit: unit, price_per_chip_hour: price, ..pool(id, region, acc, chips) };
+        g.input(InputEvent::PoolDeclared(p));
+    }
+    g.input(InputEvent::TeamDeclared(team("research", 16.0)));
+    g.input(InputEvent::TeamDeclared(team("llm-training", 48.0)));
+    let mut big = spec("llama", "llm-training", &[("h100", 1.0)]);
+    big.chips_step = 8;
+    let d = g.demand(&big, 64);
+    g.ack(d);
+    let d = g.demand(&WorkloadSpec { chips_max: 32, ..gptj("gptj-eval-1") }, 24);
+    g.ack(d);
+    let d = g.demand(&gptj("gptj-eval-2"), 12);
+    assert_eq!(grants(&d, "gptj-eval-2"), vec![("euw-h100".to_string(), 8)], "{d:?}");
+    g.ack(d);
+    g.now_ms += 100_000;
+    g.input(InputEvent::WorkloadFinished { workload: "llama".into() });
+    let d = g.tick_after(3_600);
+    assert!(grants(&d, "gptj-eval-2").is_empty(), "{d:?}");
+}
