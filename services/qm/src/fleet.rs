@@ -8,6 +8,8 @@ use std::path::Path;
 
 /// The demo fleet, built into the binary so `qm up` needs no files.
 pub const DEMO_FLEET: &str = include_str!("../../../examples/demo-fleet.toml");
+/// The demo policy: defaults with windows in seconds, so a short demo shows give-backs.
+pub const DEMO_POLICY: &str = include_str!("../../../examples/demo-policy.toml");
 
 /// A fleet file.
 #[derive(Debug, Deserialize)]
@@ -89,6 +91,13 @@ impl FleetFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_demo_policy_parses_and_is_valid() {
+        let policy: qm_model::PolicyConfig = toml::from_str(DEMO_POLICY).expect("demo policy parses");
+        assert_eq!(policy.version, "demo-1");
+        qm_core::validate_policy(&policy).expect("demo policy is valid");
+    }
 
     #[test]
     fn the_demo_fleet_parses_and_uses_only_declared_types() {

@@ -2,7 +2,7 @@
 //! progress until Ctrl-C (or `--duration-s`), then stopping everything cleanly.
 
 use crate::demo::DemoLoad;
-use crate::fleet::{FleetFile, DEMO_FLEET};
+use crate::fleet::{FleetFile, DEMO_FLEET, DEMO_POLICY};
 use crate::send::{send, send_accepted, subject_for};
 use crate::status::summary_line;
 use crate::supervise::{listening, nats_server_binary, sibling_binary, Children};
@@ -25,7 +25,7 @@ pub struct UpArgs {
     /// Fleet file to declare instead of the built-in demo fleet.
     #[arg(long)]
     fleet: Option<PathBuf>,
-    /// Policy file to publish (default: the built-in default policy).
+    /// Policy file to publish (default: the built-in demo policy, examples/demo-policy.toml).
     #[arg(long)]
     policy: Option<PathBuf>,
     /// Start the system and the fleet, but generate no demand.
@@ -88,7 +88,7 @@ async fn start_and_watch(
     let client = connect(&ConnectSettings { url: nats_url.to_owned(), name: "qm-up".into(), ..Default::default() }).await?;
     let policy = match &args.policy {
         Some(path) => crate::load_policy(path)?,
-        None => PolicyConfig::default(),
+        None => toml::from_str(DEMO_POLICY)?,
     };
     wait_for_ingest(&client, &policy).await?;
     let fleet = match &args.fleet {
