@@ -79,7 +79,7 @@ pub fn scenario_markdown(r: &ScenarioReport) -> String {
 
 /// The summary across scenarios.
 pub fn summary_markdown(reports: &[ScenarioReport]) -> String {
-    let mut s = String::from("| scenario | allocator | util % | norm util % | norm util % | idle-reserved ch | unmet ch | stranded ch | give-back min | jobs done | JCT mean h | JCT p95 h | Jain | worst team | $/busy nh | preempt | moves | crit stranded |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut s = String::from("| scenario | allocator | util % | norm util % | idle-reserved ch | unmet ch | stranded ch | give-back min | jobs done | JCT mean h | JCT p95 h | Jain | worst team | $/busy nh | preempt | moves | crit stranded |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in reports {
         for res in &r.results {
             s.push_str(&format!("| {} {}", r.world.name, row(&res.allocator, &res.metrics)));
