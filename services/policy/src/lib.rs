@@ -1,12 +1,22 @@
-//! Policy service: the single writer of decisions. Folds `QM_INPUT` (input and sourced
-//! actuation reports, in one order) through the pure core and records each round's
-//! decisions in `QM_DECISIONS` with ids fixed by log position, so a restarted writer's
-//! repeats are dropped by JetStream dedup instead of applied twice.
+//! Policy service: folds `QM_INPUT` (input and sourced actuation reports, in one order)
+//! through the pure core and records each round's decisions in `QM_DECISIONS` with ids
+//! fixed by log position. One instance writes at a time (a lease); others stand by,
+//! folding the same log, ready to take over.
 //!
-//! - [`service`]: the NATS shell: rebuild from the log, follow, publish decisions.
-//! - [`resume`]: where a restarted writer must start publishing again.
+//! - [`service`]: the NATS shell: start from a snapshot or the log, follow, publish as writer.
+//! - [`leader`]: the writer lease keeper, and why two writers for a moment are harmless.
+//! - [`writer`]: publishing decision records with deterministic ids, pipelined.
+//! - [`recent`]: recent rounds kept in memory, republished on takeover.
+//! - [`resume`]: where a new writer must start publishing again.
+//! - [`snapshot`]: the engine snapshot (a cache of the log) and its checks.
+//! - [`synthetic`]: a deterministic synthetic log for tests and the rebuild measurement.
 
+pub mod leader;
+pub mod recent;
 pub mod resume;
 pub mod service;
+pub mod snapshot;
+pub mod synthetic;
+pub mod writer;
 
 pub use service::{run, PolicyServiceConfig};

@@ -3,6 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use qm_bus::connect::ConnectSettings;
+use qm_bus::lease::LeaseSettings;
+use std::time::Duration;
 use qm_model::PolicyConfig;
 
 /// Quartermaster policy service.
@@ -20,6 +22,19 @@ struct Args {
     /// Address for `/metrics` and `/healthz`, e.g. 127.0.0.1:9102.
     #[arg(long, env = "QM_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Writer lease time to live (ms). Instances of one fleet must agree; a standby takes
+    /// over within about this long after the writer dies. Renewed every third of it.
+    #[arg(long, env = "QM_LEASE_TTL_MS", default_value_t = 3000)]
+    lease_ttl_ms: u64,
+    /// Store a snapshot of the engine every this many folded log entries (0 = never).
+    #[arg(long, env = "QM_SNAPSHOT_EVERY", default_value_t = 10_000)]
+    snapshot_every: u64,
+    /// Neither load nor store snapshots: always rebuild from the full log.
+    #[arg(long, env = "QM_NO_SNAPSHOTS")]
+    no_snapshots: bool,
+    /// This instance's name in the writer lease (default: policy-<uuid>).
+    #[arg(long, env = "QM_INSTANCE")]
+    instance: Option<String>,
 }
 
 #[tokio::main]
@@ -33,12 +48,17 @@ async fn main() -> anyhow::Result<()> {
         }
         None => PolicyConfig::default(),
     };
+    let defaults = qm_policy::PolicyServiceConfig::default();
     let config = qm_policy::PolicyServiceConfig {
         nats: ConnectSettings { url: args.nats_url, name: "qm-policy".into(), ..Default::default() },
         policy,
         shadow: args.shadow,
         metrics_addr: args.metrics_addr,
-        ..Default::default()
+        lease: LeaseSettings { ttl: Duration::from_millis(args.lease_ttl_ms.max(100)), ..Default::default() },
+        instance: args.instance.unwrap_or(defaults.instance.clone()),
+        snapshots: if args.no_snapshots { None } else { defaults.snapshots.clone() },
+        snapshot_every: args.snapshot_every,
+        ..defaults
     };
     qm_policy::run(config, qm_runtime::shutdown_signal()).await
 }

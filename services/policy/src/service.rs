@@ -1,19 +1,25 @@
-//! The NATS shell around the policy core.
+//! The NATS shell around the policy core: start from the newest snapshot (or the log's
+//! start), fold every entry of `QM_INPUT`, and publish decisions only while holding the
+//! writer lease. A standby folds the same log, so it is caught up when it takes over.
 
+use crate::leader::{Keeper, Role};
+use crate::recent::{RecentRounds, Round};
 use crate::resume::first_input_to_publish;
-use futures::StreamExt;
+use crate::snapshot::{Snapshot, SnapshotLoadError};
+use crate::writer::Publisher;
+use futures::{Stream, StreamExt};
 use qm_bus::connect::{connect, jetstream as js_context, ConnectSettings};
-use qm_bus::publish::{self, PendingAck};
-use qm_bus::read::{self, decode_log};
-use qm_bus::{subjects, StreamSettings};
+use qm_bus::lease::{LeaseSettings, LeaseStore};
+use qm_bus::read::{self, decode_log, Entry};
+use qm_bus::snapshot::{SnapshotSettings, SnapshotStore};
+use qm_bus::{subjects, BusError, StreamSettings};
 use qm_core::Engine;
-use qm_model::{deterministic_id, Action, DecisionRecorded, Envelope, PolicyConfig};
+use qm_model::PolicyConfig;
 use qm_runtime::metrics::{spawn_endpoint, LabeledCounter, Registry};
-use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
 
-/// Tag in deterministic decision ids, telling them apart from other streams' ids.
-pub const DECISION_ID_TAG: u8 = 2;
+pub use crate::writer::DECISION_ID_TAG;
 
 /// The policy service's settings.
 #[derive(Clone, Debug)]
@@ -29,6 +35,20 @@ pub struct PolicyServiceConfig {
     pub source: String,
     /// Where to serve `/metrics` and `/healthz`; `None` serves nothing.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The writer lease (bucket, TTL); instances of one fleet share it.
+    pub lease: LeaseSettings,
+    /// The lease key: one writer per key.
+    pub lease_key: String,
+    /// This instance's name in the lease, for operators.
+    pub instance: String,
+    /// Where snapshots go; `None` disables them (load and store).
+    pub snapshots: Option<SnapshotSettings>,
+    /// Object name of this service's snapshot.
+    pub snapshot_name: String,
+    /// The writer stores a snapshot every this many folded entries, once caught up.
+    pub snapshot_every: u64,
+    /// Decisions of recent rounds kept for a takeover, at most.
+    pub recent_decisions_max: usize,
 }
 
 impl Default for PolicyServiceConfig {
@@ -41,102 +61,281 @@ impl Default for PolicyServiceConfig {
             publish_inflight_max: 512,
             source: "policy".into(),
             metrics_addr: None,
+            lease: LeaseSettings::default(),
+            lease_key: "policy-writer".into(),
+            instance: format!("policy-{}", uuid::Uuid::now_v7()),
+            snapshots: Some(SnapshotSettings::default()),
+            snapshot_name: "policy-engine".into(),
+            snapshot_every: 10_000,
+            recent_decisions_max: 100_000,
         }
     }
 }
 
-/// Rebuilds from the log, then decides on each new entry until `shutdown` resolves.
+type Entries = Pin<Box<dyn Stream<Item = Result<Entry, BusError>> + Send>>;
+
+/// Folds the log and, while holding the lease, records decisions until `shutdown`.
 pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let client = connect(&config.nats).await?;
     let js = js_context(client.clone(), config.publish_inflight_max);
     qm_bus::streams::ensure_streams(&js, &config.streams).await?;
-    let inflight_max = config.publish_inflight_max.max(1);
-    let publish_from = first_input_to_publish(&js, inflight_max as u64).await?;
-    tracing::info!(publish_from, shadow = config.shadow, "policy rebuilding from QM_INPUT");
 
     let mut registry = Registry::default();
-    let entries_folded = LabeledCounter::register(&mut registry, "qm_policy_log_entries", "Log entries folded, by kind", "kind");
-    let decisions_recorded = LabeledCounter::register(&mut registry, "qm_policy_decisions", "Decisions recorded, by action", "action");
+    let folded = LabeledCounter::register(&mut registry, "qm_policy_log_entries", "Log entries folded, by kind", "kind");
+    let recorded = LabeledCounter::register(&mut registry, "qm_policy_decisions", "Decisions recorded, by action", "action");
+    let lease_events = LabeledCounter::register(&mut registry, "qm_policy_lease_events", "Writer lease changes, by event", "event");
+    let snapshot_events = LabeledCounter::register(&mut registry, "qm_policy_snapshots", "Snapshots, by outcome", "outcome");
     spawn_endpoint(config.metrics_addr, registry);
 
-    let mut engine = Engine::new(config.policy.clone());
-    let mut entries = Box::pin(read::follow(&js, subjects::INPUT_STREAM, 1).await?);
-    let mut unacked: VecDeque<PendingAck> = VecDeque::new();
-    let mut caught_up = false;
+    let snapshots = match &config.snapshots {
+        Some(settings) => SnapshotStore::open(&js, settings)
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "snapshots disabled: bucket unavailable"))
+            .ok(),
+        None => None,
+    };
+    let leases = LeaseStore::open(&js, &config.lease).await?;
+    let mut keeper = Keeper::spawn(leases, config.lease_key.clone(), config.instance.clone());
+
+    let (mut engine, stored_through) = start_point(&js, snapshots.as_ref(), &config).await?;
+    let mut policy = Policy {
+        publisher: Publisher::new(js.clone(), config.publish_inflight_max, config.shadow, config.source.clone(), recorded),
+        js,
+        config,
+        snapshots,
+        folded,
+        lease_events,
+        snapshot_events,
+        publishing_from: None,
+        term: None,
+        since_snapshot: 0,
+        upload: None,
+        caught_up: false,
+    };
+    let mut state = Folding::new(&policy, engine.last_seq(), stored_through).await?;
     tokio::pin!(shutdown);
     loop {
-        let entry = tokio::select! {
-            next = entries.next() => match next {
-                Some(entry) => entry?,
+        tokio::select! {
+            next = state.entries.next() => match next {
+                Some(entry) => {
+                    let role = *keeper.roles.borrow();
+                    policy.fold(&mut engine, &mut state, entry?, &role).await?;
+                }
                 None => break,
             },
-            _ = &mut shutdown => break,
-        };
-        let record = match decode_log(&entry) {
-            Ok(record) => record,
-            Err(e) => {
-                entries_folded.inc("undecodable");
-                // Skipped the same way on replay, so decisions stay reproducible.
-                tracing::error!(error = %e, sequence = entry.sequence, subject = %entry.subject, "undecodable log entry skipped");
-                continue;
-            }
-        };
-        entries_folded.inc(match record.event {
-            qm_model::LogEvent::Input(_) => "input",
-            qm_model::LogEvent::Actuation(_) => "actuation",
-        });
-        let decisions = engine.step(record.sequence, record.time_ms, &record.event);
-        if record.sequence >= publish_from {
-            for (index, decision) in decisions.into_iter().enumerate() {
-                let index = u32::try_from(index).unwrap_or(u32::MAX);
-                let id = deterministic_id(record.time_ms, DECISION_ID_TAG, record.sequence, index);
-                let subject = subjects::decision(decision.team.as_str(), decision.workload.as_str());
-                decisions_recorded.inc(action_name(&decision.action));
-                let body = DecisionRecorded {
-                    input_seq: record.sequence,
-                    index,
-                    policy_version: engine.policy().version.clone(),
-                    advisory: config.shadow,
-                    decision,
-                };
-                let envelope = Envelope::new(id, record.time_ms, config.source.clone(), Some(record.id), body);
-                unacked.push_back(publish::send(&js, subject, &id.to_string(), &envelope).await?);
-                if unacked.len() >= inflight_max {
-                    settle(&mut unacked, inflight_max / 2).await?;
+            changed = keeper.roles.changed() => {
+                if changed.is_err() {
+                    anyhow::bail!("writer lease keeper stopped");
                 }
-            }
-        }
-        if entry.pending == 0 {
-            settle(&mut unacked, 0).await?;
-            if !caught_up {
-                caught_up = true;
-                tracing::info!(sequence = entry.sequence, "policy caught up; deciding live");
-            }
+                let role = *keeper.roles.borrow_and_update();
+                if let Some(from) = policy.on_role(&engine, &mut state, role).await? {
+                    engine = Engine::new(policy.config.policy.clone());
+                    state = Folding::new(&policy, 0, from - 1).await?;
+                }
+            },
+            _ = &mut shutdown => break,
         }
     }
-    settle(&mut unacked, 0).await?;
+    policy.publisher.settle(0).await?;
+    // Released only after the last ack, so the successor's resume point sees every
+    // decision this instance stored.
+    keeper.stop().await;
     tracing::info!("policy stopped");
     Ok(())
 }
 
-/// Waits for acks until at most `keep` are outstanding. A failed ack stops the service:
-/// a restart rebuilds and republishes from a safe point.
-async fn settle(unacked: &mut VecDeque<PendingAck>, keep: usize) -> anyhow::Result<()> {
-    while unacked.len() > keep {
-        if let Some(pending) = unacked.pop_front() {
-            pending.stored().await?;
+/// The engine to start from and the sequence through which decisions are known stored:
+/// the newest usable snapshot's, or an empty engine. Any doubt about a snapshot falls
+/// back to the full log, saying why.
+async fn start_point(
+    js: &async_nats::jetstream::Context,
+    store: Option<&SnapshotStore>,
+    config: &PolicyServiceConfig,
+) -> anyhow::Result<(Engine, u64)> {
+    let empty = || (Engine::new(config.policy.clone()), 0);
+    let Some(store) = store else { return Ok(empty()) };
+    match Snapshot::load(store, &config.snapshot_name, &config.policy).await {
+        Ok(snapshot) => {
+            let last = qm_bus::streams::last_sequence(js, subjects::INPUT_STREAM).await?;
+            if snapshot.seq > last {
+                tracing::warn!(snapshot_seq = snapshot.seq, log_last = last, "snapshot is ahead of the log (another log?); rebuilding from the full log");
+                return Ok(empty());
+            }
+            tracing::info!(seq = snapshot.seq, "starting from snapshot");
+            Ok((snapshot.engine, snapshot.seq))
+        }
+        Err(SnapshotLoadError::Absent) => {
+            tracing::info!("no snapshot yet; rebuilding from the full log");
+            Ok(empty())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "snapshot unusable; rebuilding from the full log");
+            Ok(empty())
         }
     }
-    Ok(())
 }
 
-/// The metric label of an action.
-pub fn action_name(action: &Action) -> &'static str {
-    match action {
-        Action::Grant { .. } => "grant",
-        Action::Reclaim { .. } => "reclaim",
-        Action::Revoke { .. } => "revoke",
-        Action::Release { .. } => "release",
-        Action::Pending { .. } => "pending",
+/// The reading position and what is known about it.
+struct Folding {
+    entries: Entries,
+    recent: RecentRounds,
+    /// Every decision of the entries at or below this sequence is stored in
+    /// `QM_DECISIONS` (proven by a snapshot, the resume probe, or our own acks).
+    stored_through: u64,
+}
+
+impl Folding {
+    async fn new(policy: &Policy, folded_through: u64, stored_through: u64) -> anyhow::Result<Self> {
+        let entries: Entries = Box::pin(read::follow(&policy.js, subjects::INPUT_STREAM, folded_through + 1).await?);
+        let recent = RecentRounds::new(folded_through + 1, policy.config.recent_decisions_max);
+        Ok(Self { entries, recent, stored_through })
+    }
+}
+
+struct Policy {
+    js: async_nats::jetstream::Context,
+    config: PolicyServiceConfig,
+    snapshots: Option<SnapshotStore>,
+    publisher: Publisher,
+    folded: LabeledCounter,
+    lease_events: LabeledCounter,
+    snapshot_events: LabeledCounter,
+    /// `Some(first input sequence to publish)` while this instance is the writer.
+    publishing_from: Option<u64>,
+    /// The lease term we publish under; a different term means a new takeover.
+    term: Option<u64>,
+    since_snapshot: u64,
+    upload: Option<tokio::task::JoinHandle<()>>,
+    caught_up: bool,
+}
+
+impl Policy {
+    /// Folds one log entry; publishes its round if this instance is the writer.
+    async fn fold(&mut self, engine: &mut Engine, state: &mut Folding, entry: Entry, role: &Role) -> anyhow::Result<()> {
+        let record = match decode_log(&entry) {
+            Ok(record) => record,
+            Err(e) => {
+                self.folded.inc("undecodable");
+                // Skipped the same way on replay, so decisions stay reproducible.
+                tracing::error!(error = %e, sequence = entry.sequence, subject = %entry.subject, "undecodable log entry skipped");
+                return Ok(());
+            }
+        };
+        self.folded.inc(match record.event {
+            qm_model::LogEvent::Input(_) => "input",
+            qm_model::LogEvent::Actuation(_) => "actuation",
+        });
+        let decisions = engine.step(record.sequence, record.time_ms, &record.event);
+        self.since_snapshot += 1;
+        let round = Round {
+            input_seq: record.sequence,
+            time_ms: record.time_ms,
+            cause: record.id,
+            policy_version: engine.policy().version.clone(),
+            decisions,
+        };
+        if self.publishing_from.is_some() && !role.may_publish() {
+            // The keeper's renewal is late or failed: our own clock says stop, now.
+            self.stand_by("lease expired by local clock");
+        }
+        if let Some(from) = self.publishing_from {
+            if round.input_seq >= from {
+                self.publisher.publish(&round).await?;
+            }
+        }
+        state.recent.push(round);
+        if entry.pending == 0 {
+            self.publisher.settle(0).await?;
+            if !self.caught_up {
+                self.caught_up = true;
+                tracing::info!(sequence = entry.sequence, writer = self.publishing_from.is_some(), "policy caught up");
+            }
+            if self.publishing_from.is_some() {
+                state.stored_through = engine.last_seq();
+                self.maybe_snapshot(engine);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reacts to a lease change. Returns `Some(from)` when the rounds to republish are no
+    /// longer in memory: the caller then folds again from the log's start, publishing
+    /// from `from`.
+    async fn on_role(&mut self, engine: &Engine, state: &mut Folding, role: Role) -> anyhow::Result<Option<u64>> {
+        match role {
+            Role::Standby => {
+                if self.publishing_from.is_some() {
+                    self.stand_by("lease lost");
+                }
+                Ok(None)
+            }
+            Role::Writer { term, .. } if self.publishing_from.is_some() && self.term == Some(term) => Ok(None), // a renewal
+            Role::Writer { term, .. } => {
+                self.lease_events.inc("acquired");
+                self.term = Some(term);
+                let probed = first_input_to_publish(&self.js, self.config.publish_inflight_max.max(1) as u64).await?;
+                let from = probed.max(state.stored_through + 1);
+                state.stored_through = from - 1;
+                tracing::info!(term, from, folded = engine.last_seq(), "writer lease acquired; publishing from the resume point");
+                self.publishing_from = Some(from);
+                if from > engine.last_seq() {
+                    return Ok(None);
+                }
+                let Some(rounds) = state.recent.since(from) else {
+                    tracing::warn!(from, "rounds to republish no longer in memory; folding the log again");
+                    self.caught_up = false;
+                    return Ok(Some(from));
+                };
+                let rounds: Vec<Round> = rounds.cloned().collect();
+                for round in &rounds {
+                    if !role.may_publish() {
+                        self.stand_by("lease expired during takeover");
+                        break;
+                    }
+                    self.publisher.publish(round).await?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn stand_by(&mut self, why: &str) {
+        self.publishing_from = None;
+        self.lease_events.inc("lost");
+        tracing::warn!(why, "stopped publishing; standing by");
+    }
+
+    /// Stores a snapshot every `snapshot_every` entries, only when every decision up to
+    /// here is acknowledged (the promise the resume logic relies on), one upload at a time.
+    fn maybe_snapshot(&mut self, engine: &Engine) {
+        let Some(store) = self.snapshots.clone() else { return };
+        if self.config.snapshot_every == 0 || self.since_snapshot < self.config.snapshot_every {
+            return;
+        }
+        if self.upload.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        self.since_snapshot = 0;
+        let bytes = match Snapshot::encode(engine, &self.config.policy) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.snapshot_events.inc("failed");
+                tracing::error!(error = %e, "snapshot not encodable");
+                return;
+            }
+        };
+        let (name, seq, events) = (self.config.snapshot_name.clone(), engine.last_seq(), self.snapshot_events.clone());
+        self.upload = Some(tokio::spawn(async move {
+            match store.put(&name, &bytes).await {
+                Ok(()) => {
+                    events.inc("stored");
+                    tracing::info!(seq, bytes = bytes.len(), "snapshot stored");
+                }
+                Err(e) => {
+                    events.inc("failed");
+                    tracing::warn!(error = %e, seq, "snapshot not stored; the log still has everything");
+                }
+            }
+        }));
     }
 }

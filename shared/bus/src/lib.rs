@@ -7,13 +7,17 @@
 //! - [`connect`]: connects with retry so services can start before the server.
 //! - [`publish`]: publishes envelopes with `Nats-Msg-Id` dedup, pipelined.
 //! - [`read`]: reads a stream in order from a sequence (rebuild and follow).
+//! - [`lease`]: a lease in a KV bucket (create/compare-and-set/expiry): one holder at a time.
+//! - [`snapshot`]: opaque snapshot bytes in an object store, one object per name.
 //! - [`error`]: the one error type, by what the caller can do about it.
 
 pub mod clock;
 pub mod connect;
 pub mod error;
+pub mod lease;
 pub mod publish;
 pub mod read;
+pub mod snapshot;
 pub mod streams;
 pub mod subjects;
 

@@ -1,0 +1,79 @@
+//! The writer lease over a real nats-server: one holder at a time, renewal by
+//! compare-and-set, takeover only after expiry (or release), and a replaced holder
+//! cannot renew over its successor.
+
+use qm_bus::connect::{connect, jetstream, ConnectSettings};
+use qm_bus::lease::{Lease, LeaseError, LeaseSettings, LeaseStore};
+use qm_testkit::NatsServer;
+use std::time::Duration;
+use tokio::time::Instant;
+
+const TTL: Duration = Duration::from_millis(1000);
+
+async fn store(nats: &NatsServer) -> anyhow::Result<LeaseStore> {
+    let client = connect(&ConnectSettings { url: nats.url(), name: "lease-test".into(), ..Default::default() }).await?;
+    let js = jetstream(client, 64);
+    Ok(LeaseStore::open(&js, &LeaseSettings { bucket: "test_leases".into(), ttl: TTL, replicas: 1 }).await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_holder_at_a_time_and_takeover_only_after_expiry() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let leases = store(&nats).await?;
+    assert_eq!(leases.ttl(), TTL);
+
+    let mut a = Lease::acquire(&leases, "writer", "a").await?.expect("a free key is acquired");
+    assert!(a.is_valid());
+    assert_eq!(leases.holder("writer").await?.as_deref(), Some("a"));
+    assert!(Lease::acquire(&leases, "writer", "b").await?.is_none(), "b must not take a held lease");
+
+    // Renewals keep it: well past one TTL, b still cannot take it.
+    let first_revision = a.revision();
+    for _ in 0..5 {
+        tokio::time::sleep(TTL / 3).await;
+        a.renew().await?;
+        assert!(Lease::acquire(&leases, "writer", "b").await?.is_none(), "b took a renewed lease");
+    }
+    assert!(a.revision() > first_revision, "each renewal writes a new revision");
+
+    // a stops renewing (a crash): b gets it after expiry, not before.
+    let last_renewal = Instant::now();
+    let b = loop {
+        if let Some(b) = Lease::acquire(&leases, "writer", "b").await? {
+            break b;
+        }
+        assert!(last_renewal.elapsed() < TTL * 5, "lease never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let waited = last_renewal.elapsed();
+    assert!(waited >= TTL - TTL / 10, "b acquired after {waited:?}, before the TTL ran out");
+    assert!(!a.is_valid(), "a's own clock must say it lost the lease before b could take it");
+    assert_eq!(leases.holder("writer").await?.as_deref(), Some("b"));
+
+    // The replaced holder cannot renew over its successor.
+    assert!(matches!(a.renew().await, Err(LeaseError::Lost { .. })));
+    assert_eq!(leases.holder("writer").await?.as_deref(), Some("b"));
+
+    // Release hands it over at once, without waiting for expiry.
+    b.release().await?;
+    let c = Lease::acquire(&leases, "writer", "c").await?;
+    assert!(c.is_some(), "a released lease is free at once");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_revision_cannot_renew_even_before_expiry() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let leases = store(&nats).await?;
+    let mut a = Lease::acquire(&leases, "writer", "a").await?.expect("free");
+    // Someone overwrites the key (an operator, a misconfigured peer): a's revision is
+    // stale now, so its renewal must fail rather than overwrite in turn.
+    let b = {
+        let client = connect(&ConnectSettings { url: nats.url(), name: "thief".into(), ..Default::default() }).await?;
+        let kv = jetstream(client, 8).get_key_value("test_leases").await?;
+        kv.put("writer", "b".into()).await?
+    };
+    assert!(b > a.revision());
+    assert!(matches!(a.renew().await, Err(LeaseError::Lost { .. })));
+    Ok(())
+}
