@@ -45,11 +45,14 @@ impl Backend {
     pub async fn apply(&mut self, decision_id: Uuid, record: &DecisionRecorded) -> Option<ActuationEvent> {
         let effect = Effect::of(decision_id, record)?;
         let outcome = match self {
-            Self::Sim(fleet) => Ok(fleet.apply(&effect)),
+            Self::Sim(fleet) => {
+                fleet.apply(&effect);
+                Ok(())
+            }
             Self::Exec(exec) => exec.apply(&effect, record).await,
         };
         Some(match outcome {
-            Ok(()) => effect.reported(),
+            Ok(()) => record.decision.applied_report(decision_id)?,
             Err(error) => ActuationEvent::ActuationFailed {
                 decision_id,
                 workload: effect.workload,
@@ -104,15 +107,6 @@ impl Effect {
             Action::Pending { .. } => return None,
         };
         Some(Self { decision_id, workload: decision.workload.clone(), pool: pool.clone(), chips, verb, deadline_ms, grace_s })
-    }
-
-    fn reported(self) -> ActuationEvent {
-        let Self { decision_id, workload, pool, chips, verb, deadline_ms, .. } = self;
-        match verb {
-            Verb::Grant => ActuationEvent::GrantApplied { decision_id, workload, pool, chips },
-            Verb::Drain => ActuationEvent::DrainRequested { decision_id, workload, pool, chips, deadline_ms },
-            Verb::Revoke | Verb::Release => ActuationEvent::GrantRevoked { decision_id, workload, pool, chips },
-        }
     }
 }
 

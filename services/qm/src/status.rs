@@ -34,7 +34,7 @@ pub fn render(status: &FleetStatus, log_position: u64) -> String {
     for team in &status.teams {
         let _ = writeln!(out, "{:<14} {:>10.1} {:>10.1} {:>10.1}", team.id.as_str(), team.guarantee, team.granted, team.demand);
     }
-    let _ = writeln!(out, "\n{:<26} {:<14} {:>7} {:<22} {:<22} {}", "WORKLOAD", "TEAM", "WANTS", "GRANTED", "APPLIED", "PENDING");
+    let _ = writeln!(out, "\n{:<26} {:<14} {:>7} {:<22} {:<22} PENDING", "WORKLOAD", "TEAM", "WANTS", "GRANTED", "APPLIED");
     for workload in &status.workloads {
         let pools = |m: &std::collections::BTreeMap<qm_model::PoolId, u32>| {
             if m.is_empty() {

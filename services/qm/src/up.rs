@@ -171,7 +171,7 @@ async fn watch(
                         tracing::warn!(rejected = report.rejected, "demo input rejected");
                     }
                 }
-                if elapsed_s % 2 == 0 {
+                if elapsed_s.is_multiple_of(2) {
                     let running = demo.as_ref().map_or(0, DemoLoad::running);
                     println!("[{elapsed_s:>4}s] demo {running:>2}  {}  decisions {decisions_total:>5}  log {}", summary_line(&replica.status()), replica.last_seq());
                     for decision in recent.iter().filter(|d| !matches!(d.action, Action::Pending { .. })).take(3) {

@@ -30,12 +30,8 @@ pub async fn connect(settings: &ConnectSettings) -> Result<async_nats::Client, B
             .connection_timeout(Duration::from_secs(2))
             .connect(&settings.url);
         match tokio::time::timeout(Duration::from_secs(3), attempt).await {
-            Ok(Ok(client)) => {
-                // retry_on_initial_connect returns at once; wait until really connected.
-                if wait_connected(&client, deadline).await {
-                    return Ok(client);
-                }
-            }
+            // retry_on_initial_connect returns at once; wait until really connected.
+            Ok(Ok(client)) if wait_connected(&client, deadline).await => return Ok(client),
             Ok(Err(e)) if tokio::time::Instant::now() >= deadline => {
                 return Err(BusError::Unreachable { url: settings.url.clone(), message: e.to_string() });
             }
