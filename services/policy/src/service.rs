@@ -97,7 +97,7 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
     let leases = LeaseStore::open(&js, &config.lease).await?;
     let mut keeper = Keeper::spawn(leases, config.lease_key.clone(), config.instance.clone());
 
-    let (mut engine, stored_through) = start_point(&js, snapshots.as_ref(), &config).await?;
+    let (mut engine, stored_through) = start_point(&js, snapshots.as_ref(), &config, &snapshot_events).await?;
     let mut policy = Policy {
         publisher: Publisher::new(js.clone(), config.publish_inflight_max, config.shadow, config.source.clone(), recorded),
         js,
@@ -151,6 +151,7 @@ async fn start_point(
     js: &async_nats::jetstream::Context,
     store: Option<&SnapshotStore>,
     config: &PolicyServiceConfig,
+    events: &LabeledCounter,
 ) -> anyhow::Result<(Engine, u64)> {
     let empty = || (Engine::new(config.policy.clone()), 0);
     let Some(store) = store else { return Ok(empty()) };
@@ -158,17 +159,21 @@ async fn start_point(
         Ok(snapshot) => {
             let last = qm_bus::streams::last_sequence(js, subjects::INPUT_STREAM).await?;
             if snapshot.seq > last {
+                events.inc("unusable");
                 tracing::warn!(snapshot_seq = snapshot.seq, log_last = last, "snapshot is ahead of the log (another log?); rebuilding from the full log");
                 return Ok(empty());
             }
+            events.inc("loaded");
             tracing::info!(seq = snapshot.seq, "starting from snapshot");
             Ok((snapshot.engine, snapshot.seq))
         }
         Err(SnapshotLoadError::Absent) => {
+            events.inc("absent");
             tracing::info!("no snapshot yet; rebuilding from the full log");
             Ok(empty())
         }
         Err(e) => {
+            events.inc("unusable");
             tracing::warn!(error = %e, "snapshot unusable; rebuilding from the full log");
             Ok(empty())
         }

@@ -63,6 +63,39 @@ impl System {
         Ok(())
     }
 
+    /// Starts nats-server only; start services one by one with [`System::start_instance`].
+    pub fn start_bare() -> anyhow::Result<Self> {
+        Ok(Self { nats: NatsServer::start()?, children: BTreeMap::new(), metrics_ports: BTreeMap::new(), extra_env: Vec::new() })
+    }
+
+    /// Starts (or restarts) an instance of `binary` known as `name` (so two instances of
+    /// one service can run side by side), with extra environment on top of the usual.
+    pub fn start_instance(&mut self, name: &'static str, binary: &str, env: &[(&str, &str)]) -> anyhow::Result<()> {
+        let metrics_port = match self.metrics_ports.get(name) {
+            Some(port) => *port,
+            None => qm_testkit::free_port()?,
+        };
+        self.metrics_ports.insert(name, metrics_port);
+        let mut command = Command::new(workspace_binary(binary)?);
+        command
+            .env("QM_NATS_URL", self.nats.url())
+            .env("QM_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+            .env("QM_TICK_MS", "200")
+            .envs(self.extra_env.iter().copied())
+            .env("RUST_LOG", "warn");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(if std::env::var_os("QM_TEST_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() })
+            .spawn()
+            .with_context(|| format!("start {name}"))?;
+        self.children.insert(name, child);
+        Ok(())
+    }
+
     /// SIGKILLs one service, as a crash would: no shutdown code runs.
     pub fn kill_service(&mut self, name: &str) {
         if let Some(mut child) = self.children.remove(name) {
@@ -229,4 +262,42 @@ pub fn applied(status: &serde_json::Value, workload: &str) -> u64 {
         .filter(|w| w["id"] == workload)
         .flat_map(|w| w["applied"].as_object().into_iter().flatten().map(|(_, c)| c.as_u64().unwrap_or(0)))
         .sum()
+}
+
+/// Who holds the policy writer lease now (its `QM_INSTANCE`), if anyone.
+pub async fn policy_writer(js: &async_nats::jetstream::Context) -> anyhow::Result<Option<String>> {
+    let Ok(kv) = js.get_key_value("qm_leases").await else { return Ok(None) };
+    Ok(kv.get("policy-writer").await?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+}
+
+/// Checks `QM_DECISIONS` against a replay of `QM_INPUT` through a fresh engine: every
+/// decision the log implies is recorded (none missing), exactly once (unique input
+/// position and id), with the same content. Returns the number of decisions.
+pub async fn decisions_match_replay(js: &async_nats::jetstream::Context) -> anyhow::Result<usize> {
+    use qm_bus::read::{decode_log, read_all};
+    use qm_model::{decode, DecisionRecorded};
+    let mut engine = qm_core::Engine::new(qm_model::PolicyConfig::default());
+    let mut expected = BTreeMap::new();
+    for entry in read_all(js, qm_bus::subjects::INPUT_STREAM, 1).await? {
+        let Ok(record) = decode_log(&entry) else { continue };
+        for (index, decision) in engine.step(record.sequence, record.time_ms, &record.event).into_iter().enumerate() {
+            expected.insert((record.sequence, index as u32), decision);
+        }
+    }
+    let mut recorded = BTreeMap::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for entry in read_all(js, qm_bus::subjects::DECISIONS_STREAM, 1).await? {
+        let envelope = decode::<DecisionRecorded>(&entry.payload)?;
+        anyhow::ensure!(ids.insert(envelope.id), "decision id recorded twice: {:?}", envelope.body);
+        let position = (envelope.body.input_seq, envelope.body.index);
+        anyhow::ensure!(recorded.insert(position, envelope.body.decision).is_none(), "decision recorded twice at {position:?}");
+    }
+    let missing: Vec<_> = expected.keys().filter(|k| !recorded.contains_key(k)).collect();
+    anyhow::ensure!(missing.is_empty(), "{} decisions missing, first {:?}", missing.len(), missing.first());
+    let extra: Vec<_> = recorded.keys().filter(|k| !expected.contains_key(k)).collect();
+    anyhow::ensure!(extra.is_empty(), "{} decisions not implied by the log, first {:?}", extra.len(), extra.first());
+    for (position, decision) in &expected {
+        anyhow::ensure!(recorded.get(position) == Some(decision), "decision at {position:?} differs from the replay");
+    }
+    Ok(expected.len())
 }
