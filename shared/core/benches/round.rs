@@ -11,6 +11,12 @@ const TYPES: [&str; 8] = ["h100", "h200", "a100", "l4", "mi300x", "tpu-v5e", "tp
 /// A deterministic fleet: 200 pools (8 types x 25 regions), 50 teams, 10,000 workloads
 /// wanting about 25% more than the fleet holds, so pending demand and reclaims exist.
 fn fleet() -> Given {
+    fleet_sized(8)
+}
+
+/// The same fleet shape with workloads of `1..=max_chips` chips: 8 oversubscribes the
+/// fleet (contended), 4 leaves it with room (quiet: everyone holds what it asked for).
+fn fleet_sized(max_chips: u64) -> Given {
     let mut g = Given::new(PolicyConfig::default());
     let mut x: u64 = 42;
     let mut rnd = move |n: u64| {
@@ -33,7 +39,7 @@ fn fleet() -> Given {
         s.gang = rnd(4) == 0;
         s.critical = rnd(100) == 0;
         s.preemptible = !s.critical;
-        ds.extend(g.demand(&s, 1 + rnd(8) as u32));
+        ds.extend(g.demand(&s, 1 + rnd(max_chips) as u32));
     }
     g.ack(ds);
     g.tick_after(3_600);
@@ -68,26 +74,38 @@ fn bench(c: &mut Criterion) {
             black_box(g.engine.step(seq, now, &e))
         })
     });
-    let s = g.engine.state().workloads.values().find(|w| !w.grants.is_empty()).map(|w| (w.spec.clone(), w.chips_desired));
-    let (s, desired) = s.expect("some workload holds a grant");
-    c.bench_function("incremental_demand_change_round", |b| {
+    demand_toggle(c, "incremental_demand_change_round", &mut g, &mut seq, now, &mut k);
+    let mut q = fleet_sized(4);
+    let wanting = q.engine.status().workloads.iter().filter(|w| w.pending_chips > 0).count();
+    eprintln!("quiet fleet: {wanting} of 10000 workloads want more than they hold");
+    let mut qseq = q.seq;
+    let qnow = q.now_ms;
+    demand_toggle(c, "incremental_demand_change_quiet_fleet", &mut q, &mut qseq, qnow, &mut k);
+    eprintln!("quiet fleet: incremental path decided {} entries", q.engine.incremental_steps());
+}
+
+/// One workload holding a grant toggles its demand between its size and one chip less;
+/// the revokes are acknowledged so capacity accounting stays steady across iterations.
+fn demand_toggle(c: &mut Criterion, name: &str, g: &mut Given, seq: &mut u64, now: i64, k: &mut usize) {
+    let s = g.engine.state().workloads.values().find(|w| !w.grants.is_empty() && !w.spec.gang && w.chips_desired > 1);
+    let (s, desired) = s.map(|w| (w.spec.clone(), w.chips_desired)).expect("some elastic workload holds a grant");
+    c.bench_function(name, |b| {
         b.iter(|| {
-            k += 1;
-            seq += 1;
-            let chips = if k % 2 == 0 { desired } else { desired.saturating_sub(1).max(1) };
+            *k += 1;
+            *seq += 1;
+            let chips = if *k % 2 == 0 { desired } else { desired - 1 };
             let e = LogEvent::Input(InputEvent::DemandDeclared { spec: s.clone(), chips_desired: chips });
-            let out = g.engine.step(seq, now, &e);
-            // Acknowledge revokes so capacity accounting stays steady across iterations.
+            let out = g.engine.step(*seq, now, &e);
             for d in &out {
                 if let Action::Revoke { pool, chips } = &d.action {
-                    seq += 1;
+                    *seq += 1;
                     let e = LogEvent::Actuation(qm_model::ActuationEvent::GrantRevoked {
                         decision_id: qm_model::Uuid::nil(),
                         workload: d.workload.clone(),
                         pool: pool.clone(),
                         chips: *chips,
                     });
-                    black_box(g.engine.step(seq, now, &e));
+                    black_box(g.engine.step(*seq, now, &e));
                 }
             }
             black_box(out)

@@ -3,6 +3,8 @@
 //! decision round is worth running.
 
 use crate::decide;
+use crate::decide::demand::{contribution, Contribution};
+use crate::decide::incremental::{idle_end, round_scoped, Cache};
 use crate::fold::{self, Effect};
 use crate::state::FleetState;
 use crate::status::FleetStatus;
@@ -11,7 +13,10 @@ use serde::{Deserialize, Serialize};
 
 /// The policy core: state folded from the log plus the rules. Serializable, because a
 /// serialized engine is the snapshot a standby or `qm replay` starts from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Equality and the serialized form cover the log-derived fields only: the kept round
+/// state (`cache`) is derived and rebuilt by the next full round.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Engine {
     state: FleetState,
     policy: PolicyConfig,
@@ -20,12 +25,49 @@ pub struct Engine {
     last_seq: u64,
     /// The earliest time a time-based rule may fire without new input (unix ms).
     wake_ms: Option<i64>,
+    /// What the last round leaves for the incremental path (`decide::incremental`).
+    #[serde(skip)]
+    cache: Option<Box<Cache>>,
+    /// Tests and audits: run a full round for every material entry.
+    #[serde(skip)]
+    full_rounds_only: bool,
+    /// How many entries the incremental path decided (for tests and metrics).
+    #[serde(skip)]
+    incremental_steps: u64,
+}
+
+impl PartialEq for Engine {
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state
+            && self.policy == other.policy
+            && self.pinned == other.pinned
+            && self.last_seq == other.last_seq
+            && self.wake_ms == other.wake_ms
+    }
+}
+
+/// What the engine notes before folding an entry the incremental path may decide.
+struct FastPath {
+    workload: qm_model::WorkloadId,
+    /// The workload's contribution to the demand sums before the entry.
+    old: Option<Contribution>,
+    /// For an actuation report: the pool and the grant's occupancy before it.
+    occupied: Option<(qm_model::PoolId, u32)>,
 }
 
 impl Engine {
     /// An empty fleet under `policy`.
     pub fn new(policy: PolicyConfig) -> Self {
-        Self { state: FleetState::default(), policy, pinned: false, last_seq: 0, wake_ms: None }
+        Self {
+            state: FleetState::default(),
+            policy,
+            pinned: false,
+            last_seq: 0,
+            wake_ms: None,
+            cache: None,
+            full_rounds_only: false,
+            incremental_steps: 0,
+        }
     }
 
     /// Folds one entry of the totally ordered log and runs a decision round if the entry
@@ -38,6 +80,7 @@ impl Engine {
         }
         self.last_seq = seq;
         self.state.now_ms = self.state.now_ms.max(time_ms);
+        let fast = self.fast_path_for(event);
         let effect = match event {
             LogEvent::Input(InputEvent::PolicyPublished(p)) => {
                 if self.pinned || *p == self.policy {
@@ -54,9 +97,14 @@ impl Engine {
             // Use fell below the idle threshold: the give-back rule may fire once the
             // idle window is over, so wake up then.
             if let LogEvent::Input(InputEvent::UsageReported { workload, .. }) = event {
-                if let Some(since) = self.state.workloads.get(workload).and_then(|w| w.idle_since_ms) {
-                    let at = since + i64::from(self.policy.idle_window_s) * 1000;
-                    self.wake_ms = Some(self.wake_ms.map_or(at, |w| w.min(at)));
+                if let Some(w) = self.state.workloads.get(workload) {
+                    if let Some(since) = w.idle_since_ms {
+                        let at = since + i64::from(self.policy.idle_window_s) * 1000;
+                        self.wake_ms = Some(self.wake_ms.map_or(at, |w| w.min(at)));
+                    }
+                    if let Some(c) = self.cache.as_mut() {
+                        c.set_idle(workload, idle_end(w, &self.policy));
+                    }
                 }
             }
         }
@@ -64,9 +112,88 @@ impl Engine {
         if effect != Effect::Round && !due {
             return Vec::new();
         }
-        let (decisions, wake) = decide::round(&mut self.state, &self.policy);
+        if let (Some(fast), false, Effect::Round) = (fast, due, effect) {
+            if let Some(out) = self.step_incremental(fast) {
+                return out;
+            }
+        }
+        let (decisions, wake, view) = decide::round_full(&mut self.state, &self.policy);
         self.wake_ms = wake;
+        self.cache = if self.full_rounds_only {
+            None
+        } else {
+            Some(Box::new(Cache::after_full_round(&self.state, &self.policy, view)))
+        };
         decisions
+    }
+
+    /// Whether the incremental path may decide this entry (see `decide::incremental`),
+    /// and what it needs to know from before the fold.
+    fn fast_path_for(&self, event: &LogEvent) -> Option<FastPath> {
+        let cache = self.cache.as_deref().filter(|c| c.quiet && !self.full_rounds_only)?;
+        match event {
+            LogEvent::Input(InputEvent::DemandDeclared { spec, .. }) => match self.state.workloads.get(&spec.id) {
+                None => Some(FastPath { workload: spec.id.clone(), old: None, occupied: None }),
+                Some(w) if !w.finished && w.spec == *spec => {
+                    Some(FastPath { workload: spec.id.clone(), old: contribution(&cache.view, w), occupied: None })
+                }
+                Some(_) => None,
+            },
+            LogEvent::Actuation(
+                qm_model::ActuationEvent::GrantApplied { workload, pool, .. }
+                | qm_model::ActuationEvent::GrantRevoked { workload, pool, .. },
+            ) => {
+                let w = self.state.workloads.get(workload).filter(|w| !w.finished)?;
+                cache.view.pool_index.get(pool)?;
+                let occupied = w.grants.get(pool).map_or(0, |g| g.occupied());
+                Some(FastPath {
+                    workload: workload.clone(),
+                    old: contribution(&cache.view, w),
+                    occupied: Some((pool.clone(), occupied)),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Decides an entry with a round scoped to its workload. `None` if the kept state
+    /// cannot be used after all (then the caller runs a full round).
+    fn step_incremental(&mut self, fast: FastPath) -> Option<Vec<Decision>> {
+        let mut cache = self.cache.take()?;
+        if let Some((pool, before)) = &fast.occupied {
+            let after = self.state.workloads.get(&fast.workload).and_then(|w| w.grants.get(pool)).map_or(0, |g| g.occupied());
+            let i = *cache.view.pool_index.get(pool)?;
+            let p = &mut cache.view.pools[i];
+            p.occupied = (p.occupied + after).checked_sub(*before)?;
+        }
+        let mut base = cache.sums.clone();
+        if let Some(old) = &fast.old {
+            base.add(old, -1);
+        }
+        let (out, wake, valid) = round_scoped(&mut self.state, &self.policy, &mut cache, &fast.workload, base);
+        self.wake_ms = wake;
+        self.incremental_steps += 1;
+        if valid {
+            #[cfg(debug_assertions)]
+            check_cache(&self.state, &self.policy, &cache);
+            self.cache = Some(cache);
+        }
+        Some(out)
+    }
+
+    /// Turns the incremental path off (`true`): every material entry then runs a full
+    /// round. Decisions are the same either way; tests compare the two.
+    pub fn set_full_rounds_only(&mut self, on: bool) {
+        self.full_rounds_only = on;
+        if on {
+            self.cache = None;
+        }
+    }
+
+    /// How many entries the incremental path has decided since this engine was built
+    /// or restored.
+    pub fn incremental_steps(&self) -> u64 {
+        self.incremental_steps
     }
 
     /// The log position of the last entry folded.
@@ -101,4 +228,26 @@ impl Engine {
     pub fn status(&self) -> FleetStatus {
         FleetStatus::of(&self.state, &self.policy)
     }
+}
+
+/// Debug builds check that the kept view and sums equal freshly built ones.
+#[cfg(debug_assertions)]
+fn check_cache(state: &FleetState, policy: &PolicyConfig, cache: &Cache) {
+    let fresh = crate::decide::view::View::build(state, policy.headroom_fraction);
+    for (a, b) in fresh.pools.iter().zip(&cache.view.pools) {
+        assert_eq!((a.occupied, a.planned, a.decided), (b.occupied, b.planned, b.decided), "kept view of {}", a.id);
+    }
+    for (id, t) in &fresh.teams {
+        assert_eq!(Some(t.held_fp), cache.view.teams.get(id).map(|c| c.held_fp), "kept holding of {id}");
+    }
+    let mut sums = crate::decide::demand::Sums::default();
+    for w in state.workloads.values() {
+        if let Some(k) = contribution(&fresh, w) {
+            sums.add(&k, 1);
+        }
+    }
+    sums.demand.retain(|_, d| *d != 0);
+    let mut kept = cache.sums.clone();
+    kept.demand.retain(|_, d| *d != 0);
+    assert_eq!(sums, kept, "kept demand sums");
 }

@@ -3,17 +3,21 @@
 //! No clock, no randomness, no IO, no hash-map order: the same log gives the same
 //! decisions, byte for byte. Formulas and knobs are written down in `docs/POLICY.md`.
 //!
-//! - [`engine`]: [`Engine`], the entry point: `step(seq, time, event) -> decisions`.
+//! - [`engine`]: [`Engine`], the entry point: `step(seq, time, event) -> decisions`;
+//!   runs a full round, or the incremental path where that provably decides the same.
 //! - [`state`]: the folded state (pools, teams, workloads, grants), all in `BTreeMap`s.
 //! - [`fold`]: applies log entries and the core's own decisions to the state; no rules.
 //! - [`decide`]: every rule, as the phases of one decision round.
 //!   - [`decide::view`]: capacity and team holdings derived for one round.
+//!   - [`decide::demand`]: per-team demand and per-type reference throughput, exact sums.
 //!   - [`decide::share`]: guarantees and usage-aware weighted fair share.
 //!   - [`decide::score`]: priority, victim and placement formulas; chip arithmetic.
 //!   - [`decide::shrink`]: release, pool shrink, demand drop, idle give-back, revoke.
 //!   - [`decide::place`]: who goes first and where each workload runs.
+//!   - [`decide::relocate`]: voluntary moves to a pool that holds the whole request.
 //!   - [`decide::reclaim`]: owner reclaim and preemption for critical work.
 //!   - [`decide::pending`]: pending reports on change, next wake-up.
+//!   - [`decide::incremental`]: what the engine keeps between rounds; the scoped round.
 //! - [`status`]: [`FleetStatus`], what `qm status` prints.
 //! - [`fixtures`]: builders and a given/when/then harness for tests and examples.
 //! - [`error`]: [`PolicyError`] and [`validate_policy`].

@@ -4,7 +4,9 @@
 //! in id order or in an explicit, totally ordered priority order, so the same state
 //! always yields the same decisions in the same order.
 
+pub mod demand;
 pub mod pending;
+pub mod incremental;
 pub mod place;
 pub mod reclaim;
 pub mod relocate;
@@ -38,13 +40,31 @@ pub struct Round<'a> {
     pub reserved: Vec<u32>,
     /// The earliest future time at which a time-based rule may fire.
     pub wake_ms: Option<i64>,
+    /// `None` in a full round; in a scoped round (the engine's incremental path), the
+    /// only workloads the per-workload phases look at.
+    pub scope: Option<Vec<WorkloadId>>,
+}
+
+/// The workloads a phase walks: all of them, in id order, or the round's scope.
+pub fn members<'s>(
+    workloads: &'s BTreeMap<WorkloadId, crate::state::WorkloadState>,
+    scope: Option<&'s [WorkloadId]>,
+) -> Box<dyn Iterator<Item = (&'s WorkloadId, &'s crate::state::WorkloadState)> + 's> {
+    match scope {
+        None => Box::new(workloads.iter()),
+        Some(ids) => Box::new(ids.iter().filter_map(|id| workloads.get_key_value(id))),
+    }
 }
 
 impl<'a> Round<'a> {
     fn new(state: &'a mut FleetState, policy: &'a PolicyConfig) -> Self {
         let view = View::build(state, policy.headroom_fraction);
+        Self::with_view(state, policy, view, None)
+    }
+
+    fn with_view(state: &'a mut FleetState, policy: &'a PolicyConfig, view: View, scope: Option<Vec<WorkloadId>>) -> Self {
         let reserved = vec![0; view.pools.len()];
-        Self { state, policy, view, out: Vec::new(), blocked: BTreeMap::new(), reserved, wake_ms: None }
+        Self { state, policy, view, out: Vec::new(), blocked: BTreeMap::new(), reserved, wake_ms: None, scope }
     }
 
     /// The engine's clock.
@@ -86,7 +106,8 @@ impl<'a> Round<'a> {
             p.planned = (p.planned + tgt1).saturating_sub(tgt0);
             p.decided = (p.decided + dec1).saturating_sub(dec0);
             if let Some(t) = self.view.teams.get_mut(&team) {
-                t.held += (f64::from(tgt1) - f64::from(tgt0)) * tp;
+                t.held_fp += view::norm_fp(tgt1, tp) - view::norm_fp(tgt0, tp);
+                t.held = view::from_fp(t.held_fp);
             }
         }
         self.out.push(decision);
@@ -100,20 +121,26 @@ impl<'a> Round<'a> {
 /// down; give back idle capacity; compute fair shares; place wanting work; reclaim for
 /// work still blocked; revoke what is past its grace; report pending changes.
 pub fn round(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, Option<i64>) {
+    let (out, wake, _) = round_full(state, policy);
+    (out, wake)
+}
+
+/// A full round that also hands back its final view, which the engine keeps.
+pub fn round_full(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, Option<i64>, View) {
     let mut r = Round::new(state, policy);
     shrink::release_finished(&mut r);
     shrink::fit_pools(&mut r);
     shrink::follow_demand_down(&mut r);
     shrink::give_back_idle(&mut r);
-    let order = place::compute_shares(&mut r);
+    let (order, _) = place::compute_shares(&mut r, None);
     let unplaced = place::place(&mut r, &order);
     reclaim::reclaim_for(&mut r, &unplaced);
     shrink::revoke_due(&mut r);
     pending::report(&mut r);
     pending::schedule_wake(&mut r);
-    let mut out = r.out;
+    let Round { mut out, wake_ms, view, .. } = r;
     coalesce_grants(&mut out);
-    (out, r.wake_ms)
+    (out, wake_ms, view)
 }
 
 /// Keeps only the last of several grants to one workload in one pool in a round (the

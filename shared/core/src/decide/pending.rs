@@ -1,14 +1,19 @@
 //! Pending reports and the next wake-up time.
 
 use crate::decide::Round;
-use qm_model::Action;
+use qm_model::{Action, WorkloadId};
 
 /// Reports each blocked workload's pending state when it changes (chips wanted or
 /// rule), not every round, so a steady state writes nothing to the log.
 pub fn report(r: &mut Round) {
     let blocked = std::mem::take(&mut r.blocked);
     let mut emits = Vec::new();
-    for (id, w) in r.state.workloads.iter_mut() {
+    let scoped: Vec<WorkloadId> = r.scope.clone().unwrap_or_default();
+    let all: Box<dyn Iterator<Item = (&WorkloadId, &mut crate::state::WorkloadState)>> = match &r.scope {
+        Some(_) => Box::new(r.state.workloads.iter_mut().filter(|(id, _)| scoped.contains(id))),
+        None => Box::new(r.state.workloads.iter_mut()),
+    };
+    for (id, w) in all {
         let want = w.chips_wanted_total();
         let have = w.target_total();
         match blocked.get(id) {

@@ -7,12 +7,13 @@
 //! `placement_score * chips it can get there`, i.e. useful throughput per cost, given
 //! what is free.
 
+use crate::decide::demand::{contribution, Sums};
 use crate::decide::relocate;
 use crate::decide::score::{grain, placement_score, priority, round_down, size_for};
 use crate::decide::share::fair_shares;
 use crate::decide::Round;
 use crate::state::WorkloadState;
-use qm_model::{AcceleratorType, Action, Reason, TeamId, WorkloadId};
+use qm_model::{Action, Reason, TeamId, WorkloadId};
 use std::collections::BTreeMap;
 
 /// Workloads that want more than they hold, queued per team in priority order.
@@ -21,45 +22,44 @@ pub struct Wanting {
 }
 
 /// Sums demand, computes normalized capacity and every team's fair share, and queues
-/// the workloads that want more.
-pub fn compute_shares(r: &mut Round) -> Wanting {
+/// the workloads that want more. A full round sums over every workload; a scoped round
+/// (the engine's incremental path) starts from the engine's kept `base` sums, which
+/// already hold every other workload, and adds workload `x` only.
+pub fn compute_shares(r: &mut Round, scope: Option<(&Sums, &WorkloadId)>) -> (Wanting, Sums) {
     let now = r.now();
-    let mut ref_tp: BTreeMap<AcceleratorType, (f64, u32)> = BTreeMap::new();
+    let mut sums = scope.map(|(base, _)| base.clone()).unwrap_or_default();
     let mut queues: BTreeMap<TeamId, Vec<(bool, f64, i64, WorkloadId)>> = BTreeMap::new();
-    for (id, w) in &r.state.workloads {
+    let one;
+    let members: Box<dyn Iterator<Item = (&WorkloadId, &WorkloadState)>> = match scope {
+        Some((_, x)) => {
+            one = r.state.workloads.get_key_value(x);
+            Box::new(one.into_iter())
+        }
+        None => Box::new(r.state.workloads.iter()),
+    };
+    for (id, w) in members {
         let want = w.chips_wanted_total();
         if want == 0 || want < w.spec.chips_min {
             continue;
         }
         let have = w.target_total();
-        let tp = home_or_best_tp(&r.view, w);
-        let Some(team) = r.view.teams.get_mut(&w.spec.team) else {
+        let Some(c) = contribution(&r.view, w) else {
             if want > have {
                 let reason = Reason::new("unknown_team", format!("team {} is not declared", w.spec.team));
                 r.blocked.insert(id.clone(), reason);
             }
             continue;
         };
-        team.demand += f64::from(want) * tp;
-        for a in &w.spec.accepts {
-            let e = ref_tp.entry(a.accelerator.clone()).or_insert((0.0, 0));
-            e.0 += a.relative_throughput.max(0.0);
-            e.1 += 1;
-        }
+        sums.add(&c, 1);
         if want > have {
             let key = (w.spec.critical, priority(w, r.policy, now), w.declared_at_ms, id.clone());
             queues.entry(w.spec.team.clone()).or_default().push(key);
         }
     }
-    let capacity: f64 = r
-        .view
-        .pools
-        .iter()
-        .map(|p| {
-            let tp = ref_tp.get(&p.accelerator).map_or(1.0, |(s, n)| s / f64::from((*n).max(1)));
-            f64::from(p.healthy) * tp
-        })
-        .sum();
+    for (id, t) in r.view.teams.iter_mut() {
+        t.demand = sums.demand_of(id);
+    }
+    let capacity: f64 = r.view.pools.iter().map(|p| f64::from(p.healthy) * sums.ref_tp(&p.accelerator)).sum();
     fair_shares(&mut r.view.teams, capacity, r.policy);
     let queues = queues
         .into_iter()
@@ -68,19 +68,7 @@ pub fn compute_shares(r: &mut Round) -> Wanting {
             (team, q.into_iter().map(|k| k.3).collect())
         })
         .collect();
-    Wanting { queues }
-}
-
-fn home_or_best_tp(view: &crate::decide::view::View, w: &WorkloadState) -> f64 {
-    if let Some(i) = w.home_pool().and_then(|p| view.pool_index.get(p)) {
-        return view.tp(w, *i);
-    }
-    w.spec
-        .accepts
-        .iter()
-        .filter(|a| view.by_type.contains_key(&a.accelerator))
-        .map(|a| a.relative_throughput.max(0.0))
-        .fold(0.0, f64::max)
+    (Wanting { queues }, sums)
 }
 
 /// Which placement pass is running: entitled work first, then borrowing.

@@ -2,7 +2,7 @@
 //! capacity, and revocation once a grace period is over.
 
 use crate::decide::score::{grain, round_down, round_up, size_for, victim_score};
-use crate::decide::Round;
+use crate::decide::{members, Round};
 use qm_model::{Action, PoolId, Reason, ReclaimCause, WorkloadId};
 
 /// A finished workload's grants end; the workload is then forgotten.
@@ -63,7 +63,7 @@ pub fn fit_pools(r: &mut Round) {
 /// once: it asked, so no grace is needed.
 pub fn follow_demand_down(r: &mut Round) {
     let mut cuts = Vec::new();
-    for (id, w) in &r.state.workloads {
+    for (id, w) in members(&r.state.workloads, r.scope.as_deref()) {
         let desired = w.chips_desired;
         if w.target_total() <= desired {
             continue;
@@ -105,7 +105,7 @@ pub fn give_back_idle(r: &mut Round) {
     let now = r.now();
     let window_ms = i64::from(r.policy.idle_window_s) * 1000;
     let mut shrinks = Vec::new();
-    for (id, w) in &r.state.workloads {
+    for (id, w) in members(&r.state.workloads, r.scope.as_deref()) {
         let Some(since) = w.idle_since_ms else { continue };
         if w.spec.critical || w.spec.gang {
             continue;
@@ -157,7 +157,7 @@ pub fn give_back_idle(r: &mut Round) {
 pub fn revoke_due(r: &mut Round) {
     let now = r.now();
     let mut due = Vec::new();
-    for (id, w) in &r.state.workloads {
+    for (id, w) in members(&r.state.workloads, r.scope.as_deref()) {
         for (pool, g) in &w.grants {
             if let Some(rc) = &g.reclaim {
                 if rc.deadline_ms <= now {

@@ -48,6 +48,10 @@ pub struct TeamView {
     pub usage_recent: f64,
     /// Held after pending shrinks land (targets).
     pub held: f64,
+    /// `held` in fixed point ([`norm_fp`] units): sums are exact and order-free, so the
+    /// engine can keep it up to date between rounds and get the same bits a fresh
+    /// build gives.
+    pub held_fp: i128,
     /// What its live workloads want.
     pub demand: f64,
     /// Its fair share this round: guarantee plus its part of the surplus.
@@ -63,6 +67,20 @@ impl TeamView {
             self.held / self.fair
         }
     }
+}
+
+/// Fixed-point scale of normalized compute: 1e-9 of an H100-equivalent chip.
+pub const FP_SCALE: f64 = 1e9;
+
+/// `chips * tp` in fixed point. Every sum of normalized compute that the engine keeps
+/// between rounds is a sum of these, so it is exact whatever the order of additions.
+pub fn norm_fp(chips: u32, tp: f64) -> i128 {
+    (f64::from(chips) * tp * FP_SCALE).round() as i128
+}
+
+/// A fixed-point sum back to normalized compute.
+pub fn from_fp(x: i128) -> f64 {
+    x as f64 / FP_SCALE
 }
 
 /// Capacity and teams for one round.
@@ -95,9 +113,42 @@ impl View {
                 decided: 0,
             });
         }
+        v.teams = View::build_teams(state, headroom_default);
+        for w in state.workloads.values() {
+            for (pid, g) in &w.grants {
+                let Some(&i) = v.pool_index.get(pid) else { continue };
+                v.pools[i].occupied += g.occupied();
+                v.pools[i].planned += g.target();
+                v.pools[i].decided += g.decided;
+                let tp = v.tp(w, i);
+                if let Some(t) = v.teams.get_mut(&w.spec.team) {
+                    t.held_fp += norm_fp(g.target(), tp);
+                }
+            }
+        }
+        for t in v.teams.values_mut() {
+            t.held = from_fp(t.held_fp);
+        }
+        v
+    }
+
+    /// Refreshes the declared team fields from the state, keeping holdings: the cached
+    /// view's teams then equal a fresh build's. Round outputs (`demand`, `fair`) reset.
+    pub fn refresh_teams(&mut self, state: &FleetState, headroom_default: f64) {
+        let held: BTreeMap<TeamId, i128> = self.teams.iter().map(|(id, t)| (id.clone(), t.held_fp)).collect();
+        let fresh = View::build_teams(state, headroom_default);
+        self.teams = fresh;
+        for (id, t) in self.teams.iter_mut() {
+            t.held_fp = held.get(id).copied().unwrap_or(0);
+            t.held = from_fp(t.held_fp);
+        }
+    }
+
+    fn build_teams(state: &FleetState, headroom_default: f64) -> BTreeMap<TeamId, TeamView> {
+        let mut teams = BTreeMap::new();
         for (id, t) in &state.teams {
             let team = &t.team;
-            v.teams.insert(
+            teams.insert(
                 id.clone(),
                 TeamView {
                     tier: team.tier,
@@ -111,19 +162,7 @@ impl View {
                 },
             );
         }
-        for w in state.workloads.values() {
-            for (pid, g) in &w.grants {
-                let Some(&i) = v.pool_index.get(pid) else { continue };
-                v.pools[i].occupied += g.occupied();
-                v.pools[i].planned += g.target();
-                v.pools[i].decided += g.decided;
-                let tp = v.tp(w, i);
-                if let Some(t) = v.teams.get_mut(&w.spec.team) {
-                    t.held += f64::from(g.target()) * tp;
-                }
-            }
-        }
-        v
+        teams
     }
 
     /// A workload's relative throughput in a pool (0 where it does not run).

@@ -1,0 +1,142 @@
+//! The incremental path gives exactly what full rounds give: two engines step the same
+//! random log, one with `set_full_rounds_only(true)`; their decisions and states must be
+//! equal after every entry. The fleets are roomy so the fleet is often quiet and the
+//! incremental path runs; the log is built from the full-round engine's decisions.
+
+use proptest::prelude::*;
+use qm_core::fixtures::{pool, spec, team};
+use qm_core::Engine;
+use qm_model::{Action, ActuationEvent, Decision, InputEvent, LogEvent, PolicyConfig, Uuid};
+
+const TYPES: [&str; 2] = ["h100", "a100"];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Demand { w: usize, chips: u32 },
+    Usage { w: usize, busy: u32 },
+    Tick { s: u32 },
+    Ack { n: usize },
+    Finish { w: usize },
+    Team { t: usize, g: u32 },
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        6 => (0..10usize, 0..12u32).prop_map(|(w, chips)| Op::Demand { w, chips }),
+        2 => (0..10usize, 0..8u32).prop_map(|(w, busy)| Op::Usage { w, busy }),
+        2 => (0..400u32).prop_map(|s| Op::Tick { s }),
+        5 => (1..6usize).prop_map(|n| Op::Ack { n }),
+        1 => (0..10usize).prop_map(|w| Op::Finish { w }),
+        1 => (0..3usize, 0..20u32).prop_map(|(t, g)| Op::Team { t, g }),
+    ];
+    prop::collection::vec(op, 1..80)
+}
+
+struct Pair {
+    inc: Engine,
+    full: Engine,
+    seq: u64,
+    now_ms: i64,
+    unacked: Vec<Decision>,
+}
+
+impl Pair {
+    fn step(&mut self, e: LogEvent) {
+        self.seq += 1;
+        let a = self.inc.step(self.seq, self.now_ms, &e);
+        let b = self.full.step(self.seq, self.now_ms, &e);
+        assert_eq!(a, b, "decisions differ at seq {} on {e:?}", self.seq);
+        assert!(self.inc == self.full, "state differs at seq {} on {e:?}", self.seq);
+        self.unacked.extend(b);
+    }
+}
+
+fn run(pools: &[(usize, u32, u32)], specs: &[(usize, usize, u32, bool)], ops: &[Op]) -> u64 {
+    let mut p = Pair { inc: Engine::new(PolicyConfig::default()), full: Engine::new(PolicyConfig::default()), seq: 0, now_ms: 1_000, unacked: Vec::new() };
+    p.full.set_full_rounds_only(true);
+    for (i, (t, chips, unit)) in pools.iter().enumerate() {
+        let pl = qm_model::Pool { allocation_unit: *unit, ..pool(&format!("p{i}"), "us", TYPES[*t], *chips) };
+        p.step(LogEvent::Input(InputEvent::PoolDeclared(pl)));
+    }
+    for t in 0..3 {
+        p.step(LogEvent::Input(InputEvent::TeamDeclared(team(&format!("t{t}"), 4.0))));
+    }
+    let specs: Vec<qm_model::WorkloadSpec> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, (t, a, step, gang))| {
+            let mut s = spec(&format!("w{i}"), &format!("t{t}"), &[(TYPES[*a], 1.0), (TYPES[1 - *a], 0.5)]);
+            s.chips_step = *step;
+            s.chips_min = *step;
+            s.chips_max = 16;
+            s.gang = *gang;
+            s.drain_grace_s = 30;
+            s
+        })
+        .collect();
+    for op in ops {
+        match op {
+            Op::Demand { w, chips } => {
+                let s = specs[w % specs.len()].clone();
+                p.step(LogEvent::Input(InputEvent::DemandDeclared { spec: s, chips_desired: *chips }));
+            }
+            Op::Usage { w, busy } => p.step(LogEvent::Input(InputEvent::UsageReported {
+                workload: format!("w{}", w % specs.len()).into(),
+                chips_busy: f64::from(*busy),
+                window_s: 60,
+            })),
+            Op::Tick { s } => {
+                p.now_ms += i64::from(*s) * 1000;
+                p.step(LogEvent::Input(InputEvent::Tick));
+            }
+            Op::Ack { n } => {
+                let take = (*n).min(p.unacked.len());
+                for d in p.unacked.drain(..take).collect::<Vec<_>>() {
+                    let (workload, decision_id) = (d.workload.clone(), Uuid::nil());
+                    let e = match d.action {
+                        Action::Grant { pool, chips } => ActuationEvent::GrantApplied { decision_id, workload, pool, chips },
+                        Action::Revoke { pool, chips } => ActuationEvent::GrantRevoked { decision_id, workload, pool, chips },
+                        _ => continue,
+                    };
+                    p.step(LogEvent::Actuation(e));
+                }
+            }
+            Op::Finish { w } => {
+                p.step(LogEvent::Input(InputEvent::WorkloadFinished { workload: format!("w{}", w % specs.len()).into() }))
+            }
+            Op::Team { t, g } => p.step(LogEvent::Input(InputEvent::TeamDeclared(team(&format!("t{t}"), f64::from(*g))))),
+        }
+    }
+    p.inc.incremental_steps()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    #[test]
+    fn incremental_path_equals_full_rounds(
+        pools in prop::collection::vec((0..2usize, 8..40u32, prop::sample::select(vec![1u32, 2, 4])), 1..4),
+        specs in prop::collection::vec((0..3usize, 0..2usize, 1..4u32, prop::bool::weighted(0.2)), 1..10),
+        ops in ops(),
+    ) {
+        run(&pools, &specs, &ops);
+    }
+}
+
+#[test]
+fn incremental_path_runs_in_a_quiet_fleet() {
+    // A roomy fleet, demand changes one by one: after the first full round every change
+    // is decided by the incremental path (and equals the full round, checked in `run`).
+    let pools = [(0, 64, 1), (1, 64, 4)];
+    let specs: Vec<(usize, usize, u32, bool)> = (0..8).map(|i| (i % 3, i % 2, 1 + (i as u32 % 2), false)).collect();
+    let mut ops = Vec::new();
+    for round in 0..3u32 {
+        for w in 0..8 {
+            ops.push(Op::Demand { w, chips: 2 + (w as u32 + round) % 5 });
+            ops.push(Op::Ack { n: 3 });
+        }
+        ops.push(Op::Tick { s: 30 });
+    }
+    let fast = run(&pools, &specs, &ops);
+    assert!(fast >= 24, "incremental path used for {fast} entries (every demand change)");
+}
