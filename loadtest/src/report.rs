@@ -63,7 +63,11 @@ pub struct RunReport {
     pub core_rr_at_target: Rate,
     pub ingest_max: Rate,
     pub ingest_max_processes: Vec<Usage>,
+    /// Ingest's closed-loop rate with policy and actuator paused, if they could be.
+    pub ingest_alone: Option<Rate>,
     pub open_loop: OpenLoop,
+    /// `/proc/loadavg` at the end (1, 5, 15 minutes): work from outside the test.
+    pub load_average: String,
 }
 
 /// One step of the ramp.
@@ -122,13 +126,16 @@ impl RunReport {
         let mut s = String::new();
         let o = &self.open_loop;
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-        let _ = writeln!(s, "Machine: {}. Fleet: {} teams, {} pools, {} workloads; {:.0}% of requests are demand changes, the rest usage samples. Stored event: {} bytes. Pipelining: {} in flight.\n",
-            self.machine, self.fleet.teams, self.fleet.pools, self.fleet.workloads, self.fleet.demand_fraction * 100.0, self.payload_bytes, self.inflight);
+        let _ = writeln!(s, "Machine: {} (load average at the end {}). Fleet: {} teams, {} pools, {} workloads; {:.0}% of requests are demand changes, the rest usage samples. Stored event: {} bytes. Pipelining: {} in flight.\n",
+            self.machine, self.load_average, self.fleet.teams, self.fleet.pools, self.fleet.workloads, self.fleet.demand_fraction * 100.0, self.payload_bytes, self.inflight);
         let _ = writeln!(s, "| throughput (closed loop, {} in flight) | per second | ratio |\n|---|---:|---:|", self.inflight);
         let _ = writeln!(s, "| raw JetStream persisted publish + msg-id dedup | {:.0} | 1.00 |", self.raw_js_max.ok_per_s);
         let _ = writeln!(s, "| core NATS request/reply | {:.0} | {:.2} |", self.core_rr_max.ok_per_s, ratio(self.core_rr_max.ok_per_s, self.raw_js_max.ok_per_s));
         let _ = writeln!(s, "| **ingest accepted** (full system running) | **{:.0}** | **{:.2}** of raw JetStream, {:.2} of core request/reply |\n",
             self.ingest_max.ok_per_s, ratio(self.ingest_max.ok_per_s, self.raw_js_max.ok_per_s), ratio(self.ingest_max.ok_per_s, self.core_rr_max.ok_per_s));
+        if let Some(alone) = &self.ingest_alone {
+            let _ = writeln!(s, "Ingest alone (policy and actuator paused): {:.0}/s, {:.2} of raw JetStream.\n", alone.ok_per_s, ratio(alone.ok_per_s, self.raw_js_max.ok_per_s));
+        }
         let _ = writeln!(s, "Open loop at {:.0} events/s for {:.0} s: accepted {:.0}/s, errors {:?}.\n", o.target_per_s, o.seconds, o.accepted_per_s, o.errors);
         let _ = writeln!(s, "| latency from intended send time | p50 / p90 / p99 / p99.9 |\n|---|---|");
         let _ = writeln!(s, "| raw JetStream publish ack (same rate) | {} |", pct(&self.raw_js_at_target.latency));

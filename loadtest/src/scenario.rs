@@ -136,6 +136,11 @@ async fn raw_js_max(bench: &Bench, common: &Common, bytes: usize, phase: Duratio
     Ok(Rate::of(&closed_loop("raw JetStream max", common.inflight, phase, op, true).await))
 }
 
+/// `/proc/loadavg`'s first three fields: other work on the machine skews every figure.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
 /// `qm-loadtest run`.
 pub async fn run(common: &Common, settings: &RunSettings) -> anyhow::Result<RunReport> {
     let mut bench = server(common).await?;
@@ -146,6 +151,8 @@ pub async fn run(common: &Common, settings: &RunSettings) -> anyhow::Result<RunR
     let raw_js_at_target = Rate::of(&open_loop("raw JetStream at target", settings.rate_per_s, settings.phase, common.inflight * 16, op, true).await);
     let echo = baseline::echo_responder(bench.system.url()).await?;
     let op = baseline::request_reply(bench.client.clone(), bytes);
+    // The first request sets up the client's reply subscription; keep it out of the figures.
+    op(0, Instant::now()).await.map_err(|e| anyhow::anyhow!("echo warm-up: {e}"))?;
     let core_rr_max = Rate::of(&closed_loop("core request/reply max", common.inflight, settings.phase, op.clone(), true).await);
     let core_rr_at_target = Rate::of(&open_loop("core request/reply at target", settings.rate_per_s, settings.phase, common.inflight * 16, op, true).await);
     echo.abort();
@@ -163,6 +170,19 @@ pub async fn run(common: &Common, settings: &RunSettings) -> anyhow::Result<RunR
     let ingest_max_processes = watch.since(&before);
     bench.system.check_alive()?;
 
+    // Ingest alone: policy and actuator paused (SIGSTOP), to tell ingest's own limit
+    // apart from the CPU the rest of the system takes on the same cores.
+    let ingest_alone = if bench.system.pause(&["qm-policy", "qm-actuator"], true) {
+        let op = operation(bench.client.clone(), bench.fleet.clone(), bench.recorder.clone(), bench.clock, format!("alone-{}", uuid::Uuid::now_v7()), common.keys);
+        let first = first + ingest_max.ok + ingest_max.failed + 1;
+        let offset = Arc::new(move |i, t| op(first + i, t));
+        let rate = Rate::of(&closed_loop("ingest alone", common.inflight, settings.phase, offset, true).await);
+        bench.system.pause(&["qm-policy", "qm-actuator"], false);
+        Some(rate)
+    } else {
+        None
+    };
+
     let report = RunReport {
         machine: machine(),
         fleet: common.fleet.clone(),
@@ -174,7 +194,9 @@ pub async fn run(common: &Common, settings: &RunSettings) -> anyhow::Result<RunR
         core_rr_at_target,
         ingest_max,
         ingest_max_processes,
+        ingest_alone,
         open_loop: open,
+        load_average: load_average(),
     };
     std::fs::create_dir_all(&common.out)?;
     std::fs::write(common.out.join("run.json"), serde_json::to_string_pretty(&report)?)?;
@@ -236,7 +258,7 @@ pub async fn ramp(common: &Common, settings: &RampSettings) -> anyhow::Result<Ra
         sustainable = Some(rate);
         rate = (rate * settings.factor).round();
     }
-    let report = RampReport { machine: machine(), fleet: common.fleet.clone(), bound_p99_ms: settings.bound_p99_ms, raw_js_max, steps, sustainable_per_s: sustainable };
+    let report = RampReport { machine: format!("{}, load average {}", machine(), load_average()), fleet: common.fleet.clone(), bound_p99_ms: settings.bound_p99_ms, raw_js_max, steps, sustainable_per_s: sustainable };
     std::fs::create_dir_all(&common.out)?;
     std::fs::write(common.out.join("ramp.json"), serde_json::to_string_pretty(&report)?)?;
     std::fs::write(common.out.join("ramp.md"), report.markdown())?;

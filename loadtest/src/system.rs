@@ -94,6 +94,19 @@ impl System {
         watch
     }
 
+    /// Pauses (SIGSTOP) or resumes (SIGCONT) the named children; false if none was paused.
+    pub fn pause(&self, names: &[&str], stop: bool) -> bool {
+        let signal = if stop { "-STOP" } else { "-CONT" };
+        let mut any = false;
+        for (name, child) in &self.children {
+            if names.contains(&name.as_str()) {
+                let status = Command::new("kill").arg(signal).arg(child.id().to_string()).status();
+                any |= status.is_ok_and(|s| s.success());
+            }
+        }
+        any
+    }
+
     /// Fails if a child has exited (a crashed service makes every figure meaningless).
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         for (name, child) in &mut self.children {
