@@ -233,12 +233,15 @@ impl Engine {
 /// Debug builds check that the kept view and sums equal freshly built ones.
 #[cfg(debug_assertions)]
 fn check_cache(state: &FleetState, policy: &PolicyConfig, cache: &Cache) {
-    let fresh = crate::decide::view::View::build(state, policy.headroom_fraction);
+    let fresh = crate::decide::view::View::build(state, policy);
     for (a, b) in fresh.pools.iter().zip(&cache.view.pools) {
         assert_eq!((a.occupied, a.planned, a.decided), (b.occupied, b.planned, b.decided), "kept view of {}", a.id);
     }
     for (id, t) in &fresh.teams {
-        assert_eq!(Some(t.held_fp), cache.view.teams.get(id).map(|c| c.held_fp), "kept holding of {id}");
+        let kept = cache.view.teams.get(id);
+        assert_eq!(Some(t.held_fp), kept.map(|c| c.held_fp), "kept holding of {id}");
+        let held = |v: &crate::decide::view::TeamView| v.by_type.iter().map(|(a, s)| (a.clone(), s.held)).collect::<Vec<_>>();
+        assert_eq!(Some(held(t)), kept.map(held), "kept per-type holding of {id}");
     }
     let mut sums = crate::decide::demand::Sums::default();
     for w in state.workloads.values() {

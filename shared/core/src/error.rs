@@ -36,6 +36,13 @@ pub fn validate_policy(p: &qm_model::PolicyConfig) -> Result<(), PolicyError> {
             return Err(PolicyError::OutOfRange { knob, value, range });
         }
     }
+    for by_type in p.team_guarantees_by_type.values() {
+        for g in by_type.values() {
+            if !(g.is_finite() && *g >= 0.0) {
+                return Err(PolicyError::OutOfRange { knob: "team_guarantees_by_type", value: *g, range: nonneg });
+            }
+        }
+    }
     let fw = p.usage_fairness_weight;
     if !(fw.is_finite() && fw >= 0.0) {
         return Err(PolicyError::OutOfRange { knob: "usage_fairness_weight", value: fw, range: nonneg });

@@ -59,7 +59,7 @@ pub struct WorkloadStatus {
 impl FleetStatus {
     /// Builds the status from the folded state; all lists are sorted by id.
     pub fn of(state: &FleetState, policy: &PolicyConfig) -> Self {
-        let view = View::build(state, policy.headroom_fraction);
+        let view = View::build(state, policy);
         let pools = view
             .pools
             .iter()

@@ -52,3 +52,59 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Per-type guarantees are honoured too: a borrower team takes every H100 first (and
+    /// holds L4s as well); teams guaranteed H100 chips by the policy, whose jobs run only
+    /// on H100, get min(guarantee, demand) H100 chips back after settling, up to one chip
+    /// of rounding plus the hysteresis the reclaim rule documents.
+    #[test]
+    fn per_type_guarantees_are_restored_after_settling(
+        h100 in 4..32u32,
+        teams in prop::collection::vec((1..10u32, prop::collection::vec(1..12u32, 1..3)), 1..4),
+    ) {
+        let total_g: u32 = teams.iter().map(|t| t.0).sum();
+        let h100 = h100.max(total_g);
+        let mut policy = PolicyConfig::default();
+        for (i, (g, _)) in teams.iter().enumerate() {
+            policy.team_guarantees_by_type.insert(format!("t{i}").into(), [("h100".into(), f64::from(*g))].into_iter().collect());
+        }
+        let mut g = Given::new(policy.clone());
+        g.input(InputEvent::PoolDeclared(pool("h", "us", "h100", h100)));
+        g.input(InputEvent::PoolDeclared(pool("l", "us", "l4", 16)));
+        g.input(InputEvent::TeamDeclared(team("borrower", 0.0)));
+        for i in 0..teams.len() {
+            g.input(InputEvent::TeamDeclared(team(&format!("t{i}"), 0.0)));
+        }
+        let d = g.demand(&spec("hog", "borrower", &[("h100", 1.0)]), h100);
+        g.ack(d);
+        let d = g.demand(&spec("hog-l4", "borrower", &[("l4", 0.5)]), 16);
+        g.ack(d);
+        for (i, (_, ws)) in teams.iter().enumerate() {
+            for (j, want) in ws.iter().enumerate() {
+                let d = g.demand(&spec(&format!("w{i}_{j}"), &format!("t{i}"), &[("h100", 1.0)]), *want);
+                g.ack(d);
+            }
+            let d = g.tick_after(30);
+            g.ack(d);
+        }
+        for _ in 0..8 {
+            let d = g.tick_after(700);
+            g.ack(d);
+        }
+        let s = g.engine.state();
+        for (i, (guar, ws)) in teams.iter().enumerate() {
+            let demand: u32 = ws.iter().sum();
+            let owed = (*guar).min(demand);
+            let held: u32 = s.workloads.values()
+                .filter(|w| w.spec.team.as_str() == format!("t{i}"))
+                .filter_map(|w| w.grants.get(&"h".into()))
+                .map(|x| x.target())
+                .sum();
+            let slack = (policy.hysteresis_fraction * f64::from(*guar)).max(1.0) as u32;
+            prop_assert!(held + slack >= owed, "team t{} holds {} h100 < owed {} (slack {})", i, held, owed, slack);
+        }
+    }
+}

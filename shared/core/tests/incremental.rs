@@ -51,8 +51,13 @@ impl Pair {
     }
 }
 
-fn run(pools: &[(usize, u32, u32)], specs: &[(usize, usize, u32, bool)], ops: &[Op]) -> u64 {
-    let mut p = Pair { inc: Engine::new(PolicyConfig::default()), full: Engine::new(PolicyConfig::default()), seq: 0, now_ms: 1_000, unacked: Vec::new() };
+fn run(pools: &[(usize, u32, u32)], specs: &[(usize, usize, u32, bool)], ops: &[Op], typed: Option<u32>) -> u64 {
+    let mut policy = PolicyConfig::default();
+    if let Some(h100) = typed {
+        // A per-type guarantee for one team, so its rules are compared too.
+        policy.team_guarantees_by_type.insert("t0".into(), [("h100".into(), f64::from(h100))].into_iter().collect());
+    }
+    let mut p = Pair { inc: Engine::new(policy.clone()), full: Engine::new(policy), seq: 0, now_ms: 1_000, unacked: Vec::new() };
     p.full.set_full_rounds_only(true);
     for (i, (t, chips, unit)) in pools.iter().enumerate() {
         let pl = qm_model::Pool { allocation_unit: *unit, ..pool(&format!("p{i}"), "us", TYPES[*t], *chips) };
@@ -118,8 +123,9 @@ proptest! {
         pools in prop::collection::vec((0..2usize, 8..40u32, prop::sample::select(vec![1u32, 2, 4])), 1..4),
         specs in prop::collection::vec((0..3usize, 0..2usize, 1..4u32, prop::bool::weighted(0.2)), 1..10),
         ops in ops(),
+        typed in prop::option::of(1..12u32),
     ) {
-        run(&pools, &specs, &ops);
+        run(&pools, &specs, &ops, typed);
     }
 }
 
@@ -137,6 +143,6 @@ fn incremental_path_runs_in_a_quiet_fleet() {
         }
         ops.push(Op::Tick { s: 30 });
     }
-    let fast = run(&pools, &specs, &ops);
+    let fast = run(&pools, &specs, &ops, None);
     assert!(fast >= 24, "incremental path used for {fast} entries (every demand change)");
 }

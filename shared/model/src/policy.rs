@@ -1,7 +1,9 @@
 //! The soft-priority policy: the parsed, validated form of the versioned TOML file.
 //! Every knob has a default so that an empty file is a valid, documented policy.
 
+use crate::{AcceleratorType, TeamId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Policy knobs. See `docs/POLICY.md` for the formulas they feed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,6 +39,12 @@ pub struct PolicyConfig {
     pub risk_weight: f64,
     /// How strongly a team's recent borrowing lowers its share of the surplus (0 = ignore).
     pub usage_fairness_weight: f64,
+    /// Per-accelerator-type guarantees, in chips of that type, for teams that need a
+    /// specific type (e.g. `[team_guarantees_by_type.llm-training] h100 = 32`). Additive:
+    /// absent or empty means none, and an empty map is not written, so encodings of
+    /// policies without it are unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub team_guarantees_by_type: BTreeMap<TeamId, BTreeMap<AcceleratorType, f64>>,
 }
 
 impl Default for PolicyConfig {
@@ -56,6 +64,7 @@ impl Default for PolicyConfig {
             deadline_horizon_s: 86_400,
             risk_weight: 1.0,
             usage_fairness_weight: 1.0,
+            team_guarantees_by_type: BTreeMap::new(),
         }
     }
 }

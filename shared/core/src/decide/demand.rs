@@ -17,6 +17,8 @@ pub struct Contribution {
     pub demand: i128,
     /// Declared throughput per accepted type, in fixed point.
     pub accepts: Vec<(AcceleratorType, i128)>,
+    /// Chips wanted (counted on every type it accepts with throughput > 0).
+    pub want: u32,
 }
 
 /// Per-team demand and per-type (throughput sum, count), over workloads that count.
@@ -24,6 +26,9 @@ pub struct Contribution {
 pub struct Sums {
     pub demand: BTreeMap<TeamId, i128>,
     pub ref_tp: BTreeMap<AcceleratorType, (i128, i64)>,
+    /// Chips wanted per (team, type) by workloads that accept the type: what a per-type
+    /// guarantee is capped by.
+    pub type_demand: BTreeMap<(TeamId, AcceleratorType), i64>,
 }
 
 /// A workload's contribution, or `None` if it wants nothing the rules act on (nothing,
@@ -40,7 +45,7 @@ pub fn contribution(view: &View, w: &WorkloadState) -> Option<Contribution> {
         .iter()
         .map(|a| (a.accelerator.clone(), (a.relative_throughput.max(0.0) * FP_SCALE).round() as i128))
         .collect();
-    Some(Contribution { team: w.spec.team.clone(), demand: norm_fp(want, tp), accepts })
+    Some(Contribution { team: w.spec.team.clone(), demand: norm_fp(want, tp), accepts, want })
 }
 
 /// The throughput demand is counted at: the home pool's, else the best accepted type
@@ -64,6 +69,14 @@ impl Sums {
         let d = self.demand.entry(c.team.clone()).or_insert(0);
         *d += sign * c.demand;
         for (a, tp) in &c.accepts {
+            if *tp > 0 {
+                let key = (c.team.clone(), a.clone());
+                let d = self.type_demand.entry(key.clone()).or_insert(0);
+                *d += sign as i64 * i64::from(c.want);
+                if *d == 0 {
+                    self.type_demand.remove(&key);
+                }
+            }
             let e = self.ref_tp.entry(a.clone()).or_insert((0, 0));
             e.0 += sign * tp;
             e.1 += sign as i64;
@@ -76,6 +89,11 @@ impl Sums {
     /// Mean declared throughput on a type over workloads that count (1.0 if none).
     pub fn ref_tp(&self, a: &AcceleratorType) -> f64 {
         self.ref_tp.get(a).map_or(1.0, |(s, n)| (*s as f64 / FP_SCALE) / (*n).max(1) as f64)
+    }
+
+    /// Chips a team's workloads that accept type `a` want.
+    pub fn type_demand_of(&self, t: &TeamId, a: &AcceleratorType) -> u32 {
+        self.type_demand.get(&(t.clone(), a.clone())).map_or(0, |d| (*d).clamp(0, i64::from(u32::MAX)) as u32)
     }
 
     /// A team's demand in normalized compute.

@@ -108,7 +108,7 @@ pub fn round_scoped(
 ) -> (Vec<Decision>, Option<i64>, bool) {
     let now = state.now_ms;
     let mut view = std::mem::take(&mut cache.view);
-    view.refresh_teams(state, policy.headroom_fraction);
+    view.refresh_teams(state, policy);
     // Idle give-back also acts on every workload whose idle window is over: a full round
     // looks at them every time, and their outcome may have changed since (a grant made
     // after the give-back phase of the last round).

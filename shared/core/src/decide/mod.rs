@@ -58,7 +58,7 @@ pub fn members<'s>(
 
 impl<'a> Round<'a> {
     fn new(state: &'a mut FleetState, policy: &'a PolicyConfig) -> Self {
-        let view = View::build(state, policy.headroom_fraction);
+        let view = View::build(state, policy);
         Self::with_view(state, policy, view, None)
     }
 
@@ -108,6 +108,9 @@ impl<'a> Round<'a> {
             if let Some(t) = self.view.teams.get_mut(&team) {
                 t.held_fp += view::norm_fp(tgt1, tp) - view::norm_fp(tgt0, tp);
                 t.held = view::from_fp(t.held_fp);
+                if let Some(s) = t.by_type.get_mut(&p.accelerator) {
+                    s.held = (s.held + tgt1).saturating_sub(tgt0);
+                }
             }
         }
         self.out.push(decision);

@@ -1,34 +1,27 @@
 //! Pending reports and the next wake-up time.
 
 use crate::decide::Round;
-use qm_model::{Action, WorkloadId};
+use crate::state::WorkloadState;
+use qm_model::{Action, Reason, WorkloadId};
+use std::collections::BTreeMap;
 
 /// Reports each blocked workload's pending state when it changes (chips wanted or
 /// rule), not every round, so a steady state writes nothing to the log.
 pub fn report(r: &mut Round) {
     let blocked = std::mem::take(&mut r.blocked);
     let mut emits = Vec::new();
-    let scoped: Vec<WorkloadId> = r.scope.clone().unwrap_or_default();
-    let all: Box<dyn Iterator<Item = (&WorkloadId, &mut crate::state::WorkloadState)>> = match &r.scope {
-        Some(_) => Box::new(r.state.workloads.iter_mut().filter(|(id, _)| scoped.contains(id))),
-        None => Box::new(r.state.workloads.iter_mut()),
-    };
-    for (id, w) in all {
-        let want = w.chips_wanted_total();
-        let have = w.target_total();
-        match blocked.get(id) {
-            Some(reason) if want > have => {
-                let chips_wanted = want - have;
-                let same = w.pending.as_ref().is_some_and(|p| p.chips_wanted == chips_wanted && p.reason.rule == reason.rule);
-                if !same {
-                    emits.push((id.clone(), chips_wanted, reason.clone()));
+    match r.scope.clone() {
+        // Scoped ids are few: look each up rather than walk the fleet.
+        Some(ids) => {
+            for id in &ids {
+                if let Some(w) = r.state.workloads.get_mut(id) {
+                    check(id, w, &blocked, &mut emits);
                 }
             }
-            // Satisfied (or nothing to report): the grant itself was the decision.
-            _ => {
-                if want <= have {
-                    w.pending = None;
-                }
+        }
+        None => {
+            for (id, w) in r.state.workloads.iter_mut() {
+                check(id, w, &blocked, &mut emits);
             }
         }
     }
@@ -36,6 +29,26 @@ pub fn report(r: &mut Round) {
         r.emit(&id, Action::Pending { chips_wanted }, reason);
     }
     r.blocked = blocked;
+}
+
+fn check(id: &WorkloadId, w: &mut WorkloadState, blocked: &BTreeMap<WorkloadId, Reason>, emits: &mut Vec<(WorkloadId, u32, Reason)>) {
+    let want = w.chips_wanted_total();
+    let have = w.target_total();
+    match blocked.get(id) {
+        Some(reason) if want > have => {
+            let chips_wanted = want - have;
+            let same = w.pending.as_ref().is_some_and(|p| p.chips_wanted == chips_wanted && p.reason.rule == reason.rule);
+            if !same {
+                emits.push((id.clone(), chips_wanted, reason.clone()));
+            }
+        }
+        // Satisfied (or nothing to report): the grant itself was the decision.
+        _ => {
+            if want <= have {
+                w.pending = None;
+            }
+        }
+    }
 }
 
 /// Nothing else to schedule yet beyond what the phases recorded.

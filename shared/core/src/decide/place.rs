@@ -58,6 +58,14 @@ pub fn compute_shares(r: &mut Round, scope: Option<(&Sums, &WorkloadId)>) -> (Wa
     }
     for (id, t) in r.view.teams.iter_mut() {
         t.demand = sums.demand_of(id);
+        // Per-type guarantees raise the team's normalized guarantee to what they are
+        // worth (capped by the demand on each type), so fair shares make room for them.
+        let mut typed = 0.0;
+        for (a, share) in t.by_type.iter_mut() {
+            share.demand = sums.type_demand_of(id, a);
+            typed += f64::from(share.guarantee.min(share.demand)) * sums.ref_tp(a);
+        }
+        t.guarantee = t.guarantee.max(typed);
     }
     let capacity: f64 = r.view.pools.iter().map(|p| f64::from(p.healthy) * sums.ref_tp(&p.accelerator)).sum();
     fair_shares(&mut r.view.teams, capacity, r.policy);
@@ -121,6 +129,13 @@ pub fn place(r: &mut Round, wanting: &Wanting) -> Vec<WorkloadId> {
     unplaced
 }
 
+/// Whether a team is still owed chips of a type the workload accepts.
+fn type_owed(r: &Round, team: &TeamId, id: &WorkloadId) -> bool {
+    let (Some(tv), Some(w)) = (r.view.teams.get(team), r.state.workloads.get(id)) else { return false };
+    !tv.by_type.is_empty()
+        && w.spec.accepts.iter().any(|a| a.relative_throughput > 0.0 && tv.by_type.get(&a.accelerator).is_some_and(|s| s.owed() > 0))
+}
+
 /// One pass over the team queues. `first_seen` records the claim order and returns
 /// the workload's holding at round start.
 fn run_pass(r: &mut Round, wanting: &Wanting, pass: Pass, first_seen: &mut dyn FnMut(&WorkloadId, u32) -> u32) {
@@ -131,7 +146,11 @@ fn run_pass(r: &mut Round, wanting: &Wanting, pass: Pass, first_seen: &mut dyn F
             let Some(id) = q.get(heads[k]) else { continue };
             let critical = r.state.workloads.get(id).is_some_and(|w| w.spec.critical);
             let tv = &r.view.teams[team];
-            let ratio = tv.ratio();
+            // A team owed chips of a type its head accepts goes first in the entitled
+            // pass: otherwise chips reclaimed for that guarantee go to whoever is
+            // furthest below its fair share, and the reclaim starts over.
+            let owed = pass == Pass::Entitled && type_owed(r, team, id);
+            let ratio = if owed { 0.0 } else { tv.ratio() };
             if pass == Pass::Entitled && !critical && ratio >= 1.0 {
                 continue;
             }
@@ -182,7 +201,9 @@ pub(crate) fn fit(r: &Round, w: &WorkloadState, i: usize, fair_cap: bool) -> Opt
     // Chips the team limit (and, in the entitled pass, the fair share) still allows.
     let norm_to_chips = |left: f64| if tp > 0.0 { (left / tp + 1e-9 + f64::from(held_here)).floor().min(1e9) as u32 } else { 0 };
     let by_limit = norm_to_chips(team.limit.map_or(f64::INFINITY, |l| (l - team.held).max(0.0)));
-    let by_fair = if fair_cap { norm_to_chips((team.fair - team.held).max(0.0)) } else { u32::MAX };
+    // A per-type guarantee on this pool's type lets the team past its fair share there.
+    let type_room = team.by_type.get(&p.accelerator).map_or(0, |s| held_here + s.owed());
+    let by_fair = if fair_cap { norm_to_chips((team.fair - team.held).max(0.0)).max(type_room) } else { u32::MAX };
     let total = if w.spec.gang {
         if want % g == 0 && want <= room && want <= by_fair { want } else { 0 }
     } else {
@@ -265,7 +286,10 @@ fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Resu
     let pool = p.id.clone();
     let tp = r.view.tp(w, i);
     let held_here = w.grants.get(&pool).map_or(0, |g| g.target());
-    let rule = if team.held + f64::from(total - held_here) * tp <= team.fair + 1e-9 {
+    let type_owed_here = team.by_type.get(&p.accelerator).map_or(0, |s| s.owed());
+    let rule = if type_owed_here > 0 {
+        "guarantee"
+    } else if team.held + f64::from(total - held_here) * tp <= team.fair + 1e-9 {
         if team.held < team.guarantee { "guarantee" } else { "fair_share" }
     } else {
         "borrow"

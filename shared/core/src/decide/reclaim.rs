@@ -61,11 +61,14 @@ fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<
     let want = w.chips_wanted_total();
     let hyst = r.policy.hysteresis_fraction.max(0.0);
     let deficit = tv.fair - tv.held;
-    if !critical {
-        let threshold = (hyst * tv.fair).max(r.policy.preemption_cost / f64::from(r.policy.grant_lifetime_min_s.max(1)));
-        if deficit <= threshold {
-            return None;
-        }
+    let threshold = (hyst * tv.fair).max(r.policy.preemption_cost / f64::from(r.policy.grant_lifetime_min_s.max(1)));
+    let fair_due = deficit > threshold;
+    // Chips of a type the team is owed under a per-type guarantee, when worth a reclaim.
+    let type_due = |a: &qm_model::AcceleratorType| {
+        tv.by_type.get(a).map_or(0, |s| if f64::from(s.owed()) >= (hyst * f64::from(s.guarantee)).max(1.0) { s.owed() } else { 0 })
+    };
+    if !critical && !fair_due && !w.spec.accepts.iter().any(|a| a.relative_throughput > 0.0 && type_due(&a.accelerator) > 0) {
+        return None;
     }
     let mut pools = match w.home_pool().and_then(|p| r.view.pool_index.get(p)) {
         Some(&i) => vec![i],
@@ -80,12 +83,17 @@ fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<
         let g = grain(w, p);
         let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
         let mut total = round_down(want, g);
+        let typed = if critical { 0 } else { type_due(&p.accelerator) };
+        if !critical && !fair_due && typed == 0 {
+            continue;
+        }
         if w.spec.gang {
             if want % g != 0 {
                 continue;
             }
         } else if !critical && tp > 0.0 {
-            let extra = (deficit / tp).floor().max(0.0).min(1e9) as u32;
+            // A per-type claim asks for what the type guarantee owes, no more.
+            let extra = if typed > 0 { typed } else { (deficit / tp).floor().max(0.0).min(1e9) as u32 };
             total = total.min(round_down(held_here + extra, g)).max(round_up(w.spec.chips_min, g));
         }
         if !w.spec.gang {
@@ -103,7 +111,7 @@ fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<
             r.reserved[i] += got;
             return Some(awaiting(id, &p.id, got, avail));
         }
-        let (takes, covered, young) = plan_takes(r, id, i, need - avail, &holders[i]);
+        let (takes, covered, young) = plan_takes(r, id, i, need - avail, &holders[i], typed > 0);
         if let Some(t) = young {
             young_until = Some(young_until.map_or(t, |y: i64| y.min(t)));
         }
@@ -158,7 +166,18 @@ fn awaiting(id: &WorkloadId, pool: &qm_model::PoolId, need: u32, avail: u32) -> 
 
 /// Picks victims in pool `i` for up to `short` chips. Returns the takes, the chips they
 /// cover, and the earliest time a too-young victim becomes eligible.
-fn plan_takes(r: &Round, id: &WorkloadId, i: usize, short: u32, holders: &[WorkloadId]) -> (Vec<Take>, u32, Option<i64>) {
+///
+/// `typed`: the claim is for a per-type guarantee. Then a lender need not be above its
+/// fair share; it keeps its own guarantee (normalized) and its own per-type guarantee on
+/// this type instead, and rebalances elsewhere through the fair-share rules.
+fn plan_takes(
+    r: &Round,
+    id: &WorkloadId,
+    i: usize,
+    short: u32,
+    holders: &[WorkloadId],
+    typed: bool,
+) -> (Vec<Take>, u32, Option<i64>) {
     let now = r.now();
     let w = &r.state.workloads[id];
     let critical = w.spec.critical;
@@ -179,7 +198,7 @@ fn plan_takes(r: &Round, id: &WorkloadId, i: usize, short: u32, holders: &[Workl
             continue;
         }
         if !critical {
-            if vw.spec.team == w.spec.team || vt.held <= vt.fair {
+            if vw.spec.team == w.spec.team || (!typed && vt.held <= vt.fair) {
                 continue;
             }
             if now < vg.since_ms + lifetime_ms {
@@ -194,6 +213,7 @@ fn plan_takes(r: &Round, id: &WorkloadId, i: usize, short: u32, holders: &[Workl
     let mut remaining = short;
     let mut takes = Vec::new();
     let mut loss: Vec<(TeamId, f64)> = Vec::new();
+    let mut taken: Vec<(TeamId, u32)> = Vec::new();
     for (_, _, vid) in cands {
         let vw = &r.state.workloads[vid];
         let held = vw.grants[&pool.id].target();
@@ -208,8 +228,15 @@ fn plan_takes(r: &Round, id: &WorkloadId, i: usize, short: u32, holders: &[Workl
         } else {
             let vt = &r.view.teams[&vw.spec.team];
             let lost = loss.iter().find(|(t, _)| *t == vw.spec.team).map_or(0.0, |x| x.1);
-            let room = vt.held - lost - vt.fair * (1.0 - hyst);
-            if room <= 0.0 || vtp <= 0.0 { 0 } else { (room / vtp + 1e-9).floor().min(1e9) as u32 }
+            let keep = if typed { vt.guarantee } else { vt.fair * (1.0 - hyst) };
+            let room = vt.held - lost - keep;
+            let by_fair = if room <= 0.0 || vtp <= 0.0 { 0 } else { (room / vtp + 1e-9).floor().min(1e9) as u32 };
+            // Nor below the lender's own per-type guarantee on this type.
+            let lost_here = taken.iter().filter(|(t, _)| *t == vw.spec.team).map(|x| x.1).sum::<u32>();
+            let by_type = vt.by_type.get(&pool.accelerator).map_or(u32::MAX, |s| {
+                s.held.saturating_sub(lost_here).saturating_sub(s.guarantee.min(s.demand))
+            });
+            by_fair.min(by_type)
         };
         let need = round_up(remaining, vgr);
         let take = if vw.spec.gang {
@@ -225,6 +252,7 @@ fn plan_takes(r: &Round, id: &WorkloadId, i: usize, short: u32, holders: &[Workl
         if take == 0 {
             continue;
         }
+        taken.push((vw.spec.team.clone(), take));
         if !critical {
             let cost = f64::from(take) * vtp;
             match loss.iter_mut().find(|(t, _)| *t == vw.spec.team) {

@@ -132,3 +132,68 @@ fn a_gain_below_the_move_cost_is_not_worth_a_move() {
     let d = g.tick_after(3_600);
     assert!(grants(&d, "gptj-eval-2").is_empty(), "{d:?}");
 }
+
+/// Two teams sharing 8 H100s and 32 L4s; `vision` holds its fair share on L4 and then
+/// needs H100s for a job that only runs there. `by_type`: vision's per-type guarantee.
+fn typed_fleet(by_type: Option<f64>) -> (Given, WorkloadSpec) {
+    let mut policy = PolicyConfig::default();
+    if let Some(h100) = by_type {
+        policy.team_guarantees_by_type.insert("vision".into(), [("h100".into(), h100)].into_iter().collect());
+    }
+    let mut g = Given::new(policy);
+    g.input(InputEvent::PoolDeclared(pool("h", "us", "h100", 8)));
+    g.input(InputEvent::PoolDeclared(pool("l", "us", "l4", 32)));
+    g.input(InputEvent::TeamDeclared(team("vision", 0.0)));
+    g.input(InputEvent::TeamDeclared(team("lm", 0.0)));
+    for (id, t, acc, tp, chips) in [("render", "vision", "l4", 0.5, 24), ("big", "lm", "h100", 1.0, 8), ("small", "lm", "l4", 0.5, 32)] {
+        let d = g.demand(&spec(id, t, &[(acc, tp)]), chips);
+        g.ack(d);
+    }
+    let train = spec("train", "vision", &[("h100", 1.0)]);
+    (g, train)
+}
+
+fn settle(g: &mut Given) -> Vec<Decision> {
+    let mut all = Vec::new();
+    for _ in 0..6 {
+        let d = g.tick_after(700);
+        all.extend(g.ack(d));
+    }
+    all
+}
+
+#[test]
+fn given_per_type_guarantee_when_team_needs_that_type_then_it_gets_it_back() {
+    // Without a per-type guarantee: vision is at its fair share in normalized compute
+    // (all on L4), so its H100-only job waits.
+    let (mut g, train) = typed_fleet(None);
+    let d = g.demand(&train, 4);
+    g.ack(d);
+    settle(&mut g);
+    let held = |g: &Given, w: &str| g.engine.state().workloads[&w.into()].grants.get(&"h".into()).map_or(0, |x| x.target());
+    assert_eq!(held(&g, "train"), 0);
+    // With `vision: h100 = 4`: it reclaims 4 H100s from lm (after the minimum lifetime,
+    // with grace), and lm rebalances on L4 through the fair-share rules.
+    let (mut g, train) = typed_fleet(Some(4.0));
+    let d = g.demand(&train, 4);
+    g.ack(d);
+    let all = settle(&mut g);
+    assert_eq!(held(&g, "train"), 4, "{all:?}");
+    assert!(all.iter().any(|d| d.workload.as_str() == "train" && d.reason.rule == "guarantee"), "{all:?}");
+    let st = g.engine.status();
+    let lm = st.teams.iter().find(|t| t.id.as_str() == "lm").expect("lm");
+    assert!(lm.granted >= 8.0, "lm keeps a fair part: {}", lm.granted);
+    assert!(g.tick_after(3_600).is_empty(), "settled");
+}
+
+#[test]
+fn per_type_guarantee_is_capped_by_demand_on_that_type() {
+    // vision is guaranteed 6 H100s but its job wants 2: it takes 2, and lm keeps 6.
+    let (mut g, train) = typed_fleet(Some(6.0));
+    let d = g.demand(&train, 2);
+    g.ack(d);
+    settle(&mut g);
+    let big = g.engine.state().workloads[&"big".into()].grants[&"h".into()].target();
+    let tr = g.engine.state().workloads[&"train".into()].grants[&"h".into()].target();
+    assert_eq!((tr, big), (2, 6));
+}

@@ -2,7 +2,7 @@
 //! up to date as the round makes decisions so later rules see earlier ones.
 
 use crate::state::{FleetState, WorkloadState};
-use qm_model::{AcceleratorType, PoolId, PriorityTier, Region, TeamId};
+use qm_model::{AcceleratorType, PolicyConfig, PoolId, PriorityTier, Region, TeamId};
 use std::collections::BTreeMap;
 
 /// One pool as the rules see it this round.
@@ -56,6 +56,26 @@ pub struct TeamView {
     pub demand: f64,
     /// Its fair share this round: guarantee plus its part of the surplus.
     pub fair: f64,
+    /// Per-type guarantees (policy `team_guarantees_by_type`), in chips of the type.
+    pub by_type: BTreeMap<AcceleratorType, TypeShare>,
+}
+
+/// A team's guarantee on one accelerator type and where it stands, in chips.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TypeShare {
+    /// Chips of the type the team is guaranteed (whole chips: the declared value, floored).
+    pub guarantee: u32,
+    /// Chips of the type it holds (targets).
+    pub held: u32,
+    /// Chips wanted by its workloads that accept the type.
+    pub demand: u32,
+}
+
+impl TypeShare {
+    /// Chips of the type still owed: guarantee, capped by demand, minus holdings.
+    pub fn owed(&self) -> u32 {
+        self.guarantee.min(self.demand).saturating_sub(self.held)
+    }
 }
 
 impl TeamView {
@@ -95,7 +115,7 @@ pub struct View {
 
 impl View {
     /// Derives the view from the folded state. O(workloads + pools).
-    pub fn build(state: &FleetState, headroom_default: f64) -> Self {
+    pub fn build(state: &FleetState, policy: &PolicyConfig) -> Self {
         let mut v = View::default();
         for (id, p) in &state.pools {
             let i = v.pools.len();
@@ -113,7 +133,7 @@ impl View {
                 decided: 0,
             });
         }
-        v.teams = View::build_teams(state, headroom_default);
+        v.teams = View::build_teams(state, policy);
         for w in state.workloads.values() {
             for (pid, g) in &w.grants {
                 let Some(&i) = v.pool_index.get(pid) else { continue };
@@ -123,6 +143,9 @@ impl View {
                 let tp = v.tp(w, i);
                 if let Some(t) = v.teams.get_mut(&w.spec.team) {
                     t.held_fp += norm_fp(g.target(), tp);
+                    if let Some(s) = t.by_type.get_mut(&v.pools[i].accelerator) {
+                        s.held += g.target();
+                    }
                 }
             }
         }
@@ -134,17 +157,20 @@ impl View {
 
     /// Refreshes the declared team fields from the state, keeping holdings: the cached
     /// view's teams then equal a fresh build's. Round outputs (`demand`, `fair`) reset.
-    pub fn refresh_teams(&mut self, state: &FleetState, headroom_default: f64) {
-        let held: BTreeMap<TeamId, i128> = self.teams.iter().map(|(id, t)| (id.clone(), t.held_fp)).collect();
-        let fresh = View::build_teams(state, headroom_default);
-        self.teams = fresh;
+    pub fn refresh_teams(&mut self, state: &FleetState, policy: &PolicyConfig) {
+        let mut old = std::mem::replace(&mut self.teams, View::build_teams(state, policy));
         for (id, t) in self.teams.iter_mut() {
-            t.held_fp = held.get(id).copied().unwrap_or(0);
+            let Some(o) = old.remove(id) else { continue };
+            t.held_fp = o.held_fp;
             t.held = from_fp(t.held_fp);
+            for (a, s) in t.by_type.iter_mut() {
+                s.held = o.by_type.get(a).map_or(0, |x| x.held);
+            }
         }
     }
 
-    fn build_teams(state: &FleetState, headroom_default: f64) -> BTreeMap<TeamId, TeamView> {
+    fn build_teams(state: &FleetState, policy: &PolicyConfig) -> BTreeMap<TeamId, TeamView> {
+        let headroom_default = policy.headroom_fraction;
         let mut teams = BTreeMap::new();
         for (id, t) in &state.teams {
             let team = &t.team;
@@ -158,6 +184,14 @@ impl View {
                     regions: team.regions.clone(),
                     headroom: if team.headroom_fraction > 0.0 { team.headroom_fraction } else { headroom_default },
                     usage_recent: t.usage_recent,
+                    by_type: policy
+                        .team_guarantees_by_type
+                        .get(id)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, g)| g.is_finite() && **g >= 1.0)
+                        .map(|(a, g)| (a.clone(), TypeShare { guarantee: g.floor().min(1e9) as u32, ..TypeShare::default() }))
+                        .collect(),
                     ..TeamView::default()
                 },
             );
