@@ -22,6 +22,10 @@ struct Args {
     /// Address for `/metrics` and `/healthz`, e.g. 127.0.0.1:9102.
     #[arg(long, env = "QM_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Copies of each stream and of the lease and snapshot buckets: 1 on one server, 3 on
+    /// a cluster to survive a node loss.
+    #[arg(long, env = "QM_STREAM_REPLICAS", default_value_t = 1)]
+    stream_replicas: usize,
     /// Writer lease time to live (ms). Instances of one fleet must agree; a standby takes
     /// over within about this long after the writer dies. Renewed every third of it.
     #[arg(long, env = "QM_LEASE_TTL_MS", default_value_t = 3000)]

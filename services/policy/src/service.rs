@@ -4,7 +4,7 @@
 
 use crate::leader::{Keeper, Role};
 use crate::recent::{RecentRounds, Round};
-use crate::resume::first_input_to_publish;
+use crate::resume::resume_point;
 use crate::snapshot::{Snapshot, SnapshotLoadError};
 use crate::writer::Publisher;
 use futures::{Stream, StreamExt};
@@ -278,8 +278,9 @@ impl Policy {
             Role::Writer { term, .. } => {
                 self.lease_events.inc("acquired");
                 self.term = Some(term);
-                let probed = first_input_to_publish(&self.js, self.config.publish_inflight_max.max(1) as u64).await?;
-                let from = probed.max(state.stored_through + 1);
+                let probed = resume_point(&self.js, self.config.publish_inflight_max.max(1) as u64).await?;
+                let from = probed.from.max(state.stored_through + 1);
+                self.publisher.skip(probed.stored);
                 state.stored_through = from - 1;
                 tracing::info!(term, from, folded = engine.last_seq(), "writer lease acquired; publishing from the resume point");
                 self.publishing_from = Some(from);

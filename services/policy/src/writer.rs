@@ -6,7 +6,7 @@ use qm_bus::publish::{self, PendingAck};
 use qm_bus::subjects;
 use qm_model::{deterministic_id, Action, DecisionRecorded, Envelope};
 use qm_runtime::metrics::LabeledCounter;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 /// Tag in deterministic decision ids, telling them apart from other streams' ids.
 pub const DECISION_ID_TAG: u8 = 2;
@@ -19,11 +19,18 @@ pub struct Publisher {
     shadow: bool,
     source: String,
     recorded: LabeledCounter,
+    /// Decisions known stored (from the resume point): not sent again.
+    skip: HashSet<uuid::Uuid>,
 }
 
 impl Publisher {
     pub fn new(js: async_nats::jetstream::Context, inflight_max: usize, shadow: bool, source: String, recorded: LabeledCounter) -> Self {
-        Self { js, unacked: VecDeque::new(), inflight_max: inflight_max.max(1), shadow, source, recorded }
+        Self { js, unacked: VecDeque::new(), inflight_max: inflight_max.max(1), shadow, source, recorded, skip: HashSet::new() }
+    }
+
+    /// Decisions that need not be sent again (replaces the previous set).
+    pub fn skip(&mut self, stored: HashSet<uuid::Uuid>) {
+        self.skip = stored;
     }
 
     /// Records every decision of a round. The message id depends only on the log
@@ -33,6 +40,9 @@ impl Publisher {
         for (index, decision) in round.decisions.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             let id = deterministic_id(round.time_ms, DECISION_ID_TAG, round.input_seq, index);
+            if self.skip.remove(&id) {
+                continue;
+            }
             let subject = subjects::decision(decision.team.as_str(), decision.workload.as_str());
             self.recorded.inc(action_name(&decision.action));
             let body = DecisionRecorded {

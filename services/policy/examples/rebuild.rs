@@ -1,0 +1,197 @@
+//! How long a policy instance takes to rebuild its engine, and what a snapshot saves.
+//!
+//! 1. Fold N synthetic log entries in memory (the core alone), in chunks so 10M entries
+//!    need not sit in memory at once; generation is not timed.
+//! 2. Publish M entries to a spawned nats-server (file storage, as in production), then
+//!    read + decode + fold them the way the service does, and time that.
+//! 3. Encode, store, load and decode a snapshot of the resulting engine.
+//!
+//! `cargo run --release -p qm-policy --example rebuild -- --memory 1000000 --memory 10000000 --jetstream 1000000`
+//! Results and the exact command: docs/REBUILD.md.
+
+use anyhow::Context;
+use clap::Parser;
+use futures::StreamExt;
+use qm_bus::connect::{connect, jetstream, ConnectSettings};
+use qm_bus::read::{decode_log, follow};
+use qm_bus::snapshot::{SnapshotSettings, SnapshotStore};
+use qm_bus::{subjects, StreamSettings};
+use qm_core::Engine;
+use qm_model::{ActuationEvent, Envelope, InputEvent, LogEvent, PolicyConfig};
+use qm_policy::snapshot::Snapshot;
+use qm_policy::synthetic::{SyntheticConfig, SyntheticLog};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// Entries to fold in memory (repeatable).
+    #[arg(long)]
+    memory: Vec<u64>,
+    /// Entries to publish to JetStream and then read + fold (repeatable).
+    #[arg(long)]
+    jetstream: Vec<u64>,
+    /// Workloads in the synthetic fleet (state size grows with this, not with the log).
+    #[arg(long, default_value_t = 400)]
+    workloads: u32,
+    #[arg(long, default_value_t = 16)]
+    pools: u32,
+    /// One entry in this many is a demand change or finish (each runs a decision round).
+    #[arg(long, default_value_t = 200)]
+    demand_one_in: u64,
+}
+
+const CHUNK: usize = 250_000;
+
+fn synthetic(args: &Args) -> SyntheticLog {
+    SyntheticLog::new(SyntheticConfig {
+        pools: args.pools,
+        workloads: args.workloads,
+        demand_one_in: args.demand_one_in,
+        ..Default::default()
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    println!(
+        "fleet: {} pools, {} workloads, one demand change in {}; size_of LogEvent = {} B",
+        args.pools,
+        args.workloads,
+        args.demand_one_in,
+        std::mem::size_of::<LogEvent>()
+    );
+    for &n in &args.memory {
+        let engine = fold_in_memory(&args, n);
+        snapshot_figures(&engine, None).await?;
+    }
+    for &n in &args.jetstream {
+        let nats = qm_testkit::NatsServer::start()?;
+        let js = jetstream(connect(&ConnectSettings { url: nats.url(), name: "rebuild".into(), ..Default::default() }).await?, 512);
+        qm_bus::streams::ensure_streams(&js, &StreamSettings::default()).await?;
+        publish_log(&args, &js, n).await?;
+        let engine = read_and_fold(&js, n).await?;
+        let store = SnapshotStore::open(&js, &SnapshotSettings::default()).await?;
+        snapshot_figures(&engine, Some(&store)).await?;
+    }
+    Ok(())
+}
+
+/// Folds `n` entries, timing only the engine's steps.
+fn fold_in_memory(args: &Args, n: u64) -> Engine {
+    let mut log = synthetic(args);
+    let mut engine = Engine::new(PolicyConfig::default());
+    let (mut folded, mut decisions, mut spent) = (0u64, 0usize, Duration::ZERO);
+    while folded < n {
+        let chunk: Vec<_> = log.by_ref().take(CHUNK.min((n - folded) as usize)).collect();
+        let start = Instant::now();
+        for (seq, time_ms, event) in &chunk {
+            decisions += engine.step(*seq, *time_ms, event).len();
+        }
+        spent += start.elapsed();
+        folded += chunk.len() as u64;
+    }
+    let status = engine.status();
+    println!(
+        "memory fold: {n} entries in {:.2} s ({:.0} entries/s), {decisions} decisions; {} workloads, {} holding grants",
+        spent.as_secs_f64(),
+        n as f64 / spent.as_secs_f64(),
+        status.workloads.len(),
+        status.workloads.iter().filter(|w| !w.granted.is_empty()).count()
+    );
+    engine
+}
+
+/// Publishes `n` synthetic entries: input to `QM_INPUT`, actuation reports to
+/// `QM_ACTUATION`, which the server sources into `QM_INPUT` as in production.
+async fn publish_log(args: &Args, js: &async_nats::jetstream::Context, n: u64) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    for (seq, time_ms, event) in synthetic(args).take(n as usize) {
+        let id = qm_model::deterministic_id(time_ms, 9, seq, 0);
+        let (subject, payload) = match event {
+            LogEvent::Input(e) => (input_subject(&e), qm_model::encode(&Envelope::new(id, time_ms, "bench", None, e))?),
+            LogEvent::Actuation(e) => (actuation_subject(&e), qm_model::encode(&Envelope::new(id, time_ms, "bench", None, e))?),
+        };
+        pending.push_back(qm_bus::publish::send_bytes(js, subject, &id.to_string(), payload).await?);
+        if pending.len() >= 512 {
+            for ack in pending.drain(..256) {
+                ack.stored().await?;
+            }
+        }
+    }
+    for ack in pending {
+        ack.stored().await?;
+    }
+    // Sourcing is asynchronous: wait until every entry is in QM_INPUT.
+    while qm_bus::streams::last_sequence(js, subjects::INPUT_STREAM).await? < n {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let spent = start.elapsed().as_secs_f64();
+    println!("jetstream publish: {n} entries in {spent:.1} s ({:.0}/s), file storage", n as f64 / spent);
+    Ok(())
+}
+
+fn input_subject(e: &InputEvent) -> String {
+    let kind = e.type_name().to_ascii_lowercase();
+    match e {
+        InputEvent::DemandDeclared { spec, .. } => subjects::input(&kind, &[spec.id.as_str()]),
+        InputEvent::UsageReported { workload, .. } | InputEvent::WorkloadFinished { workload } => {
+            subjects::input(&kind, &[workload.as_str()])
+        }
+        _ => subjects::input(&kind, &[]),
+    }
+}
+
+fn actuation_subject(e: &ActuationEvent) -> String {
+    match e {
+        ActuationEvent::GrantApplied { workload, .. }
+        | ActuationEvent::DrainRequested { workload, .. }
+        | ActuationEvent::GrantRevoked { workload, .. }
+        | ActuationEvent::ActuationFailed { workload, .. } => subjects::actuation(workload.as_str()),
+    }
+}
+
+/// Reads `QM_INPUT` from the start with the service's own reader, decodes, folds.
+async fn read_and_fold(js: &async_nats::jetstream::Context, n: u64) -> anyhow::Result<Engine> {
+    let start = Instant::now();
+    let mut engine = Engine::new(PolicyConfig::default());
+    let mut entries = Box::pin(follow(js, subjects::INPUT_STREAM, 1).await?);
+    let mut decisions = 0usize;
+    while let Some(entry) = entries.next().await {
+        let entry = entry?;
+        let record = decode_log(&entry).context("decode")?;
+        decisions += engine.step(record.sequence, record.time_ms, &record.event).len();
+        if entry.sequence >= n {
+            break;
+        }
+    }
+    let spent = start.elapsed().as_secs_f64();
+    println!("jetstream read + decode + fold: {n} entries in {spent:.2} s ({:.0} entries/s), {decisions} decisions", n as f64 / spent);
+    Ok(engine)
+}
+
+/// Snapshot size, encode and decode time, and store/load time through the object store.
+async fn snapshot_figures(engine: &Engine, store: Option<&SnapshotStore>) -> anyhow::Result<()> {
+    let policy = PolicyConfig::default();
+    let start = Instant::now();
+    let bytes = Snapshot::encode(engine, &policy)?;
+    let encode_ms = start.elapsed().as_secs_f64() * 1e3;
+    let start = Instant::now();
+    let decoded = Snapshot::decode(&bytes, &policy)?;
+    let decode_ms = start.elapsed().as_secs_f64() * 1e3;
+    anyhow::ensure!(decoded.engine == *engine, "snapshot round trip changed the engine");
+    print!("snapshot at seq {}: {} bytes, encode {encode_ms:.1} ms, decode {decode_ms:.1} ms", engine.last_seq(), bytes.len());
+    if let Some(store) = store {
+        let start = Instant::now();
+        store.put("policy-engine", &bytes).await?;
+        let put_ms = start.elapsed().as_secs_f64() * 1e3;
+        let start = Instant::now();
+        let loaded = store.get("policy-engine").await?.context("stored snapshot missing")?;
+        let _ = Snapshot::decode(&loaded, &policy)?;
+        let load_ms = start.elapsed().as_secs_f64() * 1e3;
+        print!(", object store put {put_ms:.1} ms, get + decode {load_ms:.1} ms");
+    }
+    println!();
+    Ok(())
+}
