@@ -29,9 +29,9 @@ bin="$CARGO_TARGET_DIR/release/qm-loadtest"
 "$bin" benches --criterion-dir "$CARGO_TARGET_DIR/criterion" --out "$out"
 if $quick; then
     "$bin" run --rate 5000 --duration-s 10 --phase-s 3 --out "$out"
-    "$bin" ramp --start 2000 --factor 1.5 --step-s 4 --out "$out"
+    "$bin" ramp --start 500 --factor 1.6 --step-s 4 --out "$out"
 else
     "$bin" run --rate 5000 --duration-s 30 --phase-s 10 --out "$out"
-    "$bin" ramp --start 1000 --factor 1.25 --step-s 8 --out "$out"
+    "$bin" ramp --start 500 --factor 1.4 --step-s 8 --out "$out"
 fi
 echo "bench: results in $out/ (run.md, ramp.md, criterion.md, state_memory.md, *.svg)"

@@ -92,7 +92,8 @@ pub struct RampReport {
     pub raw_js_max: Rate,
     pub steps: Vec<RampStep>,
     /// The highest target rate whose step passed (p99 demand-to-grant within the bound,
-    /// at least 95% of the target accepted, under 0.1% errors).
+    /// at least 95% of the target accepted, under 0.1% errors). Steps go on past a failed
+    /// one until the system is overwhelmed (under 90% accepted, p99 over 20x the bound, or errors).
     pub sustainable_per_s: Option<f64>,
 }
 
