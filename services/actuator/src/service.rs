@@ -1,7 +1,10 @@
 //! The NATS shell around [`crate::backend`].
 
 use crate::backend::{Backend, BackendConfig};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
+use qm_bus::publish::PendingAck;
+use qm_bus::read::Delivery;
+use std::collections::VecDeque;
 use qm_bus::clock::Clock;
 use qm_bus::connect::{connect, jetstream as js_context, ConnectSettings};
 use qm_bus::{publish, read, subjects, StreamSettings};
@@ -43,7 +46,7 @@ impl Default for ActuatorConfig {
 /// Applies decisions until `shutdown` resolves.
 pub async fn run<C: Clock>(config: ActuatorConfig, clock: C, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let client = connect(&config.nats).await?;
-    let js = js_context(client.clone(), 256);
+    let js = js_context(client.clone(), 1_024);
     qm_bus::streams::ensure_streams(&js, &config.streams).await?;
     let mut registry = Registry::default();
     let outcomes = LabeledCounter::register(&mut registry, "qm_actuator_decisions", "Decisions handled, by outcome", "outcome");
@@ -52,15 +55,28 @@ pub async fn run<C: Clock>(config: ActuatorConfig, clock: C, shutdown: impl Futu
     let mut reported = rebuild(&js, &mut backend).await?;
     tracing::info!(decisions_reported = reported.len(), "actuator ready");
     let mut deliveries = Box::pin(read::durable(&js, subjects::DECISIONS_STREAM, &config.consumer, config.ack_pending_max).await?);
+    // Reports are published pipelined; a decision is acked only once its report is
+    // stored, so a crash never loses an application, only repeats one the reported set skips.
+    let mut unsettled: VecDeque<(Option<PendingAck>, Delivery)> = VecDeque::new();
+    let inflight_max = usize::try_from(config.ack_pending_max).unwrap_or(1).max(1);
     tokio::pin!(shutdown);
     loop {
-        let delivery = tokio::select! {
-            next = deliveries.next() => match next {
-                Some(delivery) => delivery,
-                None => break,
-            },
-            _ = &mut shutdown => break,
+        let next = if unsettled.is_empty() {
+            tokio::select! {
+                next = deliveries.next() => next,
+                _ = &mut shutdown => break,
+            }
+        } else {
+            match deliveries.next().now_or_never() {
+                Some(next) => next,
+                // Nothing more ready: settle what is in flight before waiting.
+                None => {
+                    settle(&mut unsettled, 0).await?;
+                    continue;
+                }
+            }
         };
+        let Some(delivery) = next else { break };
         let delivery = match delivery {
             Ok(delivery) => delivery,
             Err(e) => {
@@ -73,10 +89,11 @@ pub async fn run<C: Clock>(config: ActuatorConfig, clock: C, shutdown: impl Futu
             Err(e) => {
                 // The policy wrote it, so this is a bug or a newer schema: keep it visible, move on.
                 tracing::error!(error = %e, sequence = delivery.entry.sequence, "undecodable decision skipped");
-                delivery.ack().await?;
+                unsettled.push_back((None, delivery));
                 continue;
             }
         };
+        let mut report_ack = None;
         if envelope.body.advisory {
             outcomes.inc("advisory_skipped");
         } else if reported.contains(&envelope.id) {
@@ -85,30 +102,46 @@ pub async fn run<C: Clock>(config: ActuatorConfig, clock: C, shutdown: impl Futu
             match backend.apply(envelope.id, &envelope.body).await {
                 Some(event) => {
                     outcomes.inc(if matches!(event, ActuationEvent::ActuationFailed { .. }) { "failed" } else { "applied" });
-                    report(&js, &clock, &config.source, envelope.id, event).await?;
+                    report_ack = Some(report(&js, &clock, &config.source, envelope.id, event).await?);
                 }
                 None => outcomes.inc("nothing_to_do"),
             }
             reported.insert(envelope.id);
         }
-        delivery.ack().await?;
+        unsettled.push_back((report_ack, delivery));
+        if unsettled.len() >= inflight_max {
+            settle(&mut unsettled, inflight_max / 2).await?;
+        }
     }
+    settle(&mut unsettled, 0).await?;
     tracing::info!("actuator stopped");
     Ok(())
 }
 
-/// Publishes an actuation event. The message id is the decision id, so a decision
-/// re-applied after a crash between apply and ack is reported once.
+/// Sends an actuation event without waiting for its ack. The message id is the decision
+/// id, so a decision re-applied after a crash between apply and ack is reported once.
 async fn report<C: Clock>(
     js: &async_nats::jetstream::Context,
     clock: &C,
     source: &str,
     decision_id: Uuid,
     event: ActuationEvent,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<PendingAck> {
     let subject = subjects::actuation(event_workload(&event));
     let envelope = Envelope::new(Uuid::now_v7(), clock.now_ms(), source, Some(decision_id), event);
-    publish::publish(js, subject, &format!("act:{decision_id}"), &envelope).await?;
+    Ok(publish::send(js, subject, &format!("act:{decision_id}"), &envelope).await?)
+}
+
+/// Waits for reports to be stored, then acks their decisions, in order, until at most
+/// `keep` remain in flight.
+async fn settle(unsettled: &mut VecDeque<(Option<PendingAck>, Delivery)>, keep: usize) -> anyhow::Result<()> {
+    while unsettled.len() > keep {
+        let Some((report_ack, delivery)) = unsettled.pop_front() else { break };
+        if let Some(report_ack) = report_ack {
+            report_ack.stored().await?;
+        }
+        delivery.ack().await?;
+    }
     Ok(())
 }
 

@@ -87,13 +87,10 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Tells the server this message is done, and waits for it to confirm, so a crash
-    /// right after never redelivers work already reported.
+    /// Tells the server this message is done. Not confirmed (no double ack): a lost ack
+    /// means a redelivery, which consumers must handle idempotently anyway.
     pub async fn ack(&self) -> Result<(), BusError> {
-        self.message
-            .double_ack()
-            .await
-            .map_err(|e| BusError::Consume { stream: String::new(), message: e.to_string() })
+        self.message.ack().await.map_err(|e| BusError::Consume { stream: String::new(), message: e.to_string() })
     }
 }
 

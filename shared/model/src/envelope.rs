@@ -123,18 +123,25 @@ struct Header {
 }
 
 /// Decodes an envelope, checking its version and that its type matches its body.
+/// One parse in the common case; the header is parsed on its own only to explain a
+/// failure (a newer version whose body this build cannot read is not "malformed").
 pub fn decode<T: Body>(bytes: &[u8]) -> Result<Envelope<T>, DecodeError> {
-    let header: Header = rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-    if header.schema_version == 0 || header.schema_version > SCHEMA_VERSION {
+    let mut reader = bytes;
+    let parsed = Envelope::<T>::deserialize(&mut rmp_serde::Deserializer::new(&mut reader));
+    let envelope = match parsed {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            check_version(bytes)?;
+            return Err(DecodeError::Malformed(e.to_string()));
+        }
+    };
+    if envelope.schema_version == 0 || envelope.schema_version > SCHEMA_VERSION {
         return Err(DecodeError::UnsupportedVersion {
-            event_type: header.event_type,
-            found: header.schema_version,
+            event_type: envelope.event_type,
+            found: envelope.schema_version,
             supported: SCHEMA_VERSION,
         });
     }
-    let mut reader = bytes;
-    let envelope: Envelope<T> = Envelope::deserialize(&mut rmp_serde::Deserializer::new(&mut reader))
-        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if !reader.is_empty() {
         return Err(DecodeError::Malformed(format!("{} bytes after the end of the message", reader.len())));
     }
@@ -143,6 +150,19 @@ pub fn decode<T: Body>(bytes: &[u8]) -> Result<Envelope<T>, DecodeError> {
         return Err(DecodeError::TypeMismatch { declared: envelope.event_type, actual: actual.to_owned() });
     }
     Ok(envelope)
+}
+
+/// `Err(UnsupportedVersion)` when the header is readable and names a version this build
+/// does not read.
+fn check_version(bytes: &[u8]) -> Result<(), DecodeError> {
+    match rmp_serde::from_slice::<Header>(bytes) {
+        Ok(header) if header.schema_version == 0 || header.schema_version > SCHEMA_VERSION => Err(DecodeError::UnsupportedVersion {
+            event_type: header.event_type,
+            found: header.schema_version,
+            supported: SCHEMA_VERSION,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A UUIDv7 fixed by its inputs, for messages that a restarted writer must reproduce
