@@ -1,11 +1,11 @@
-//! `qm-policy`: parses flags, loads the policy file, sets up logging, and runs [`qm_policy::run`].
+//! `qm-policy`: parses flags, sets up logging, and runs [`qm_policy::run`].
 
-use anyhow::Context;
 use clap::Parser;
 use qm_bus::connect::ConnectSettings;
 use qm_bus::lease::LeaseSettings;
+use qm_bus::snapshot::SnapshotSettings;
+use qm_bus::StreamSettings;
 use std::time::Duration;
-use qm_model::PolicyConfig;
 
 /// Quartermaster policy service.
 #[derive(Parser)]
@@ -13,9 +13,6 @@ struct Args {
     /// NATS server URL.
     #[arg(long, env = "QM_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
-    /// Policy file (TOML) used until the log publishes a policy.
-    #[arg(long, env = "QM_POLICY_FILE")]
-    policy: Option<std::path::PathBuf>,
     /// Shadow mode: decisions are recorded as advisory and never applied.
     #[arg(long, env = "QM_SHADOW")]
     shadow: bool,
@@ -45,22 +42,25 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     qm_runtime::init_logging("info");
     let args = Args::parse();
-    let policy = match &args.policy {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-            toml::from_str::<PolicyConfig>(&text).with_context(|| format!("parse {}", path.display()))?
-        }
-        None => PolicyConfig::default(),
-    };
+    // No policy flag on purpose: the policy in force is part of the log (`qm policy FILE`
+    // publishes it through ingest), so a replay of the log reproduces it exactly.
     let defaults = qm_policy::PolicyServiceConfig::default();
     let config = qm_policy::PolicyServiceConfig {
         nats: ConnectSettings { url: args.nats_url, name: "qm-policy".into(), ..Default::default() },
-        policy,
         shadow: args.shadow,
         metrics_addr: args.metrics_addr,
-        lease: LeaseSettings { ttl: Duration::from_millis(args.lease_ttl_ms.max(100)), ..Default::default() },
+        streams: StreamSettings { replicas: args.stream_replicas, ..Default::default() },
+        lease: LeaseSettings {
+            ttl: Duration::from_millis(args.lease_ttl_ms.max(100)),
+            replicas: args.stream_replicas,
+            ..Default::default()
+        },
         instance: args.instance.unwrap_or(defaults.instance.clone()),
-        snapshots: if args.no_snapshots { None } else { defaults.snapshots.clone() },
+        snapshots: if args.no_snapshots {
+            None
+        } else {
+            defaults.snapshots.clone().map(|s| SnapshotSettings { replicas: args.stream_replicas, ..s })
+        },
         snapshot_every: args.snapshot_every,
         ..defaults
     };

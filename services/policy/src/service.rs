@@ -32,7 +32,6 @@ pub struct PolicyServiceConfig {
     pub shadow: bool,
     /// Decisions published but not yet acknowledged, at most.
     pub publish_inflight_max: usize,
-    pub source: String,
     /// Where to serve `/metrics` and `/healthz`; `None` serves nothing.
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// The writer lease (bucket, TTL); instances of one fleet share it.
@@ -59,7 +58,6 @@ impl Default for PolicyServiceConfig {
             policy: PolicyConfig::default(),
             shadow: false,
             publish_inflight_max: 512,
-            source: "policy".into(),
             metrics_addr: None,
             lease: LeaseSettings::default(),
             lease_key: "policy-writer".into(),
@@ -99,7 +97,7 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
 
     let (mut engine, stored_through) = start_point(&js, snapshots.as_ref(), &config, &snapshot_events).await?;
     let mut policy = Policy {
-        publisher: Publisher::new(js.clone(), config.publish_inflight_max, config.shadow, config.source.clone(), recorded),
+        publisher: Publisher::new(js.clone(), config.publish_inflight_max, config.shadow, recorded),
         js,
         config,
         snapshots,

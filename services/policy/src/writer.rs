@@ -4,12 +4,11 @@
 use crate::recent::Round;
 use qm_bus::publish::{self, PendingAck};
 use qm_bus::subjects;
-use qm_model::{deterministic_id, Action, DecisionRecorded, Envelope};
+use qm_model::{decision_envelope, Action, RoundCause};
 use qm_runtime::metrics::LabeledCounter;
 use std::collections::{HashSet, VecDeque};
 
-/// Tag in deterministic decision ids, telling them apart from other streams' ids.
-pub const DECISION_ID_TAG: u8 = 2;
+pub use qm_model::DECISION_ID_TAG;
 
 /// Publishes rounds with pipelined acks, at most `inflight_max` unacknowledged.
 pub struct Publisher {
@@ -17,15 +16,14 @@ pub struct Publisher {
     unacked: VecDeque<PendingAck>,
     inflight_max: usize,
     shadow: bool,
-    source: String,
     recorded: LabeledCounter,
     /// Decisions known stored (from the resume point): not sent again.
     skip: HashSet<uuid::Uuid>,
 }
 
 impl Publisher {
-    pub fn new(js: async_nats::jetstream::Context, inflight_max: usize, shadow: bool, source: String, recorded: LabeledCounter) -> Self {
-        Self { js, unacked: VecDeque::new(), inflight_max: inflight_max.max(1), shadow, source, recorded, skip: HashSet::new() }
+    pub fn new(js: async_nats::jetstream::Context, inflight_max: usize, shadow: bool, recorded: LabeledCounter) -> Self {
+        Self { js, unacked: VecDeque::new(), inflight_max: inflight_max.max(1), shadow, recorded, skip: HashSet::new() }
     }
 
     /// Decisions that need not be sent again (replaces the previous set).
@@ -39,20 +37,14 @@ impl Publisher {
     pub async fn publish(&mut self, round: &Round) -> anyhow::Result<()> {
         for (index, decision) in round.decisions.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            let id = deterministic_id(round.time_ms, DECISION_ID_TAG, round.input_seq, index);
+            let cause = RoundCause { input_seq: round.input_seq, cause_id: round.cause, time_ms: round.time_ms };
+            let envelope = decision_envelope(cause, index, &round.policy_version, self.shadow, decision.clone());
+            let id = envelope.id;
             if self.skip.remove(&id) {
                 continue;
             }
             let subject = subjects::decision(decision.team.as_str(), decision.workload.as_str());
             self.recorded.inc(action_name(&decision.action));
-            let body = DecisionRecorded {
-                input_seq: round.input_seq,
-                index,
-                policy_version: round.policy_version.clone(),
-                advisory: self.shadow,
-                decision: decision.clone(),
-            };
-            let envelope = Envelope::new(id, round.time_ms, self.source.clone(), Some(round.cause), body);
             self.unacked.push_back(publish::send(&self.js, subject, &id.to_string(), &envelope).await?);
             if self.unacked.len() >= self.inflight_max {
                 self.settle(self.inflight_max / 2).await?;

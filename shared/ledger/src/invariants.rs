@@ -101,7 +101,7 @@ mod tests {
         for d in replay(&log, None) {
             let cause = log.iter().find(|r| r.sequence == d.input_seq).cloned().expect("cause");
             let index = index_in_round.entry(d.input_seq).or_default();
-            let envelope = decision_envelope(&cause, *index, "default-1", false, d.decision);
+            let envelope = decision_envelope((&cause).into(), *index, "default-1", false, d.decision);
             *index += 1;
             if let Some(report) = envelope.body.decision.applied_report(envelope.id) {
                 actuation.push(Envelope::new(deterministic_id(0, 3, actuation.len() as u64, 0), envelope.time_ms, "test", Some(envelope.id), report));

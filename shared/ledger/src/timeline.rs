@@ -157,7 +157,7 @@ mod tests {
         let mut out = Vec::new();
         for record in small_history() {
             for (i, d) in engine.step(record.sequence, record.time_ms, &record.event).into_iter().enumerate() {
-                out.push(decision_envelope(&record, i as u32, &engine.policy().version, false, d));
+                out.push(decision_envelope((&record).into(), i as u32, &engine.policy().version, false, d));
             }
         }
         out

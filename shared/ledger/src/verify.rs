@@ -94,7 +94,7 @@ pub fn verify<'a>(log: impl IntoIterator<Item = &'a LogRecord>, recorded: &[impl
             report.decisions_recomputed += 1;
             let recorded = by_position.remove(&(record.sequence, index));
             let advisory = recorded.as_ref().is_some_and(|(_, body)| body.advisory);
-            let envelope = decision_envelope(record, index, &engine.policy().version, advisory, decision);
+            let envelope = decision_envelope(record.into(), index, &engine.policy().version, advisory, decision);
             compare(record.sequence, index, envelope, recorded, &mut report, &mut divergences);
         }
     }
@@ -140,7 +140,7 @@ mod tests {
         let mut out = Vec::new();
         for record in log {
             for (i, decision) in engine.step(record.sequence, record.time_ms, &record.event).into_iter().enumerate() {
-                let envelope = decision_envelope(record, i as u32, &engine.policy().version, false, decision);
+                let envelope = decision_envelope(record.into(), i as u32, &engine.policy().version, false, decision);
                 out.push(encode(&envelope).expect("encode"));
             }
         }
