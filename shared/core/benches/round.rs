@@ -75,6 +75,12 @@ fn bench(c: &mut Criterion) {
         })
     });
     demand_toggle(c, "incremental_demand_change_round", &mut g, &mut seq, now, &mut k);
+    // The same contended fleet with rounds batched per second of log time: a demand
+    // change inside the window is folded only; the round runs once per window.
+    g.engine.pin_policy(PolicyConfig { round_batch_ms: 1_000, ..PolicyConfig::default() });
+    seq += 1;
+    g.engine.step(seq, now, &LogEvent::Input(InputEvent::Tick));
+    demand_toggle(c, "incremental_demand_change_batched_1s", &mut g, &mut seq, now, &mut k);
     let mut q = fleet_sized(4);
     let wanting = q.engine.status().workloads.iter().filter(|w| w.pending_chips > 0).count();
     eprintln!("quiet fleet: {wanting} of 10000 workloads want more than they hold");

@@ -1,6 +1,8 @@
 //! The engine: the one entry point the policy service, replay and the simulator call.
 //! It owns the folded state, the policy and the log position, and decides when a
-//! decision round is worth running.
+//! decision round is worth running and which kind: the incremental path where it
+//! provably decides what a full round would (`decide::incremental`), a full round, or,
+//! with `round_batch_ms`, a full round deferred to the end of a batch window.
 
 use crate::decide;
 use crate::decide::demand::{contribution, Contribution};
@@ -25,6 +27,12 @@ pub struct Engine {
     last_seq: u64,
     /// The earliest time a time-based rule may fire without new input (unix ms).
     wake_ms: Option<i64>,
+    /// With `round_batch_ms`: when the last full round ran (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_round_ms: Option<i64>,
+    /// With `round_batch_ms`: material entries were folded and await the batch's round.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    dirty: bool,
     /// What the last round leaves for the incremental path (`decide::incremental`).
     #[serde(skip)]
     cache: Option<Box<Cache>>,
@@ -43,6 +51,8 @@ impl PartialEq for Engine {
             && self.pinned == other.pinned
             && self.last_seq == other.last_seq
             && self.wake_ms == other.wake_ms
+            && self.last_round_ms == other.last_round_ms
+            && self.dirty == other.dirty
     }
 }
 
@@ -64,6 +74,8 @@ impl Engine {
             pinned: false,
             last_seq: 0,
             wake_ms: None,
+            last_round_ms: None,
+            dirty: false,
             cache: None,
             full_rounds_only: false,
             incremental_steps: 0,
@@ -117,20 +129,62 @@ impl Engine {
                 return out;
             }
         }
-        let (decisions, wake, view) = decide::round_full(&mut self.state, &self.policy);
+        let batch_ms = i64::from(self.policy.round_batch_ms);
+        // Never batched: lost capacity and failed actuation (a failure rolls a grant back
+        // to what the backend holds, which may be more than a pool now has: revoked at
+        // once), and critical demand (never left waiting on a batch).
+        let urgent = matches!(
+            event,
+            LogEvent::Input(InputEvent::PoolDeclared(_) | InputEvent::PoolRetired { .. })
+                | LogEvent::Actuation(qm_model::ActuationEvent::ActuationFailed { .. })
+        ) || matches!(event, LogEvent::Input(InputEvent::DemandDeclared { spec, .. }) if spec.critical);
+        if !due && !urgent && batch_ms > 0 {
+            if let Some(at) = self.last_round_ms.map(|t| t + batch_ms).filter(|at| *at > self.state.now_ms) {
+                // Inside the batch window: fold now, decide with the batch. The kept
+                // round state no longer matches the folded state, so it goes.
+                self.dirty = true;
+                self.cache = None;
+                self.wake_ms = Some(self.wake_ms.map_or(at, |w| w.min(at)));
+                return Vec::new();
+            }
+        }
+        let (decisions, wake, view, maybe_quiet) = decide::round_full(&mut self.state, &self.policy);
         self.wake_ms = wake;
+        self.dirty = false;
+        self.last_round_ms = (batch_ms > 0).then_some(self.state.now_ms);
         self.cache = if self.full_rounds_only {
             None
-        } else {
+        } else if maybe_quiet {
             Some(Box::new(Cache::after_full_round(&self.state, &self.policy, view)))
+        } else {
+            // Work is waiting: the incremental path cannot apply until a full round
+            // leaves the fleet quiet, so skip the O(workloads) bookkeeping.
+            Some(Box::new(Cache::default()))
         };
         decisions
     }
 
     /// Whether the incremental path may decide this entry (see `decide::incremental`),
     /// and what it needs to know from before the fold.
-    fn fast_path_for(&self, event: &LogEvent) -> Option<FastPath> {
-        let cache = self.cache.as_deref().filter(|c| c.quiet && !self.full_rounds_only)?;
+    ///
+    /// The kept state is rebuilt here if it is missing (after a restore, or after a
+    /// scoped round that touched other workloads), so whether an entry takes the
+    /// incremental path depends on the log alone, never on the engine's history: with
+    /// `round_batch_ms` that decides whether the entry waits for the batch.
+    fn fast_path_for(&mut self, event: &LogEvent) -> Option<FastPath> {
+        if self.full_rounds_only || self.dirty {
+            return None;
+        }
+        let eligible = matches!(
+            event,
+            LogEvent::Input(InputEvent::DemandDeclared { .. })
+                | LogEvent::Actuation(qm_model::ActuationEvent::GrantApplied { .. } | qm_model::ActuationEvent::GrantRevoked { .. })
+        );
+        if eligible && self.cache.is_none() {
+            let view = crate::decide::view::View::build(&self.state, &self.policy);
+            self.cache = Some(Box::new(Cache::after_full_round(&self.state, &self.policy, view)));
+        }
+        let cache = self.cache.as_deref().filter(|c| c.quiet)?;
         match event {
             LogEvent::Input(InputEvent::DemandDeclared { spec, .. }) => match self.state.workloads.get(&spec.id) {
                 None => Some(FastPath { workload: spec.id.clone(), old: None, occupied: None }),
@@ -166,7 +220,7 @@ impl Engine {
             let p = &mut cache.view.pools[i];
             p.occupied = (p.occupied + after).checked_sub(*before)?;
         }
-        let mut base = cache.sums.clone();
+        let mut base = std::mem::take(&mut cache.sums);
         if let Some(old) = &fast.old {
             base.add(old, -1);
         }
@@ -188,6 +242,11 @@ impl Engine {
         if on {
             self.cache = None;
         }
+    }
+
+    /// Whether folded entries await a batched round (`round_batch_ms`).
+    pub fn round_pending(&self) -> bool {
+        self.dirty
     }
 
     /// How many entries the incremental path has decided since this engine was built

@@ -45,6 +45,16 @@ pub struct PolicyConfig {
     /// policies without it are unchanged.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub team_guarantees_by_type: BTreeMap<TeamId, BTreeMap<AcceleratorType, f64>>,
+    /// Batches decision rounds in busy fleets: after a full round, entries that would
+    /// need another one within this many milliseconds of log time are folded and decided
+    /// together by the first entry (usually a tick) at or after the window. 0 (the
+    /// default) decides every entry at once. Not written when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round_batch_ms: u32,
+}
+
+fn is_zero(x: &u32) -> bool {
+    *x == 0
 }
 
 impl Default for PolicyConfig {
@@ -65,6 +75,7 @@ impl Default for PolicyConfig {
             risk_weight: 1.0,
             usage_fairness_weight: 1.0,
             team_guarantees_by_type: BTreeMap::new(),
+            round_batch_ms: 0,
         }
     }
 }

@@ -17,8 +17,11 @@ pub struct Contribution {
     pub demand: i128,
     /// Declared throughput per accepted type, in fixed point.
     pub accepts: Vec<(AcceleratorType, i128)>,
-    /// Chips wanted (counted on every type it accepts with throughput > 0).
+    /// Chips wanted, counted on each type it accepts that its team has a per-type
+    /// guarantee on (the only place per-type demand is read).
     pub want: u32,
+    /// Those types.
+    pub guaranteed: Vec<AcceleratorType>,
 }
 
 /// Per-team demand and per-type (throughput sum, count), over workloads that count.
@@ -45,7 +48,18 @@ pub fn contribution(view: &View, w: &WorkloadState) -> Option<Contribution> {
         .iter()
         .map(|a| (a.accelerator.clone(), (a.relative_throughput.max(0.0) * FP_SCALE).round() as i128))
         .collect();
-    Some(Contribution { team: w.spec.team.clone(), demand: norm_fp(want, tp), accepts, want })
+    let by_type = &view.teams[&w.spec.team].by_type;
+    let guaranteed = if by_type.is_empty() {
+        Vec::new()
+    } else {
+        w.spec
+            .accepts
+            .iter()
+            .filter(|a| a.relative_throughput > 0.0 && by_type.contains_key(&a.accelerator))
+            .map(|a| a.accelerator.clone())
+            .collect()
+    };
+    Some(Contribution { team: w.spec.team.clone(), demand: norm_fp(want, tp), accepts, want, guaranteed })
 }
 
 /// The throughput demand is counted at: the home pool's, else the best accepted type
@@ -66,21 +80,35 @@ impl Sums {
     /// Adds (`sign` = 1) or removes (`sign` = -1) a contribution. Entries that reach a
     /// zero count are dropped, so the maps equal freshly built ones.
     pub fn add(&mut self, c: &Contribution, sign: i128) {
-        let d = self.demand.entry(c.team.clone()).or_insert(0);
-        *d += sign * c.demand;
-        for (a, tp) in &c.accepts {
-            if *tp > 0 {
-                let key = (c.team.clone(), a.clone());
-                let d = self.type_demand.entry(key.clone()).or_insert(0);
-                *d += sign as i64 * i64::from(c.want);
-                if *d == 0 {
-                    self.type_demand.remove(&key);
-                }
+        // Look up before inserting: keys are strings, and cloning one per workload per
+        // round showed up in profiles.
+        match self.demand.get_mut(&c.team) {
+            Some(d) => *d += sign * c.demand,
+            None => {
+                self.demand.insert(c.team.clone(), sign * c.demand);
             }
-            let e = self.ref_tp.entry(a.clone()).or_insert((0, 0));
-            e.0 += sign * tp;
-            e.1 += sign as i64;
-            if e.1 == 0 {
+        }
+        for a in &c.guaranteed {
+            let key = (c.team.clone(), a.clone());
+            let d = self.type_demand.entry(key).or_insert(0);
+            *d += sign as i64 * i64::from(c.want);
+            if *d == 0 {
+                self.type_demand.remove(&(c.team.clone(), a.clone()));
+            }
+        }
+        for (a, tp) in &c.accepts {
+            let emptied = match self.ref_tp.get_mut(a) {
+                Some(e) => {
+                    e.0 += sign * tp;
+                    e.1 += sign as i64;
+                    e.1 == 0
+                }
+                None => {
+                    self.ref_tp.insert(a.clone(), (sign * tp, sign as i64));
+                    false
+                }
+            };
+            if emptied {
                 self.ref_tp.remove(a);
             }
         }

@@ -62,7 +62,8 @@ pub fn idle_end(w: &WorkloadState, policy: &PolicyConfig) -> Option<i64> {
 }
 
 impl Cache {
-    /// Builds the kept state from a full round's final state and view. O(workloads).
+    /// Builds the kept state from a full round's final state and view (or from the state
+    /// and a fresh view when none is kept). O(workloads).
     pub fn after_full_round(state: &FleetState, policy: &PolicyConfig, view: View) -> Self {
         let mut c = Cache { view, quiet: true, ..Cache::default() };
         c.quiet = c.view.pools.iter().all(|p| p.decided <= p.healthy);
@@ -132,7 +133,9 @@ pub fn round_scoped(
             }
         }
     }
-    let (order, _) = place::compute_shares(&mut r, Some((&base, x)));
+    // The sums the round uses hold `x` as it is now; the kept ones, `x` as it ends up.
+    let x_now = r.state.workloads.get(x).and_then(|w| contribution(&r.view, w));
+    let (order, mut sums) = place::compute_shares(&mut r, Some((base, x)));
     let unplaced = place::place(&mut r, &order);
     reclaim::reclaim_for(&mut r, &unplaced);
     // Reclaims in flight exist only where this round made them.
@@ -153,13 +156,16 @@ pub fn round_scoped(
     cache.view = view;
     let alone = touched.len() == 1;
     if alone {
+        if let Some(k) = &x_now {
+            sums.add(k, -1);
+        }
         if let Some(w) = state.workloads.get(x) {
             if let Some(k) = contribution(&cache.view, w) {
-                base.add(&k, 1);
+                sums.add(&k, 1);
             }
             cache.quiet = !wanting(w) && w.grants.values().all(|g| g.reclaim.is_none());
         }
-        cache.sums = base;
+        cache.sums = sums;
     }
     (out, wake, alone)
 }

@@ -43,6 +43,8 @@ pub struct Round<'a> {
     /// `None` in a full round; in a scoped round (the engine's incremental path), the
     /// only workloads the per-workload phases look at.
     pub scope: Option<Vec<WorkloadId>>,
+    /// Whether a reclaim is still in its grace after the revoke phase.
+    pub reclaims_pending: bool,
 }
 
 /// The workloads a phase walks: all of them, in id order, or the round's scope.
@@ -64,7 +66,7 @@ impl<'a> Round<'a> {
 
     fn with_view(state: &'a mut FleetState, policy: &'a PolicyConfig, view: View, scope: Option<Vec<WorkloadId>>) -> Self {
         let reserved = vec![0; view.pools.len()];
-        Self { state, policy, view, out: Vec::new(), blocked: BTreeMap::new(), reserved, wake_ms: None, scope }
+        Self { state, policy, view, out: Vec::new(), blocked: BTreeMap::new(), reserved, wake_ms: None, scope, reclaims_pending: false }
     }
 
     /// The engine's clock.
@@ -124,12 +126,14 @@ impl<'a> Round<'a> {
 /// down; give back idle capacity; compute fair shares; place wanting work; reclaim for
 /// work still blocked; revoke what is past its grace; report pending changes.
 pub fn round(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, Option<i64>) {
-    let (out, wake, _) = round_full(state, policy);
+    let (out, wake, _, _) = round_full(state, policy);
     (out, wake)
 }
 
-/// A full round that also hands back its final view, which the engine keeps.
-pub fn round_full(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, Option<i64>, View) {
+/// A full round that also hands back its final view, which the engine keeps, and
+/// whether the fleet may be quiet afterwards (`false` is exact: work is still waiting,
+/// a reclaim is in its grace or a pool is over-decided; `true` is checked again).
+pub fn round_full(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, Option<i64>, View, bool) {
     let mut r = Round::new(state, policy);
     shrink::release_finished(&mut r);
     shrink::fit_pools(&mut r);
@@ -141,9 +145,10 @@ pub fn round_full(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decisio
     shrink::revoke_due(&mut r);
     pending::report(&mut r);
     pending::schedule_wake(&mut r);
+    let maybe_quiet = r.blocked.is_empty() && !r.reclaims_pending && r.view.pools.iter().all(|p| p.decided <= p.healthy);
     let Round { mut out, wake_ms, view, .. } = r;
     coalesce_grants(&mut out);
-    (out, wake_ms, view)
+    (out, wake_ms, view, maybe_quiet)
 }
 
 /// Keeps only the last of several grants to one workload in one pool in a round (the

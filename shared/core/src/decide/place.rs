@@ -25,13 +25,16 @@ pub struct Wanting {
 /// the workloads that want more. A full round sums over every workload; a scoped round
 /// (the engine's incremental path) starts from the engine's kept `base` sums, which
 /// already hold every other workload, and adds workload `x` only.
-pub fn compute_shares(r: &mut Round, scope: Option<(&Sums, &WorkloadId)>) -> (Wanting, Sums) {
+pub fn compute_shares(r: &mut Round, scope: Option<(Sums, &WorkloadId)>) -> (Wanting, Sums) {
     let now = r.now();
-    let mut sums = scope.map(|(base, _)| base.clone()).unwrap_or_default();
+    let (mut sums, scope) = match scope {
+        Some((base, x)) => (base, Some(x)),
+        None => (Sums::default(), None),
+    };
     let mut queues: BTreeMap<TeamId, Vec<(bool, f64, i64, WorkloadId)>> = BTreeMap::new();
     let one;
     let members: Box<dyn Iterator<Item = (&WorkloadId, &WorkloadState)>> = match scope {
-        Some((_, x)) => {
+        Some(x) => {
             one = r.state.workloads.get_key_value(x);
             Box::new(one.into_iter())
         }

@@ -126,3 +126,22 @@ fn headroom_and_idle_threshold_set_the_give_back() {
         assert_eq!(kept, want, "headroom {headroom_fraction}, threshold {idle_threshold_fraction}");
     }
 }
+
+#[test]
+fn round_batch_ms_decides_a_window_of_entries_together() {
+    let mut g = Given::new(PolicyConfig { round_batch_ms: 1_000, ..PolicyConfig::default() });
+    g.input(InputEvent::PoolDeclared(pool("p", "us", "h100", 8)));
+    g.input(InputEvent::TeamDeclared(team("t", 0.0)));
+    // The team declaration ran a round at t = 0; demand 400 ms later waits for the batch.
+    g.now_ms += 400;
+    assert!(g.demand(&spec("a", "t", &[("h100", 1.0)]), 4).is_empty());
+    assert!(g.demand(&spec("b", "t", &[("h100", 1.0)]), 2).is_empty());
+    assert!(g.engine.round_pending());
+    assert!(g.tick_after(0).is_empty(), "still inside the window");
+    // The first entry at or after the window (a tick) decides the whole batch.
+    g.now_ms += 600;
+    let d = g.input(InputEvent::Tick);
+    let granted: Vec<_> = d.iter().filter(|d| matches!(d.action, Action::Grant { .. })).map(|d| d.workload.as_str()).collect();
+    assert_eq!(granted, vec!["a", "b"]);
+    assert!(!g.engine.round_pending());
+}
