@@ -4,6 +4,7 @@ use clap::Parser;
 use qm_actuator::{ActuatorConfig, BackendConfig};
 use qm_bus::clock::SystemClock;
 use qm_bus::connect::ConnectSettings;
+use qm_bus::StreamSettings;
 use std::time::Duration;
 
 /// Quartermaster actuator service.
@@ -24,6 +25,9 @@ struct Args {
     /// Address for `/metrics` and `/healthz`, e.g. 127.0.0.1:9103.
     #[arg(long, env = "QM_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Copies of each stream: 1 on one server, 3 on a cluster to survive a node loss.
+    #[arg(long, env = "QM_STREAM_REPLICAS", default_value_t = 1)]
+    stream_replicas: usize,
 }
 
 #[tokio::main]
@@ -44,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         nats: ConnectSettings { url: args.nats_url, name: "qm-actuator".into(), ..Default::default() },
         backend,
         metrics_addr: args.metrics_addr,
+        streams: StreamSettings { replicas: args.stream_replicas, ..Default::default() },
         ..Default::default()
     };
     qm_actuator::run(config, SystemClock, qm_runtime::shutdown_signal()).await

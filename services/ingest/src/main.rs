@@ -3,6 +3,7 @@
 use clap::Parser;
 use qm_bus::clock::SystemClock;
 use qm_bus::connect::ConnectSettings;
+use qm_bus::StreamSettings;
 use std::time::Duration;
 
 /// Quartermaster ingest service.
@@ -20,6 +21,9 @@ struct Args {
     /// Address for `/metrics` and `/healthz`, e.g. 127.0.0.1:9101.
     #[arg(long, env = "QM_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Copies of each stream: 1 on one server, 3 on a cluster to survive a node loss.
+    #[arg(long, env = "QM_STREAM_REPLICAS", default_value_t = 1)]
+    stream_replicas: usize,
 }
 
 #[tokio::main]
@@ -31,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         tick_interval: Duration::from_millis(args.tick_ms),
         inflight_max: args.inflight_max,
         metrics_addr: args.metrics_addr,
+        streams: StreamSettings { replicas: args.stream_replicas, ..Default::default() },
         ..Default::default()
     };
     qm_ingest::run(config, SystemClock, qm_runtime::shutdown_signal()).await

@@ -6,6 +6,8 @@ use std::time::Duration;
 /// How to reach NATS.
 #[derive(Clone, Debug)]
 pub struct ConnectSettings {
+    /// One server URL, or several separated by commas (members of one cluster): the
+    /// client connects to any and fails over to the others.
     pub url: String,
     /// Name shown in the server's connection list.
     pub name: String,
@@ -23,12 +25,13 @@ impl Default for ConnectSettings {
 pub async fn connect(settings: &ConnectSettings) -> Result<async_nats::Client, BusError> {
     let deadline = tokio::time::Instant::now() + settings.start_timeout;
     let mut delay = Duration::from_millis(50);
+    let servers: Vec<&str> = settings.url.split(',').map(str::trim).filter(|url| !url.is_empty()).collect();
     loop {
         let attempt = async_nats::ConnectOptions::new()
             .name(&settings.name)
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2))
-            .connect(&settings.url);
+            .connect(servers.as_slice());
         match tokio::time::timeout(Duration::from_secs(3), attempt).await {
             // retry_on_initial_connect returns at once; wait until really connected.
             Ok(Ok(client)) if wait_connected(&client, deadline).await => return Ok(client),

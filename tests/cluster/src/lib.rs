@@ -1,0 +1,11 @@
+//! Dev-only: Quartermaster over a 3-node NATS JetStream cluster in Docker containers, to
+//! show that R3 streams carry the log across the loss of a node (DESIGN.md, "Scale beyond
+//! one machine"). The test lives in `tests/node_loss.rs`; this crate holds its helpers.
+//!
+//! - [`cluster`]: the cluster, built with testcontainers from the local static nats-server
+//!   binary (no registry is needed), on its own Docker network, client ports on loopback.
+//! - [`system`]: the three service binaries as child processes, the `qm` CLI, and input
+//!   sent through ingest with retries that an idempotency key makes safe.
+
+pub mod cluster;
+pub mod system;
