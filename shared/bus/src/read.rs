@@ -27,18 +27,54 @@ pub async fn follow(
 }
 
 /// Like [`follow`], restricted to subjects matching `filter`.
+///
+/// The follower survives what an ordered consumer alone does not: its consumer is
+/// ephemeral with one replica, and after a cluster node is lost it can go silent while
+/// the server keeps answering (so the client's heartbeat check never fires). When
+/// nothing arrives for [`STALL_CHECK`] although the stream has moved past the next
+/// expected sequence, or the consumer errs or ends, it is recreated from that sequence.
 pub async fn follow_filtered(
     js: &jetstream::Context,
     stream_name: &str,
     from_sequence: u64,
     filter: Option<&str>,
 ) -> Result<impl Stream<Item = Result<Entry, BusError>> + Send + 'static, BusError> {
+    let mut follower = Follower {
+        js: js.clone(),
+        stream_name: stream_name.to_owned(),
+        filter: filter.map(str::to_owned),
+        next_sequence: from_sequence.max(1),
+        consumer: None,
+    };
+    // Fail fast on a missing stream instead of retrying forever.
+    follower.consumer = Some(open_consumer(&follower.js, &follower.stream_name, follower.filter.as_deref(), follower.next_sequence).await?);
+    Ok(futures::stream::unfold(follower, |mut follower| async move {
+        let entry = follower.next_entry().await;
+        Some((entry, follower))
+    }))
+}
+
+/// How long a silent consumer may stay silent before the stream is checked for progress.
+pub const STALL_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+type EntryStream = std::pin::Pin<Box<dyn Stream<Item = Result<Entry, BusError>> + Send>>;
+
+struct Follower {
+    js: jetstream::Context,
+    stream_name: String,
+    filter: Option<String>,
+    next_sequence: u64,
+    consumer: Option<EntryStream>,
+}
+
+/// An ordered consumer on `stream_name` from `next_sequence`.
+async fn open_consumer(js: &jetstream::Context, stream_name: &str, filter: Option<&str>, next_sequence: u64) -> Result<EntryStream, BusError> {
     let stream_error = |e: &dyn std::fmt::Display| BusError::Stream { stream: stream_name.to_owned(), message: e.to_string() };
     let stream = js.get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
-    let deliver_policy = if from_sequence <= 1 {
+    let deliver_policy = if next_sequence <= 1 {
         consumer::DeliverPolicy::All
     } else {
-        consumer::DeliverPolicy::ByStartSequence { start_sequence: from_sequence }
+        consumer::DeliverPolicy::ByStartSequence { start_sequence: next_sequence }
     };
     let config = consumer::pull::OrderedConfig {
         deliver_policy,
@@ -48,7 +84,7 @@ pub async fn follow_filtered(
     let consumer = stream.create_consumer(config).await.map_err(|e| stream_error(&e))?;
     let messages = consumer.messages().await.map_err(|e| stream_error(&e))?;
     let name = stream_name.to_owned();
-    Ok(messages.map(move |item| {
+    Ok(Box::pin(messages.map(move |item| {
         let message = item.map_err(|e| BusError::Consume { stream: name.clone(), message: e.to_string() })?;
         let info = message.info().map_err(|e| BusError::Consume { stream: name.clone(), message: e.to_string() })?;
         Ok(Entry {
@@ -57,7 +93,57 @@ pub async fn follow_filtered(
             payload: message.payload.clone(),
             pending: info.pending,
         })
-    }))
+    })))
+}
+
+impl Follower {
+    /// The next entry, recreating the consumer as often as needed. Errors are only
+    /// returned when the consumer cannot even be recreated.
+    async fn next_entry(&mut self) -> Result<Entry, BusError> {
+        let mut failures = 0u32;
+        loop {
+            let consumer = match self.consumer.as_mut() {
+                Some(consumer) => consumer,
+                None => match open_consumer(&self.js, &self.stream_name, self.filter.as_deref(), self.next_sequence).await {
+                    Ok(consumer) => self.consumer.insert(consumer),
+                    Err(e) => {
+                        failures += 1;
+                        if failures >= 20 {
+                            return Err(e);
+                        }
+                        tracing::warn!(error = %e, stream = %self.stream_name, "cannot recreate consumer; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                        continue;
+                    }
+                },
+            };
+            match tokio::time::timeout(STALL_CHECK, consumer.next()).await {
+                Ok(Some(Ok(entry))) => {
+                    self.next_sequence = entry.sequence + 1;
+                    return Ok(entry);
+                }
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(error = %e, stream = %self.stream_name, next = self.next_sequence, "consumer failed; recreating");
+                    self.consumer = None;
+                }
+                Ok(None) => self.consumer = None,
+                Err(_silent) => {
+                    if stalled(&self.js, &self.stream_name, self.next_sequence).await {
+                        tracing::warn!(stream = %self.stream_name, next = self.next_sequence, "consumer silent while the stream grew; recreating");
+                        self.consumer = None;
+                    }
+                }
+            }
+        }
+    }
+
+}
+
+/// Whether the stream holds messages at or past the next expected sequence. With a
+/// filter this may be a false alarm (the new messages may not match); recreating the
+/// consumer then costs one request and loses nothing.
+async fn stalled(js: &jetstream::Context, stream_name: &str, next_sequence: u64) -> bool {
+    crate::streams::last_sequence(js, stream_name).await.is_ok_and(|last| last >= next_sequence)
 }
 
 /// Reads every message now in `stream_name` from `from_sequence` and stops: for
