@@ -198,7 +198,15 @@ pub async fn durable(
         ..Default::default()
     };
     let consumer = stream.get_or_create_consumer(durable_name, config).await.map_err(|e| stream_error(&e))?;
-    let messages = consumer.messages().await.map_err(|e| stream_error(&e))?;
+    // Short pull expiry and heartbeats: after a server in a cluster is lost, a pull
+    // waiting on it is re-issued within seconds, not after the default 30 s expiry.
+    let messages = consumer
+        .stream()
+        .expires(std::time::Duration::from_secs(5))
+        .heartbeat(std::time::Duration::from_secs(2))
+        .messages()
+        .await
+        .map_err(|e| stream_error(&e))?;
     let name = stream_name.to_owned();
     Ok(messages.map(move |item| {
         let consume_error = |e: &dyn std::fmt::Display| BusError::Consume { stream: name.clone(), message: e.to_string() };
