@@ -194,6 +194,12 @@ fn run_pass(r: &mut Round, wanting: &Wanting, pass: Pass, first_seen: &mut dyn F
 /// to the team limit and, when `fair_cap`, to the team's fair share. `None` if the pool
 /// is closed to it by the team limit.
 pub(crate) fn fit(r: &Round, w: &WorkloadState, i: usize, fair_cap: bool) -> Option<u32> {
+    let (all, capped) = fits(r, w, i)?;
+    Some(if fair_cap { capped } else { all })
+}
+
+/// [`fit`] without and with the fair-share cap, computed once.
+fn fits(r: &Round, w: &WorkloadState, i: usize) -> Option<(u32, u32)> {
     let p = &r.view.pools[i];
     let team = &r.view.teams[&w.spec.team];
     let tp = r.view.tp(w, i);
@@ -206,16 +212,19 @@ pub(crate) fn fit(r: &Round, w: &WorkloadState, i: usize, fair_cap: bool) -> Opt
     let by_limit = norm_to_chips(team.limit.map_or(f64::INFINITY, |l| (l - team.held).max(0.0)));
     // A per-type guarantee on this pool's type lets the team past its fair share there.
     let type_room = team.by_type.get(&p.accelerator).map_or(0, |s| held_here + s.owed());
-    let by_fair = if fair_cap { norm_to_chips((team.fair - team.held).max(0.0)).max(type_room) } else { u32::MAX };
-    let total = if w.spec.gang {
-        if want % g == 0 && want <= room && want <= by_fair { want } else { 0 }
-    } else {
-        round_down(size_for(want, w.spec.chips_max, g).min(room).min(by_fair), g)
+    let by_fair = norm_to_chips((team.fair - team.held).max(0.0)).max(type_room);
+    let total = |cap: u32| {
+        if w.spec.gang {
+            if want % g == 0 && want <= room && want <= cap { want } else { 0 }
+        } else {
+            round_down(size_for(want, w.spec.chips_max, g).min(room).min(cap), g)
+        }
     };
-    if total > by_limit {
+    let all = total(u32::MAX);
+    if all > by_limit {
         return None;
     }
-    Some(total)
+    Some((all, total(by_fair)))
 }
 
 /// Grants a workload what it wants, or as much of it as fits, or says why not.
@@ -243,10 +252,11 @@ fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Resu
         let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
         // The pool is chosen by what the workload could get there in all (so it goes
         // where its whole request fits), the grant by what this pass allows.
-        let (Some(room_all), Some(total)) = (fit(r, w, i, false), fit(r, w, i, fair_cap)) else {
+        let Some((room_all, capped)) = fits(r, w, i) else {
             limited = true;
             continue;
         };
+        let total = if fair_cap { capped } else { room_all };
         if total <= held_here || total < w.spec.chips_min {
             continue;
         }

@@ -33,9 +33,12 @@ pub fn try_move(r: &mut Round, id: &WorkloadId, from: usize, stays: u32) -> bool
     let tp_from = r.view.tp(w, from);
     let useful_from = f64::from(stays.min(want));
     let value_from = placement_score(tp_from, &r.view.pools[from], r.policy) * useful_from;
+    let norm_from = useful_from * tp_from;
     let mut best: Option<(f64, usize, u32)> = None;
     for i in r.view.candidates(w) {
-        if i == from {
+        // Cheap filter first: a pool whose free chips are worth no more than staying
+        // cannot be a better place (most pools, in a busy fleet).
+        if i == from || f64::from(r.view.pools[i].free_now()) * r.view.tp(w, i) <= norm_from {
             continue;
         }
         let Some(total) = fit(r, w, i, false) else { continue };
@@ -50,7 +53,6 @@ pub fn try_move(r: &mut Round, id: &WorkloadId, from: usize, stays: u32) -> bool
     let Some((value, to, total)) = best else { return false };
     let hyst = r.policy.hysteresis_fraction.max(0.0);
     let lifetime_s = r.policy.grant_lifetime_min_s.max(1);
-    let norm_from = useful_from * tp_from;
     let gain = f64::from(total.min(want)) * r.view.tp(w, to) - norm_from;
     let gain_min = (hyst * norm_from).max(r.policy.preemption_cost / f64::from(lifetime_s));
     if value <= value_from * (1.0 + hyst) || gain < gain_min {
