@@ -119,6 +119,13 @@ fn apply_usage(state: &mut FleetState, policy: &PolicyConfig, id: &WorkloadId, c
     let old_busy = w.chips_busy;
     w.chips_busy = busy;
     w.idle_since_ms = idle_since;
+    // Use came back: a workload busy on every chip of its capped grant needs more than
+    // the cap, so the cap is lifted and it competes for its declared demand again.
+    // (Give-back leaves headroom above use, so steady use never reaches the cap.)
+    let use_came_back = w.idle_cap.is_some_and(|cap| applied >= cap && busy >= f64::from(cap));
+    if use_came_back {
+        w.idle_cap = None;
+    }
     // Team use in normalized compute, decayed: the fair-share rule reads it.
     let tp = w
         .home_pool()
@@ -129,7 +136,11 @@ fn apply_usage(state: &mut FleetState, policy: &PolicyConfig, id: &WorkloadId, c
         decay_usage(t, now, policy.usage_half_life_s);
         t.usage_now += (busy - old_busy) * tp;
     }
-    Effect::Usage
+    if use_came_back {
+        Effect::Round
+    } else {
+        Effect::Usage
+    }
 }
 
 /// Brings a team's decayed use up to `now`: an exponential moving average of its

@@ -51,6 +51,27 @@ fn idle_capacity_is_given_back_and_goes_to_pending_demand() {
 }
 
 #[test]
+fn a_capped_workload_whose_use_comes_back_grows_to_its_demand_again() {
+    // Given: a workload asked for 8, idled at 1 busy, and was given back to 2.
+    let mut g = fleet(10, &[("a", 10.0)]);
+    let w = spec("w", "a", &[("h100", 1.0)]);
+    let d = g.demand(&w, 8);
+    g.ack(d);
+    g.input(InputEvent::UsageReported { workload: "w".into(), chips_busy: 1.0, window_s: 60 });
+    g.tick_after(300);
+    let d = g.tick_after(60);
+    assert_eq!(actions(&d, "w"), vec![Action::Revoke { pool: "us/h100".into(), chips: 2 }]);
+    g.ack(d);
+    // Steady low use keeps the cap: no decisions.
+    g.input(InputEvent::UsageReported { workload: "w".into(), chips_busy: 1.5, window_s: 60 });
+    assert!(g.tick_after(600).is_empty());
+    // When: its use fills the capped grant (busy on both chips).
+    let d = g.input(InputEvent::UsageReported { workload: "w".into(), chips_busy: 2.0, window_s: 60 });
+    // Then: the cap is lifted and it grows back to its declared 8 chips.
+    assert_eq!(actions(&d, "w"), vec![grant(8)], "{d:?}");
+}
+
+#[test]
 fn owner_reclaims_fair_share_from_borrower_after_min_lifetime_with_grace() {
     let mut g = fleet(10, &[("a", 2.0), ("b", 2.0)]);
     let borrower = spec("bw", "b", &[("h100", 1.0)]);
