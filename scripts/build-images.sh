@@ -9,12 +9,13 @@ profile="${1:-debug}"
 flag=$([[ "$profile" == release ]] && echo --release || true)
 cargo build $flag --bins
 
-stage="target/docker-stage"
+target_dir="${CARGO_TARGET_DIR:-target}"
+stage="$target_dir/docker-stage"
 rm -rf "$stage" && mkdir -p "$stage/qm/rootfs/bin" "$stage/nats"
 for bin in qm qm-ingest qm-policy qm-actuator; do
-    cp "target/$profile/$bin" "$stage/qm/rootfs/bin/"
+    cp "$target_dir/$profile/$bin" "$stage/qm/rootfs/bin/"
     # Copy each linked library (and the loader) to the same path inside the image.
-    ldd "target/$profile/$bin" | grep -oE '/[^ ]+\.so[^ ]*' | while read -r lib; do
+    ldd "$target_dir/$profile/$bin" | grep -oE '/[^ ]+\.so[^ ]*' | while read -r lib; do
         mkdir -p "$stage/qm/rootfs$(dirname "$lib")"
         cp -L "$lib" "$stage/qm/rootfs$lib"
     done

@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 compose up -d
 
-qm=target/debug/qm
+qm="${CARGO_TARGET_DIR:-target}/debug/qm"
 for _ in $(seq 1 60); do
     if $qm fleet examples/demo-fleet.toml >/dev/null 2>&1; then break; fi
     sleep 1
