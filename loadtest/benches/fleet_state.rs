@@ -9,7 +9,6 @@ use qm_core::state::{FleetState, PoolState, TeamState, WorkloadState};
 use qm_core::Engine;
 use qm_model::{InputEvent, LogEvent, PolicyConfig, Pool};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 pub const TYPES: [&str; 8] = ["h100", "h200", "a100", "l4", "mi300x", "tpu-v5e", "tpu-v5p", "tpu-v6e"];
 pub const POOLS: usize = 200;
@@ -77,7 +76,7 @@ pub fn steady(n: usize) -> (Engine, u64, i64) {
             chips_busy: f64::from(desired),
             idle_since_ms: None,
             idle_cap: None,
-            grants: BTreeMap::new(),
+            grants: qm_core::state::GrantMap::new(),
             failed_pools: Default::default(),
             pending: None,
             last_failure: None,

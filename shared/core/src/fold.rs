@@ -3,9 +3,8 @@
 //! No rules live here; this is what a replay runs. Each fold reports what kind of
 //! change it made so the engine can skip the decision round when nothing material moved.
 
-use crate::state::{FleetState, GrantState, PendingReclaim, PendingState, PoolState, TeamState, WorkloadState};
+use crate::state::{FleetState, GrantMap, PendingReclaim, PendingState, PoolState, TeamState, WorkloadState};
 use qm_model::{Action, ActuationEvent, Decision, InputEvent, PolicyConfig, PoolId, WorkloadId};
-use std::collections::BTreeMap;
 
 /// What a folded event changed, from the decision round's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +90,7 @@ fn apply_demand(state: &mut FleetState, spec: &qm_model::WorkloadSpec, chips_des
                 chips_busy: 0.0,
                 idle_since_ms: None,
                 idle_cap: None,
-                grants: BTreeMap::new(),
+                grants: GrantMap::new(),
                 failed_pools: Default::default(),
                 pending: None,
                 last_failure: None,
@@ -236,7 +235,7 @@ pub fn apply_decision(state: &mut FleetState, d: &Decision) {
     }
 }
 
-fn drop_empty(grants: &mut BTreeMap<PoolId, GrantState>, pool: &PoolId) {
+fn drop_empty(grants: &mut GrantMap, pool: &PoolId) {
     if grants.get(pool).is_some_and(|g| g.decided == 0 && g.applied == 0) {
         grants.remove(pool);
     }

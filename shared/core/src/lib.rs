@@ -18,6 +18,7 @@
 //!   - [`decide::reclaim`]: owner reclaim and preemption for critical work.
 //!   - [`decide::pending`]: pending reports on change, next wake-up.
 //!   - [`decide::incremental`]: what the engine keeps between rounds; the scoped round.
+//! - [`grants`]: a workload's grants by pool, in a small sorted vector.
 //! - [`status`]: [`FleetStatus`], what `qm status` prints.
 //! - [`fixtures`]: builders and a given/when/then harness for tests and examples.
 //! - [`error`]: [`PolicyError`] and [`validate_policy`].
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod error;
 pub mod fixtures;
 pub mod fold;
+pub mod grants;
 pub mod state;
 pub mod status;
 

@@ -1,10 +1,13 @@
 //! The folded state: what the log has said so far, with no rules applied.
 //!
-//! Everything is kept in `BTreeMap`s so that iteration order, and therefore every
-//! decision and every serialized snapshot, is the same on every replay.
+//! Everything is kept in `BTreeMap`s (or sorted vectors, for grants) so that iteration
+//! order, and therefore every decision and every serialized snapshot, is the same on
+//! every replay.
 
 use qm_model::{Pool, PoolId, ReclaimCause, Reason, Team, TeamId, WorkloadId, WorkloadSpec};
 use serde::{Deserialize, Serialize};
+
+pub use crate::grants::GrantMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A pool as last declared, and whether it was retired.
@@ -94,7 +97,7 @@ pub struct WorkloadState {
     /// Cap set by idle give-back; lifted when use comes back or demand changes.
     pub idle_cap: Option<u32>,
     /// Grants per pool; entries at zero are removed.
-    pub grants: BTreeMap<PoolId, GrantState>,
+    pub grants: GrantMap,
     /// Pools where actuation failed; avoided until the workload's demand changes.
     pub failed_pools: BTreeSet<PoolId>,
     /// The pending state last reported.
