@@ -5,34 +5,8 @@
 use crate::fleet::WorkloadTemplate;
 use crate::send::{send, subject_for, subject_for_team};
 use qm_model::{InputEvent, WorkloadSpec};
+use qm_sim::rng::Rng;
 use std::collections::BTreeMap;
-
-/// SplitMix64: a tiny seeded generator; the demo needs repeatability, not quality.
-pub struct SplitMix(u64);
-
-impl SplitMix {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-}
 
 struct Running {
     spec: WorkloadSpec,
@@ -44,7 +18,7 @@ struct Running {
 /// The generator's state between steps.
 pub struct DemoLoad {
     templates: Vec<WorkloadTemplate>,
-    rng: SplitMix,
+    rng: Rng,
     running: BTreeMap<String, Running>,
     created: u64,
     /// Most workloads running at once.
@@ -60,7 +34,7 @@ pub struct StepReport {
 
 impl DemoLoad {
     pub fn new(templates: Vec<WorkloadTemplate>, seed: u64) -> Self {
-        Self { templates, rng: SplitMix::new(seed), running: BTreeMap::new(), created: 0, running_max: 24 }
+        Self { templates, rng: Rng::new(seed), running: BTreeMap::new(), created: 0, running_max: 24 }
     }
 
     pub fn running(&self) -> usize {
