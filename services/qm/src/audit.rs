@@ -139,6 +139,9 @@ pub async fn shadow_report(js: &async_nats::jetstream::Context, reservations: &s
         .filter(|e| e.body.advisory)
         .map(|e| whatif::TimedDecision { time_ms: e.time_ms, input_seq: e.body.input_seq, decision: e.body.decision })
         .collect();
+    if advisory.is_empty() {
+        anyhow::bail!("the log has no advisory decisions: run qm-policy in shadow mode (QM_SHADOW=true) first");
+    }
     let report = shadow::report(&log, &advisory, &reservations);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
