@@ -126,6 +126,7 @@ struct DemandArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     qm_runtime::init_logging("warn");
+    exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     let settings = ConnectSettings { url: cli.nats_url.clone(), name: "qm-cli".into(), ..Default::default() };
     match cli.command {
@@ -197,6 +198,18 @@ async fn main() -> anyhow::Result<()> {
             audit::shadow_report(&jetstream(connect(&settings).await?, 64), &reservations, json).await
         }
     }
+}
+
+/// `qm history | head` closes stdout early; `println!` then panics. Treat that as the
+/// reader being done, as other command-line tools do, instead of printing a panic.
+fn exit_quietly_on_closed_stdout() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.to_string().contains("failed printing to stdout") {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
 }
 
 /// Parses a policy file, refusing unknown knobs (most likely typos) and out-of-range values.
