@@ -5,7 +5,7 @@
 //! "up" demand ends in a `GrantApplied` and demand-to-grant latency measures the
 //! pipeline, not the policy's refusals.
 
-use qm_model::{AcceleratorThroughput, InputEvent, Pool, PriorityTier, Team, WorkloadKind, WorkloadSpec};
+use qm_model::{AcceleratorThroughput, InputEvent, Pool, PriorityTier, Team, WorkloadSpec};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const TYPES: [&str; 6] = ["h100", "h200", "a100", "l4", "tpu-v5e", "tpu-v6e"];
@@ -112,25 +112,11 @@ impl Fleet {
 fn workload(w: usize, teams: usize) -> WorkloadSpec {
     let a = w % TYPES.len();
     let b = (a + 1 + (w / TYPES.len()) % (TYPES.len() - 1)) % TYPES.len();
-    WorkloadSpec {
-        id: format!("w{w:06}").into(),
-        team: format!("t{:04}", w % teams.max(1)).into(),
-        kind: WorkloadKind::Training,
-        accepts: vec![
-            AcceleratorThroughput { accelerator: TYPES[a].into(), relative_throughput: 1.0 },
-            AcceleratorThroughput { accelerator: TYPES[b].into(), relative_throughput: 0.6 },
-        ],
-        chips_min: 1,
-        chips_max: 64,
-        chips_step: 1,
-        gang: false,
-        preemptible: true,
-        critical: false,
-        drain_grace_s: 30,
-        urgency: 0.0,
-        deadline_ms: None,
-        risk_tolerance: 0.5,
-    }
+    let accepts = vec![
+        AcceleratorThroughput { accelerator: TYPES[a].into(), relative_throughput: 1.0 },
+        AcceleratorThroughput { accelerator: TYPES[b].into(), relative_throughput: 0.6 },
+    ];
+    WorkloadSpec::elastic(format!("w{w:06}"), format!("t{:04}", w % teams.max(1)), accepts, 64)
 }
 
 /// splitmix64: a fixed, well-spread hash of the request number.

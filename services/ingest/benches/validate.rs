@@ -9,25 +9,11 @@ use qm_model::*;
 use std::hint::black_box;
 
 fn spec(w: usize) -> WorkloadSpec {
-    WorkloadSpec {
-        id: format!("w{w:06}").into(),
-        team: format!("t{:04}", w % 50).into(),
-        kind: WorkloadKind::Training,
-        accepts: vec![
-            AcceleratorThroughput { accelerator: "h100".into(), relative_throughput: 1.0 },
-            AcceleratorThroughput { accelerator: "a100".into(), relative_throughput: 0.6 },
-        ],
-        chips_min: 1,
-        chips_max: 64,
-        chips_step: 1,
-        gang: false,
-        preemptible: true,
-        critical: false,
-        drain_grace_s: 30,
-        urgency: 0.0,
-        deadline_ms: None,
-        risk_tolerance: 0.5,
-    }
+    let accepts = vec![
+        AcceleratorThroughput { accelerator: "h100".into(), relative_throughput: 1.0 },
+        AcceleratorThroughput { accelerator: "a100".into(), relative_throughput: 0.6 },
+    ];
+    WorkloadSpec::elastic(format!("w{w:06}"), format!("t{:04}", w % 50), accepts, 64)
 }
 
 fn bench(c: &mut Criterion) {

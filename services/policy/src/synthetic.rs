@@ -6,7 +6,7 @@
 use crate::writer::DECISION_ID_TAG;
 use qm_core::Engine;
 use qm_model::{
-    deterministic_id, AcceleratorThroughput, InputEvent, LogEvent, PolicyConfig, Pool, PriorityTier, Team, WorkloadKind,
+    deterministic_id, AcceleratorThroughput, InputEvent, LogEvent, PolicyConfig, Pool, PriorityTier, Team,
     WorkloadSpec,
 };
 use std::collections::VecDeque;
@@ -91,25 +91,11 @@ impl SyntheticLog {
     fn spec(&mut self, w: u64) -> WorkloadSpec {
         let a = (w % TYPES.len() as u64) as usize;
         let b = (a + 1) % TYPES.len();
-        WorkloadSpec {
-            id: format!("w{w}").into(),
-            team: format!("t{}", w % u64::from(self.config.teams.max(1))).into(),
-            kind: WorkloadKind::Training,
-            accepts: vec![
-                AcceleratorThroughput { accelerator: TYPES[a].into(), relative_throughput: 1.0 },
-                AcceleratorThroughput { accelerator: TYPES[b].into(), relative_throughput: 0.6 },
-            ],
-            chips_min: 1,
-            chips_max: 8,
-            chips_step: 1,
-            gang: false,
-            preemptible: true,
-            critical: false,
-            drain_grace_s: 30,
-            urgency: 0.0,
-            deadline_ms: None,
-            risk_tolerance: 0.5,
-        }
+        let accepts = vec![
+            AcceleratorThroughput { accelerator: TYPES[a].into(), relative_throughput: 1.0 },
+            AcceleratorThroughput { accelerator: TYPES[b].into(), relative_throughput: 0.6 },
+        ];
+        WorkloadSpec::elastic(format!("w{w}"), format!("t{}", w % u64::from(self.config.teams.max(1))), accepts, 8)
     }
 
     fn next_event(&mut self) -> LogEvent {

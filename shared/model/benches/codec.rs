@@ -7,25 +7,11 @@ use qm_model::*;
 use std::hint::black_box;
 
 fn demand() -> InputEvent {
-    let spec = WorkloadSpec {
-        id: "w000123".into(),
-        team: "t0042".into(),
-        kind: WorkloadKind::Training,
-        accepts: vec![
-            AcceleratorThroughput { accelerator: "h100".into(), relative_throughput: 1.0 },
-            AcceleratorThroughput { accelerator: "a100".into(), relative_throughput: 0.6 },
-        ],
-        chips_min: 1,
-        chips_max: 64,
-        chips_step: 1,
-        gang: false,
-        preemptible: true,
-        critical: false,
-        drain_grace_s: 30,
-        urgency: 0.0,
-        deadline_ms: None,
-        risk_tolerance: 0.5,
-    };
+    let accepts = vec![
+        AcceleratorThroughput { accelerator: "h100".into(), relative_throughput: 1.0 },
+        AcceleratorThroughput { accelerator: "a100".into(), relative_throughput: 0.6 },
+    ];
+    let spec = WorkloadSpec::elastic("w000123", "t0042", accepts, 64);
     InputEvent::DemandDeclared { spec, chips_desired: 4 }
 }
 

@@ -108,6 +108,28 @@ pub struct WorkloadSpec {
 }
 
 impl WorkloadSpec {
+    /// An elastic, preemptible training workload of `team` running on `accepts`, from 1 to
+    /// `chips_max` chips in steps of 1, with a 30 s drain grace: the shape generated load,
+    /// synthetic logs and benchmarks use.
+    pub fn elastic(id: impl Into<WorkloadId>, team: impl Into<TeamId>, accepts: Vec<AcceleratorThroughput>, chips_max: u32) -> Self {
+        Self {
+            id: id.into(),
+            team: team.into(),
+            kind: WorkloadKind::Training,
+            accepts,
+            chips_min: 1,
+            chips_max,
+            chips_step: 1,
+            gang: false,
+            preemptible: true,
+            critical: false,
+            drain_grace_s: 30,
+            urgency: 0.0,
+            deadline_ms: None,
+            risk_tolerance: 0.5,
+        }
+    }
+
     /// Relative throughput on a type, if the workload accepts that type.
     pub fn throughput_on(&self, accelerator: &AcceleratorType) -> Option<f64> {
         self.accepts
