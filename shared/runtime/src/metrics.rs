@@ -70,16 +70,6 @@ impl LabeledCounter {
     pub fn inc(&self, value: &str) {
         self.family.get_or_create(&vec![(self.label.to_owned(), value.to_owned())]).inc();
     }
-
-    /// Adds `n` to the series with `label = value`.
-    pub fn add(&self, value: &str, n: u64) {
-        self.family.get_or_create(&vec![(self.label.to_owned(), value.to_owned())]).inc_by(n);
-    }
-
-    /// The current value of one series (tests).
-    pub fn get(&self, value: &str) -> u64 {
-        self.family.get_or_create(&vec![(self.label.to_owned(), value.to_owned())]).get()
-    }
 }
 
 /// Starts the endpoint in the background when an address is configured.
