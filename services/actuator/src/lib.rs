@@ -2,11 +2,17 @@
 //! happened as actuation events, which the policy folds back in. The policy never assumes
 //! a grant took effect until this service says so.
 //!
-//! - [`backend`]: where decisions take effect: an in-process simulated fleet, or a command.
+//! - [`sim`]: the simulated backend, an in-process fleet (demo and tests).
+//! - [`exec`]: the exec backend, one command per decision.
 //! - [`service`]: the NATS shell: durable consumer on `QM_DECISIONS`, rebuild at start.
+//!
+//! Backends implement [`qm_backend::Backend`]; a new one is a new file or crate plus one
+//! arm in `main.rs`.
 
-pub mod backend;
+pub mod exec;
 pub mod service;
+pub mod sim;
 
-pub use backend::BackendConfig;
+pub use exec::ExecBackend;
 pub use service::{run, ActuatorConfig};
+pub use sim::SimFleet;

@@ -1,7 +1,7 @@
 //! `qm-actuator`: parses flags, sets up logging, and runs [`qm_actuator::run`].
 
-use clap::Parser;
-use qm_actuator::{ActuatorConfig, BackendConfig};
+use clap::{Parser, ValueEnum};
+use qm_actuator::{ActuatorConfig, ExecBackend, SimFleet};
 use qm_bus::clock::SystemClock;
 use qm_bus::connect::ConnectSettings;
 use qm_bus::StreamSettings;
@@ -13,9 +13,9 @@ struct Args {
     /// NATS server URL.
     #[arg(long, env = "QM_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
-    /// Backend: `sim` (in-process fleet) or `exec` (runs --exec-command per decision).
-    #[arg(long, env = "QM_BACKEND", default_value = "sim")]
-    backend: String,
+    /// Where decisions take effect.
+    #[arg(long, env = "QM_BACKEND", value_enum, default_value_t = BackendKind::Sim)]
+    backend: BackendKind,
     /// Command for the exec backend, run through `sh -c` with QM_* variables set.
     #[arg(long, env = "QM_EXEC_COMMAND")]
     exec_command: Option<String>,
@@ -30,26 +30,32 @@ struct Args {
     stream_replicas: usize,
 }
 
+/// The backends this binary can run; each is one arm in `main`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendKind {
+    /// An in-process simulated fleet.
+    Sim,
+    /// Runs --exec-command per decision.
+    Exec,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     qm_runtime::init_logging("info");
     let args = Args::parse();
-    let backend = match (args.backend.as_str(), args.exec_command) {
-        ("sim", _) => BackendConfig::Sim,
-        ("exec", Some(command)) => BackendConfig::Exec {
-            program: "sh".into(),
-            args: vec!["-c".into(), command],
-            timeout: Duration::from_secs(args.exec_timeout_s),
-        },
-        ("exec", None) => anyhow::bail!("--backend exec needs --exec-command"),
-        (other, _) => anyhow::bail!("unknown backend {other:?}: use sim or exec"),
-    };
     let config = ActuatorConfig {
         nats: ConnectSettings { url: args.nats_url, name: "qm-actuator".into(), ..Default::default() },
-        backend,
         metrics_addr: args.metrics_addr,
         streams: StreamSettings { replicas: args.stream_replicas, ..Default::default() },
         ..Default::default()
     };
-    qm_actuator::run(config, SystemClock, qm_runtime::shutdown_signal()).await
+    let shutdown = qm_runtime::shutdown_signal();
+    match args.backend {
+        BackendKind::Sim => qm_actuator::run(config, SimFleet::default(), SystemClock, shutdown).await,
+        BackendKind::Exec => {
+            let Some(command) = args.exec_command else { anyhow::bail!("--backend exec needs --exec-command") };
+            let backend = ExecBackend::shell(command, Duration::from_secs(args.exec_timeout_s));
+            qm_actuator::run(config, backend, SystemClock, shutdown).await
+        }
+    }
 }

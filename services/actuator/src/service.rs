@@ -1,6 +1,5 @@
-//! The NATS shell around [`crate::backend`].
+//! The NATS shell around a [`Backend`].
 
-use crate::backend::{Backend, BackendConfig};
 use futures::{FutureExt, StreamExt};
 use qm_bus::publish::PendingAck;
 use qm_bus::read::Delivery;
@@ -8,6 +7,7 @@ use std::collections::VecDeque;
 use qm_bus::clock::Clock;
 use qm_bus::connect::{connect, jetstream as js_context, ConnectSettings};
 use qm_bus::{publish, read, subjects, StreamSettings};
+use qm_backend::{Backend, Effect};
 use qm_model::{decode, ActuationEvent, DecisionRecorded, Envelope};
 use qm_runtime::metrics::{spawn_endpoint, LabeledCounter, Registry};
 use std::collections::HashSet;
@@ -19,7 +19,6 @@ use uuid::Uuid;
 pub struct ActuatorConfig {
     pub nats: ConnectSettings,
     pub streams: StreamSettings,
-    pub backend: BackendConfig,
     /// Durable consumer name; two actuators with one name share the work.
     pub consumer: String,
     /// Decisions delivered but not yet acked, at most.
@@ -34,7 +33,6 @@ impl Default for ActuatorConfig {
         Self {
             nats: ConnectSettings { name: "qm-actuator".into(), ..Default::default() },
             streams: StreamSettings::default(),
-            backend: BackendConfig::Sim,
             consumer: "qm-actuator".into(),
             ack_pending_max: 1_024,
             source: "actuator".into(),
@@ -43,17 +41,21 @@ impl Default for ActuatorConfig {
     }
 }
 
-/// Applies decisions until `shutdown` resolves.
-pub async fn run<C: Clock>(config: ActuatorConfig, clock: C, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// Applies decisions to `backend` until `shutdown` resolves.
+pub async fn run<B: Backend, C: Clock>(
+    config: ActuatorConfig,
+    mut backend: B,
+    clock: C,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let client = connect(&config.nats).await?;
     let js = js_context(client.clone(), 1_024);
     qm_bus::streams::ensure_streams(&js, &config.streams).await?;
     let mut registry = Registry::default();
     let outcomes = LabeledCounter::register(&mut registry, "qm_actuator_decisions", "Decisions handled, by outcome", "outcome");
     spawn_endpoint(config.metrics_addr, registry);
-    let mut backend = Backend::new(&config.backend);
     let mut reported = rebuild(&js, &mut backend).await?;
-    tracing::info!(decisions_reported = reported.len(), "actuator ready");
+    tracing::info!(backend = backend.name(), decisions_reported = reported.len(), "actuator ready");
     let mut deliveries = Box::pin(read::durable(&js, subjects::DECISIONS_STREAM, &config.consumer, config.ack_pending_max).await?);
     // Reports are published pipelined; a decision is acked only once its report is
     // stored, so a crash never loses an application, only repeats one the reported set skips.
@@ -99,9 +101,14 @@ pub async fn run<C: Clock>(config: ActuatorConfig, clock: C, shutdown: impl Futu
         } else if reported.contains(&envelope.id) {
             outcomes.inc("already_applied");
         } else {
-            match backend.apply(envelope.id, &envelope.body).await {
-                Some(event) => {
-                    outcomes.inc(if matches!(event, ActuationEvent::ActuationFailed { .. }) { "failed" } else { "applied" });
+            match Effect::of(envelope.id, &envelope.body) {
+                Some(effect) => {
+                    let outcome = backend.apply(&effect).await;
+                    if let Err(e) = &outcome {
+                        tracing::warn!(backend = backend.name(), kind = e.kind(), error = %e, decision = %envelope.id, "actuation failed");
+                    }
+                    outcomes.inc(if outcome.is_ok() { "applied" } else { "failed" });
+                    let event = qm_backend::report(&effect, &outcome);
                     report_ack = Some(report(&js, &clock, &config.source, envelope.id, event).await?);
                 }
                 None => outcomes.inc("nothing_to_do"),
@@ -155,7 +162,7 @@ fn event_workload(event: &ActuationEvent) -> &str {
 }
 
 /// Reads every earlier report: which decisions are done, and what the backend holds.
-async fn rebuild(js: &async_nats::jetstream::Context, backend: &mut Backend) -> anyhow::Result<HashSet<Uuid>> {
+async fn rebuild(js: &async_nats::jetstream::Context, backend: &mut impl Backend) -> anyhow::Result<HashSet<Uuid>> {
     let mut reported = HashSet::new();
     for entry in read::read_all(js, subjects::ACTUATION_STREAM, 1).await? {
         match decode::<ActuationEvent>(&entry.payload) {
