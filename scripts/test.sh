@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, builds the service binaries the
-# integration tests start, runs every test in the workspace, then the docker-compose
+# integration tests start, runs every test in the workspace and the Python client's
+# tests (clients/python/test.sh), then the docker-compose
 # check (images built from local files; skipped only where no Docker engine runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,8 @@ echo "== build service binaries"
 cargo build --workspace --bins
 echo "== cargo test --workspace"
 cargo test --workspace
+echo "== Python client (clients/python): golden vectors, live demand -> grant"
+clients/python/test.sh
 if docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null 2>&1; then
     echo "== docker-compose: nats + the three services from local images reach a granted demand"
     scripts/compose-check.sh

@@ -1,0 +1,109 @@
+"""A real Quartermaster for the live tests: nats-server with JetStream and the three
+service binaries (built by ``cargo build --workspace --bins``), killed at the end.
+
+Binaries are looked up in ``$QM_BIN_DIR``, else ``$CARGO_TARGET_DIR/debug`` or the
+repository's ``target/debug``. When they or nats-server are missing the live tests are
+skipped, unless ``QM_REQUIRE_LIVE=1`` (set by ``scripts/test.sh``), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+SERVICES = ("qm-ingest", "qm-policy", "qm-actuator")
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("QM_REQUIRE_LIVE") == "1":
+        pytest.fail(f"{what} (QM_REQUIRE_LIVE=1)")
+    pytest.skip(what)
+
+
+def bin_dir() -> Path:
+    if os.environ.get("QM_BIN_DIR"):
+        return Path(os.environ["QM_BIN_DIR"])
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    return target / "debug"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class System:
+    """nats-server plus any of the services, as child processes."""
+
+    def __init__(self) -> None:
+        nats_bin = os.environ.get("NATS_SERVER_BIN") or shutil.which("nats-server")
+        if not nats_bin:
+            _missing("nats-server not found: source scripts/setup.sh")
+        for name in SERVICES:
+            if not (bin_dir() / name).exists():
+                _missing(f"{bin_dir() / name} not built: cargo build --workspace --bins")
+        self.store = tempfile.TemporaryDirectory(prefix="qm-py-nats-")
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.children["nats"] = subprocess.Popen(
+            [nats_bin, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.store.name],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait_listening()
+
+    def _wait_listening(self) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.02)
+        raise RuntimeError(f"nats-server did not listen on {self.port} within 20 s")
+
+    def start(self, name: str) -> None:
+        env = {**os.environ, "QM_NATS_URL": self.url, "QM_TICK_MS": "200", "RUST_LOG": "warn"}
+        logs = None if os.environ.get("QM_TEST_LOGS") else subprocess.DEVNULL
+        self.children[name] = subprocess.Popen(
+            [str(bin_dir() / name)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=logs
+        )
+
+    def stop(self) -> None:
+        for child in reversed(list(self.children.values())):
+            child.kill()
+            child.wait()
+        self.children.clear()
+        self.store.cleanup()
+
+
+@pytest.fixture(scope="module")
+def system() -> Iterator[System]:
+    """nats-server and all three services."""
+    s = System()
+    try:
+        for name in SERVICES:
+            s.start(name)
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def bare_nats() -> Iterator[System]:
+    """nats-server only; a test starts services itself."""
+    s = System()
+    try:
+        yield s
+    finally:
+        s.stop()

@@ -1,0 +1,144 @@
+"""The client against a real Quartermaster: nats-server and the three services.
+
+Numbers are from the repo's data: an H100 pool at $4.916 per chip-hour (AWS Capacity
+Block, shared/data/accelerators) and an A100 relative throughput of 0.499.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from quartermaster import model
+from quartermaster.client import Client, GrantTimeout, RejectedError, RetryPolicy
+
+POOL = model.Pool(
+    id="use-h100", region="us-east", accelerator="h100", chips=16, healthy_chips=16, allocation_unit=1,
+    price_per_chip_hour=4.916,
+)
+TEAM = model.Team(id="research", guarantee=16.0, limit=None, weight=1.0, tier=model.PriorityTier.NORMAL)
+
+
+def spec(workload: str, chips_max: int = 8) -> model.WorkloadSpec:
+    return model.WorkloadSpec(
+        id=workload,
+        team="research",
+        accepts=[model.AcceleratorThroughput("h100", 1.0), model.AcceleratorThroughput("a100", 0.499)],
+        chips_min=1,
+        chips_max=chips_max,
+        chips_step=1,
+        preemptible=True,
+        drain_grace_s=0,
+        risk_tolerance=0.5,
+    )
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(asyncio.wait_for(coro, 90))
+
+
+async def fleet(client: Client) -> None:
+    await client.declare_pool(POOL, key="pool-use-h100")
+    await client.declare_team(TEAM, key="team-research")
+
+
+def test_demand_is_granted_and_applied(system) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        async with await Client.connect(system.url) as client:
+            await fleet(client)
+            job = client.workload(spec("py-train-1"))
+            accepted = await job.declare(8)
+            assert accepted.sequence >= 1 and not accepted.duplicate
+            state = await job.wait_for_grant(8, timeout_s=30)
+            assert state.chips == 8 and state.held == {"use-h100": 8}
+            latest = await client.latest_decision("research", "py-train-1")
+            assert latest is not None and isinstance(latest.decision.action, model.Grant)
+            assert latest.decision.reason.rule
+
+    run(scenario())
+
+
+def test_a_repeat_with_the_same_key_is_stored_once(system) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        async with await Client.connect(system.url) as client:
+            await fleet(client)
+            job = client.workload(spec("py-repeat-1"))
+            key = f"demand-{uuid.uuid4().hex}"
+            first = await job.declare(2, key=key)
+            again = await job.declare(2, key=key)
+            assert again.duplicate and not first.duplicate
+            assert (again.event_id, again.sequence) == (first.event_id, first.sequence)
+
+    run(scenario())
+
+
+def test_refusals_are_typed_and_not_retried(system) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        async with await Client.connect(system.url) as client:
+            await fleet(client)
+            stranger = spec("py-stranger-1")
+            stranger.team = "nobody"
+            with pytest.raises(RejectedError) as unknown:
+                await client.declare_demand(stranger, 1)
+            assert unknown.value.code is model.RejectCode.UNKNOWN
+            started = time.monotonic()
+            with pytest.raises(RejectedError) as too_many:
+                await client.declare_demand(spec("py-big-1", chips_max=8), 9)
+            assert too_many.value.code is model.RejectCode.OUT_OF_RANGE
+            assert "chips_desired" in too_many.value.message
+            assert time.monotonic() - started < 2.0  # answered once, no backoff
+            with pytest.raises(RejectedError) as never:
+                await client.report_usage("research", "py-never-declared", 1.0, 10)
+            assert never.value.code is model.RejectCode.UNKNOWN
+
+    run(scenario())
+
+
+def test_resize_usage_and_finish_are_seen_as_grant_changes(system) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        async with await Client.connect(system.url) as client:
+            await fleet(client)
+            job = client.workload(spec("py-elastic-1"))
+            await job.declare(4)
+            assert (await job.wait_for_grant(4, timeout_s=30)).chips == 4
+            await job.report_usage(4.0, 10)
+            await job.finish()
+            released = None
+            async for update in job.watch_grants():
+                if isinstance(update.event, model.GrantRevoked) and update.state.chips == 0:
+                    released = update
+                    break
+            assert released is not None and released.event.chips == 0
+            assert released.state.held == {}
+
+    run(scenario())
+
+
+def test_waiting_for_more_than_fits_times_out_with_the_reason(system) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        async with await Client.connect(system.url) as client:
+            await fleet(client)
+            job = client.workload(spec("py-too-big-1", chips_max=64))
+            await job.declare(64)
+            with pytest.raises(GrantTimeout) as e:
+                await job.wait_for_grant(64, timeout_s=3)
+            assert e.value.state.chips < 64
+
+    run(scenario())
+
+
+def test_requests_are_retried_until_ingest_is_up(bare_nats) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        retry = RetryPolicy(attempts_max=30, request_timeout_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.5)
+        async with await Client.connect(bare_nats.url, retry=retry) as client:
+            sending = asyncio.create_task(client.declare_pool(POOL, key="pool-before-ingest"))
+            await asyncio.sleep(1.0)
+            assert not sending.done()  # no responders yet: still retrying
+            bare_nats.start("qm-ingest")
+            accepted = await sending
+            assert accepted.sequence >= 1 and not accepted.duplicate
+
+    run(scenario())
