@@ -194,8 +194,9 @@ pub enum LogEvent {
 }
 
 /// One decoded entry of `QM_INPUT` with its position and envelope facts: what the
-/// policy, `qm status` and `qm replay` fold.
-#[derive(Clone, Debug, PartialEq)]
+/// policy, `qm status` and `qm replay` fold. Serializable for fixtures that keep a log
+/// in a file (the golden replay fixture); on the bus it travels as an envelope.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogRecord {
     /// Sequence in `QM_INPUT`.
     pub sequence: u64,
