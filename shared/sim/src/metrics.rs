@@ -6,13 +6,16 @@ use std::fmt::Write as _;
 /// The final numbers of one run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metrics {
-    /// Busy chip-hours / healthy chip-hours.
+    /// Productive busy chip-hours / healthy chip-hours (rework excluded).
     pub utilization: f64,
     /// Busy normalized compute / healthy normalized compute: utilization that counts an
     /// H100 chip-hour as worth more than an L4 chip-hour.
     pub utilization_norm: f64,
     pub healthy_chip_h: f64,
+    /// Chip-hours busy on work that counts (rework excluded).
     pub busy_chip_h: f64,
+    /// Chip-hours busy redoing work lost to preemptions and moves (not in `busy_chip_h`).
+    pub rework_chip_h: f64,
     /// Chip-hours held but not used.
     pub idle_reserved_chip_h: f64,
     /// Chip-hours of real need not covered by what jobs held.

@@ -34,10 +34,12 @@ fn row(name: &str, m: &Metrics) -> String {
 
 fn bound_row(b: &Option<Bound>) -> String {
     match b {
-        Some(Bound::Utilization { value, slots }) => {
-            format!("| *LP bound* ({slots} slots) | ≤ {:.1} | | | | | | | | | | | | | | |\n", value * 100.0)
-        }
-        Some(Bound::NotComputed(why)) => format!("| *LP bound* | n/a: {why} | | | | | | | | | | | | | | |\n"),
+        Some(b) => format!(
+            "| *optimum bound* ({}) | ≤ {:.1} | ≤ {:.1} | | | | | | | | | | | | | |\n",
+            b.method,
+            b.utilization * 100.0,
+            b.utilization_norm * 100.0
+        ),
         None => String::new(),
     }
 }
@@ -84,8 +86,9 @@ pub fn summary_markdown(reports: &[ScenarioReport]) -> String {
         for res in &r.results {
             s.push_str(&format!("| {} {}", r.world.name, row(&res.allocator, &res.metrics)));
         }
-        if let Some(Bound::Utilization { value, .. }) = &r.bound {
-            let _ = writeln!(s, "| {} | *LP bound* | ≤ {:.1} | | | | | | | | | | | | | | |", r.world.name, value * 100.0);
+        if let Some(b) = &r.bound {
+            let (u, n) = (b.utilization * 100.0, b.utilization_norm * 100.0);
+            let _ = writeln!(s, "| {} | *optimum bound* | ≤ {u:.1} | ≤ {n:.1} | | | | | | | | | | | | | |", r.world.name);
         }
     }
     s

@@ -2,7 +2,7 @@
 //! trace on a given or derived fleet.
 
 use crate::alloc::{by_name, quartermaster::Quartermaster, Allocator};
-use crate::bound::{utilization_bound, Bound};
+use crate::bound::{optimum_bound, Bound};
 use crate::scenario::{self, ScenarioError, ScenarioFile};
 use crate::sim::{run, RunOptions, RunResult};
 use crate::trace;
@@ -145,7 +145,7 @@ pub fn run_world(world: &World, names: &[&str], opts: &RunOptions, with_bound: b
             results.push(run(world, a.as_mut(), opts));
         }
     }
-    let bound = with_bound.then(|| utilization_bound(world));
+    let bound = with_bound.then(|| optimum_bound(world));
     ScenarioReport { world: world.clone(), results, bound, qm_rules }
 }
 

@@ -24,6 +24,11 @@ pub struct Quartermaster {
     seq: u64,
     delay_ms: i64,
     tick_s: u32,
+    tick_ms: i64,
+    /// Workloads declared and not finished: while any exist, the core gets a tick every
+    /// `tick_ms` (its time-based rules: grace periods, idle windows, lifetimes).
+    live: usize,
+    last_ms: i64,
     job_by_id: BTreeMap<WorkloadId, usize>,
     pool_by_id: BTreeMap<PoolId, usize>,
     /// Applied chips per (job, pool): the actuator's truth.
@@ -142,6 +147,7 @@ impl Allocator for Quartermaster {
         self.engine = Some(Engine::new(world.policy.clone()));
         self.delay_ms = world.actuation_delay_ms;
         self.tick_s = (world.tick_ms / 1000).max(1) as u32;
+        self.tick_ms = world.tick_ms.max(1);
         self.job_by_id = world.jobs.iter().enumerate().map(|(i, j)| (WorkloadId(j.id.clone()), i)).collect();
         self.pool_by_id = (0..world.pools.len()).map(|p| (pool_id(world, p), p)).collect();
         for (p, pool) in world.pools.iter().enumerate() {
@@ -172,14 +178,17 @@ impl Allocator for Quartermaster {
     }
 
     fn step(&mut self, now_ms: i64, events: &[SimEvent], world: &World) {
+        self.last_ms = now_ms;
         for e in events {
             let ev = match e {
                 SimEvent::Arrived(j) => {
+                    self.live += 1;
                     let job = &world.jobs[*j];
                     InputEvent::DemandDeclared { spec: spec_of(world, job), chips_desired: job.chips }
                 }
                 SimEvent::Finished(j) => {
                     // The job is gone: its chips are physically free at once.
+                    self.live = self.live.saturating_sub(1);
                     self.applied.retain(|(k, _), _| k != j);
                     InputEvent::WorkloadFinished { workload: WorkloadId(world.jobs[*j].id.clone()) }
                 }
@@ -220,6 +229,7 @@ impl Allocator for Quartermaster {
     }
 
     fn next_wake_ms(&self) -> Option<i64> {
-        self.inflight.iter().map(|(d, _)| *d).min()
+        let tick = (self.live > 0).then(|| (self.last_ms / self.tick_ms + 1) * self.tick_ms);
+        self.inflight.iter().map(|(d, _)| *d).chain(tick).min()
     }
 }
