@@ -8,13 +8,14 @@ use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
 
-const HEADER: &str = "| allocator | util % | norm util % | idle-reserved ch | unmet ch | stranded ch | give-back min | jobs done | JCT mean h | JCT p95 h | Jain | worst team | $/busy nh | preempt | moves | crit stranded |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+const HEADER: &str = "| allocator | util % | norm util % | rework ch | idle-reserved ch | unmet ch | stranded ch | give-back min | jobs done | JCT mean h | JCT p95 h | Jain | worst team | $/busy nh | preempt | moves | crit stranded |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
 fn row(name: &str, m: &Metrics) -> String {
     format!(
-        "| {name} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {}/{} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} | {} | {} | {} |\n",
+        "| {name} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {}/{} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} | {} | {} | {} |\n",
         m.utilization * 100.0,
         m.utilization_norm * 100.0,
+        m.rework_chip_h,
         m.idle_reserved_chip_h,
         m.unmet_chip_h,
         m.stranded_chip_h,
@@ -35,7 +36,7 @@ fn row(name: &str, m: &Metrics) -> String {
 fn bound_row(b: &Option<Bound>) -> String {
     match b {
         Some(b) => format!(
-            "| *optimum bound* ({}) | ≤ {:.1} | ≤ {:.1} | | | | | | | | | | | | | |\n",
+            "| *optimum bound* ({}) | ≤ {:.1} | ≤ {:.1} | | | | | | | | | | | | | | |\n",
             b.method,
             b.utilization * 100.0,
             b.utilization_norm * 100.0
@@ -81,14 +82,14 @@ pub fn scenario_markdown(r: &ScenarioReport) -> String {
 
 /// The summary across scenarios.
 pub fn summary_markdown(reports: &[ScenarioReport]) -> String {
-    let mut s = String::from("| scenario | allocator | util % | norm util % | idle-reserved ch | unmet ch | stranded ch | give-back min | jobs done | JCT mean h | JCT p95 h | Jain | worst team | $/busy nh | preempt | moves | crit stranded |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut s = String::from("| scenario | allocator | util % | norm util % | rework ch | idle-reserved ch | unmet ch | stranded ch | give-back min | jobs done | JCT mean h | JCT p95 h | Jain | worst team | $/busy nh | preempt | moves | crit stranded |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in reports {
         for res in &r.results {
             s.push_str(&format!("| {} {}", r.world.name, row(&res.allocator, &res.metrics)));
         }
         if let Some(b) = &r.bound {
             let (u, n) = (b.utilization * 100.0, b.utilization_norm * 100.0);
-            let _ = writeln!(s, "| {} | *optimum bound* | ≤ {u:.1} | ≤ {n:.1} | | | | | | | | | | | | | |", r.world.name);
+            let _ = writeln!(s, "| {} | *optimum bound* | ≤ {u:.1} | ≤ {n:.1} | | | | | | | | | | | | | | |", r.world.name);
         }
     }
     s

@@ -49,3 +49,24 @@ fn trace_csv_replays_on_a_derived_fleet() {
     assert_eq!(m.jobs_done, 3, "{m:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn no_allocator_beats_the_optimum_bound_on_any_scenario() {
+    for f in scenario_files(&scenarios()).expect("scenarios dir") {
+        let w = load_scenario(&f, None).expect("scenario loads");
+        let r = run_world(&w, &NAMES, &Default::default(), true);
+        let b = r.bound.expect("bound asked for");
+        assert!(b.method.starts_with("LP"), "{}: {b:?}", w.name);
+        for res in &r.results {
+            let m = &res.metrics;
+            assert!(m.utilization <= b.utilization + 1e-9, "{} {}: util {} > {b:?}", w.name, res.allocator, m.utilization);
+            assert!(
+                m.utilization_norm <= b.utilization_norm + 1e-9,
+                "{} {}: norm util {} > {b:?}",
+                w.name,
+                res.allocator,
+                m.utilization_norm
+            );
+        }
+    }
+}
