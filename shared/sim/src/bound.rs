@@ -178,19 +178,19 @@ fn solve(w: &World, classes: &[Class], slots: usize, norm: bool) -> Result<f64, 
     let mut pool_rows: Vec<Vec<LinearExpr>> = (0..np).map(|_| (0..slots).map(|_| LinearExpr::empty()).collect()).collect();
     for c in classes {
         let mut work = LinearExpr::empty();
-        for k in c.first..slots {
-            if c.caps[k] <= 0.0 {
+        for (k, &cap) in c.caps.iter().enumerate().skip(c.first) {
+            if cap <= 0.0 {
                 continue;
             }
             let mut row = LinearExpr::empty();
             for p in (0..np).filter(|&p| c.tp[p] > 0.0) {
                 let weight = if norm { w.pools[p].nominal_tp } else { 1.0 };
-                let x = lp.add_var(weight * dt_h, (0.0, c.caps[k]));
+                let x = lp.add_var(weight * dt_h, (0.0, cap));
                 row.add(x, 1.0);
                 pool_rows[p][k].add(x, 1.0);
                 work.add(x, c.tp[p] * dt_h * 3600.0);
             }
-            lp.add_constraint(row, ComparisonOp::Le, c.caps[k]);
+            lp.add_constraint(row, ComparisonOp::Le, cap);
         }
         if let Some(wk) = c.work {
             lp.add_constraint(work, ComparisonOp::Le, wk);

@@ -81,6 +81,11 @@ pub fn execute(req: &SimRequest, out: &mut dyn std::io::Write) -> Result<Vec<Sce
     for w in &worlds {
         let start = Instant::now();
         writeln!(out, "scenario {} (seed {}, {} jobs)", w.name, w.seed, w.jobs.len())?;
+        let pools: Vec<String> = w.pools.iter().map(|p| format!("{} {}", p.id, p.chips)).collect();
+        writeln!(out, "fleet: {}", pools.join(", "))?;
+        for warning in crate::fleet::fit_warnings(w) {
+            writeln!(out, "{warning}")?;
+        }
         let r = suite::run_world(w, &names, &opts, req.compare && !req.no_bound);
         write!(out, "{}", report::table(&r))?;
         writeln!(out, "({:.1} s)\n", start.elapsed().as_secs_f64())?;

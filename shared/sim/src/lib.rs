@@ -4,7 +4,7 @@
 //! - [`world`]: pools, teams, jobs and outages of one run, indexed by position.
 //! - [`scenario`]: scenario files (TOML) and how they become a [`world::World`].
 //! - [`gen`]: random workload generators (Poisson arrivals, heavy-tailed durations).
-//! - [`trace`]: CSV job traces with missing values.
+//! - [`trace`]: CSV job traces with missing values; [`fleet`]: fleets derived from a trace, gang fit.
 //! - [`rng`]: the one seeded generator every random choice comes from.
 //! - [`alloc`]: the [`alloc::Allocator`] trait, Quartermaster's adapter and the baselines.
 //! - [`sim`]: the discrete-event loop that runs one allocator on one world.
@@ -16,6 +16,7 @@
 pub mod alloc;
 pub mod bound;
 pub mod cli;
+pub mod fleet;
 pub mod gen;
 pub mod metrics;
 pub mod report;

@@ -278,9 +278,6 @@ fn finish_world(
     mut jobs: Vec<JobSpec>,
     outages: Vec<Outage>,
 ) -> Result<World, ScenarioError> {
-    if teams.is_empty() {
-        return Err(ScenarioError::Invalid(format!("{}: no teams", f.name)));
-    }
     jobs.retain(|j| j.tp.iter().any(|&t| t > 0.0) && j.chips > 0);
     jobs.sort_by(|a, b| a.arrival_ms.cmp(&b.arrival_ms).then(a.id.cmp(&b.id)));
     let mut policy = f.policy.clone().unwrap_or_default();

@@ -6,7 +6,7 @@ use crate::bound::{optimum_bound, Bound};
 use crate::scenario::{self, ScenarioError, ScenarioFile};
 use crate::sim::{run, RunOptions, RunResult};
 use crate::trace;
-use crate::world::{PoolSpec, TeamSpec, World};
+use crate::world::{TeamSpec, World};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -32,9 +32,10 @@ pub fn load_scenario(path: &Path, seed: Option<u64>) -> Result<World, ScenarioEr
 }
 
 /// A world from a CSV trace: on the fleet (pools, teams, types, policy) of `fleet` if
-/// given, else on a derived fleet: one pool per GPU type named in the trace (one `gpu`
-/// pool if none), sized so that the trace's average demand fills about 80% of it, split
-/// by each type's share of the demand; one team per group with an equal share.
+/// given, else on a derived fleet ([`crate::fleet::derive_pools`]: one pool per GPU type
+/// named in the trace, sized to a high percentile of concurrent demand, every gang fits).
+/// Groups that are not teams of the fleet (all of them if it names none) share equally
+/// what the fleet's teams leave unclaimed.
 pub fn load_trace(csv: &Path, fleet: Option<&Path>, seed: Option<u64>) -> Result<(World, trace::ParsedTrace), ScenarioError> {
     let p = csv.display().to_string();
     let text = std::fs::read_to_string(csv).map_err(|source| ScenarioError::Io { path: p.clone(), source })?;
@@ -75,33 +76,6 @@ pub fn load_trace(csv: &Path, fleet: Option<&Path>, seed: Option<u64>) -> Result
 }
 
 fn derived_fleet(parsed: &trace::ParsedTrace, seed: u64) -> World {
-    let mut demand: BTreeMap<String, f64> = BTreeMap::new();
-    let (mut first, mut last) = (f64::MAX, 0.0f64);
-    for r in &parsed.rows {
-        let d = f64::from(r.num_gpus) * r.duration_s;
-        first = first.min(r.submit_s);
-        last = last.max(r.submit_s + r.duration_s);
-        if r.gpu_types.is_empty() {
-            *demand.entry(String::new()).or_default() += d;
-        } else {
-            for t in &r.gpu_types {
-                *demand.entry(t.clone()).or_default() += d / r.gpu_types.len() as f64;
-            }
-        }
-    }
-    let any = demand.remove("").unwrap_or(0.0);
-    if demand.is_empty() {
-        demand.insert("gpu".into(), 0.0);
-    }
-    let n = demand.len() as f64;
-    let span = (last - first).max(1.0);
-    let pools: Vec<PoolSpec> = demand
-        .iter()
-        .map(|(t, d)| {
-            let chips = ((d + any / n) / span / 0.8).ceil().max(1.0) as u32;
-            PoolSpec { id: format!("local/{t}"), region: "local".into(), accelerator: t.clone(), chips, price: 1.0, nominal_tp: 1.0 }
-        })
-        .collect();
     World {
         name: "trace".into(),
         description: "CSV trace on a derived fleet".into(),
@@ -111,7 +85,7 @@ fn derived_fleet(parsed: &trace::ParsedTrace, seed: u64) -> World {
         actuation_delay_ms: 0,
         drain_grace_s: 120,
         critical_wait_max_ms: 900_000,
-        pools,
+        pools: crate::fleet::derive_pools(parsed),
         teams: Vec::<TeamSpec>::new(),
         jobs: Vec::new(),
         outages: Vec::new(),

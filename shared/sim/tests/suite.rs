@@ -70,3 +70,34 @@ fn no_allocator_beats_the_optimum_bound_on_any_scenario() {
         }
     }
 }
+
+#[test]
+fn fleet_file_without_teams_lets_trace_groups_share_the_fleet() {
+    let dir = std::env::temp_dir().join(format!("qm-sim-fleet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let fleet = dir.join("fleet.toml");
+    std::fs::write(
+        &fleet,
+        "name = \"f\"\nhorizon_h = 0\n[types]\nv100 = 1.0\nk80 = 0.25\n\
+         [[pool]]\nid = \"a/v100\"\nregion = \"a\"\naccelerator = \"v100\"\nchips = 8\n\
+         [[pool]]\nid = \"a/k80\"\nregion = \"a\"\naccelerator = \"k80\"\nchips = 8\n",
+    )
+    .expect("write");
+    let csv = dir.join("t.csv");
+    std::fs::write(&csv, "job_id,submit_s,duration_s,num_gpus,gpu_type,group\n1,0,3600,2,v100,a\n2,0,1800,16,any,b\n3,60,600,1,k80,b\n")
+        .expect("write");
+    let (w, _) = qm_sim::suite::load_trace(&csv, Some(&fleet), None).expect("a fleet without teams loads");
+    let teams: Vec<(&str, f64)> = w.teams.iter().map(|t| (t.id.as_str(), t.guarantee)).collect();
+    assert_eq!(teams, [("a", 5.0), ("b", 5.0)], "two groups split 8 + 8 × 0.25 = 10 normalized");
+    // The 16-chip gang fits no 8-chip pool: warned about, and it never runs.
+    assert_eq!(qm_sim::fleet::fit_warnings(&w).len(), 1);
+    let m = run_quartermaster(&w).metrics;
+    assert_eq!(m.jobs_done, 2, "{m:?}");
+    // Without --fleet the derived fleet fits every gang.
+    let (d, _) = qm_sim::suite::load_trace(&csv, None, None).expect("derived");
+    assert!(qm_sim::fleet::fit_warnings(&d).is_empty(), "{:?}", d.pools);
+    let chips: Vec<u32> = d.pools.iter().map(|p| p.chips).collect();
+    // k80: 1 + 16 × 600/7800 of the flexible gang; v100: 2 + 16 × 7200/7800 (p95 levels).
+    assert_eq!(chips, [3, 17]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
