@@ -5,7 +5,8 @@
 //! - [`reservations`]: static standing reservations (today's practice).
 //! - [`kueue`]: nominal quota per team, borrowing from the cohort, reclaim on demand.
 //! - [`first_fit`]: one FIFO queue, first pool that fits, blind to throughput.
-//! - [`gavel`]: throughput-aware max-min fairness, re-solved every round.
+//! - [`gavel`]: Gavel's round-based scheduler, with its max-min LP (`gavel`) or its FIFO
+//!   (`gavel-fifo`, by name only: not in the default comparison).
 //! - [`queue`]: shared bookkeeping for the baselines (waiting queue, placements, outages).
 
 pub mod first_fit;
@@ -60,7 +61,8 @@ pub fn by_name(name: &str) -> Option<Box<dyn Allocator>> {
         "reservations" | "static" => Box::new(reservations::Reservations::default()),
         "kueue" => Box::new(kueue::Kueue::default()),
         "first-fit" => Box::new(first_fit::FirstFit::default()),
-        "gavel" => Box::new(gavel::Gavel::default()),
+        "gavel" => Box::new(gavel::Gavel::new(gavel::Policy::MaxMinPerf)),
+        "gavel-fifo" => Box::new(gavel::Gavel::new(gavel::Policy::Fifo)),
         _ => return None,
     })
 }
