@@ -28,6 +28,9 @@ pub struct SimArgs {
     /// Print progress to stderr while simulating.
     #[arg(long)]
     pub progress: bool,
+    /// Sweep seeds 1..=N over every allocator: mean and 95% interval per scenario.
+    #[arg(long)]
+    pub seeds: Option<u64>,
 }
 
 /// Runs `qm sim`.
@@ -41,6 +44,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         out: args.out,
         no_bound: args.no_bound,
         progress: args.progress,
+        seeds: args.seeds,
     };
     qm_sim::cli::execute(&req, &mut std::io::stdout())?;
     Ok(())

@@ -13,6 +13,7 @@ fn main() {
             "--fleet" => req.fleet = it.next().map(Into::into),
             "--out" => req.out = it.next().map(Into::into).unwrap_or_default(),
             "--seed" => req.seed = it.next().and_then(|s| s.parse().ok()),
+            "--seeds" => req.seeds = it.next().and_then(|s| s.parse().ok()),
             p => req.input = p.into(),
         }
     }

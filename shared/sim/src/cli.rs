@@ -28,6 +28,8 @@ pub struct SimRequest {
     pub no_bound: bool,
     /// Print progress to stderr.
     pub progress: bool,
+    /// Sweep seeds 1..=N over every allocator instead (mean and 95% interval).
+    pub seeds: Option<u64>,
 }
 
 /// Why `qm sim` failed.
@@ -45,6 +47,12 @@ pub enum SimError {
 
 /// Runs the request, printing tables to `out`; returns the reports.
 pub fn execute(req: &SimRequest, out: &mut dyn std::io::Write) -> Result<Vec<ScenarioReport>, SimError> {
+    if let Some(n) = req.seeds {
+        let seeds: Vec<u64> = (1..=n.max(1)).collect();
+        let s = crate::sweep::sweep(&seeds, |seed| load_worlds(req, Some(seed), &mut std::io::sink()))?;
+        write!(out, "{}", crate::sweep::markdown(&s))?;
+        return Ok(Vec::new());
+    }
     let names: Vec<&str> = if req.compare {
         NAMES.to_vec()
     } else {
@@ -54,28 +62,7 @@ pub fn execute(req: &SimRequest, out: &mut dyn std::io::Write) -> Result<Vec<Sce
         }
         vec![n]
     };
-    let mut worlds = Vec::new();
-    if req.input.is_dir() {
-        for f in suite::scenario_files(&req.input)? {
-            worlds.push(suite::load_scenario(&f, req.seed)?);
-        }
-    } else if req.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
-        let (w, parsed) = suite::load_trace(&req.input, req.fleet.as_deref(), req.seed)?;
-        writeln!(
-            out,
-            "trace {}: {} jobs, {} rows skipped, {} values defaulted",
-            req.input.display(),
-            parsed.rows.len(),
-            parsed.skipped.len(),
-            parsed.defaulted
-        )?;
-        for (line, why) in parsed.skipped.iter().take(10) {
-            writeln!(out, "  skipped line {line}: {why}")?;
-        }
-        worlds.push(w);
-    } else {
-        worlds.push(suite::load_scenario(&req.input, req.seed)?);
-    }
+    let worlds = load_worlds(req, req.seed, out)?;
     let opts = RunOptions { progress: req.progress, ..Default::default() };
     let mut reports = Vec::new();
     for w in &worlds {
@@ -96,6 +83,33 @@ pub fn execute(req: &SimRequest, out: &mut dyn std::io::Write) -> Result<Vec<Sce
         writeln!(out, "reports written to {}", req.out.display())?;
     }
     Ok(reports)
+}
+
+/// The worlds of the request's input: a directory of scenarios, a CSV trace, or one file.
+fn load_worlds(req: &SimRequest, seed: Option<u64>, out: &mut dyn std::io::Write) -> Result<Vec<crate::World>, SimError> {
+    let mut worlds = Vec::new();
+    if req.input.is_dir() {
+        for f in suite::scenario_files(&req.input)? {
+            worlds.push(suite::load_scenario(&f, seed)?);
+        }
+    } else if req.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        let (w, parsed) = suite::load_trace(&req.input, req.fleet.as_deref(), seed)?;
+        writeln!(
+            out,
+            "trace {}: {} jobs, {} rows skipped, {} values defaulted",
+            req.input.display(),
+            parsed.rows.len(),
+            parsed.skipped.len(),
+            parsed.defaulted
+        )?;
+        for (line, why) in parsed.skipped.iter().take(10) {
+            writeln!(out, "  skipped line {line}: {why}")?;
+        }
+        worlds.push(w);
+    } else {
+        worlds.push(suite::load_scenario(&req.input, seed)?);
+    }
+    Ok(worlds)
 }
 
 /// Writes one page and two plots per scenario, and `SUMMARY.md`.

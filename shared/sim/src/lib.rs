@@ -11,7 +11,8 @@
 //! - [`metrics`]: what a run is judged by.
 //! - [`bound`]: the offline optimum bound (an LP relaxation) for small cases.
 //! - [`cli`]: what `qm sim` does, callable from the binary.
-//! - [`report`]: markdown tables and SVG plots; [`suite`]: every allocator on every scenario.
+//! - [`report`]: markdown tables and SVG plots; [`suite`]: every allocator on every scenario;
+//!   [`sweep`]: the same under many seeds, mean and 95% interval.
 
 pub mod alloc;
 pub mod bound;
@@ -24,6 +25,7 @@ pub mod rng;
 pub mod scenario;
 pub mod sim;
 pub mod suite;
+pub mod sweep;
 pub mod trace;
 pub mod world;
 

@@ -45,6 +45,8 @@ pub struct RunResult {
     pub series: Vec<Sample>,
     /// Simulator steps (times the allocator was stepped).
     pub steps: u64,
+    /// When each job finished (virtual ms), by job index; `None` if it did not.
+    pub done_ms: Vec<Option<i64>>,
 }
 
 struct Loop<'a> {
@@ -140,7 +142,8 @@ pub fn run(world: &World, alloc: &mut dyn Allocator, opts: &RunOptions) -> RunRe
         }
     }
     l.close(t);
-    RunResult { allocator: alloc.name().to_owned(), metrics: l.metrics(), series: l.series, steps }
+    let done_ms = l.jobs.iter().map(|s| s.done_ms).collect();
+    RunResult { allocator: alloc.name().to_owned(), metrics: l.metrics(), series: l.series, steps, done_ms }
 }
 
 impl<'a> Loop<'a> {
