@@ -17,6 +17,9 @@ pub(super) struct JobState {
     pub settled_ms: i64,
     /// (pool, chips), as the allocator gave them, clipped to what exists.
     pub held: Vec<(usize, u32)>,
+    /// The part of `held` the job runs on: all of it, except while it holds more than it
+    /// can use (a make-before-break move), when it keeps running where it ran.
+    pub running: Vec<(usize, u32)>,
     /// Work units per second at the current holdings.
     pub rate: f64,
     /// What the job adds to the fleet's rates now.
@@ -36,6 +39,10 @@ impl JobState {
 
     pub fn total(&self) -> u32 {
         self.held.iter().map(|h| h.1).sum()
+    }
+
+    pub fn running_total(&self) -> u32 {
+        self.running.iter().map(|h| h.1).sum()
     }
 
     /// Brings `remaining` and `debt` to time `t`: progress pays the debt first.
@@ -58,9 +65,37 @@ impl JobState {
     }
 }
 
-/// Chips job `spec` keeps busy at `t` holding what `s` holds (rework included).
+/// Where a job runs once it holds `held`, having run on `before`. A batch job uses at
+/// most its request: holding more (a new grant before the old one is revoked), it stays
+/// where it ran if that still covers its minimum, else it starts on its fastest chips.
+pub(super) fn running_on(spec: &JobSpec, before: &[(usize, u32)], held: &[(usize, u32)]) -> Vec<(usize, u32)> {
+    let total: u32 = held.iter().map(|h| h.1).sum();
+    if spec.shape != Shape::Batch || total <= spec.chips {
+        return held.to_vec();
+    }
+    let in_held = |p: usize| held.iter().find(|h| h.0 == p).map_or(0, |h| h.1);
+    let mut keep: Vec<(usize, u32)> = before.iter().map(|&(p, c)| (p, c.min(in_held(p)))).filter(|h| h.1 > 0).collect();
+    if keep.iter().map(|h| h.1).sum::<u32>() < spec.chips_min.max(1) {
+        let mut by_speed = held.to_vec();
+        by_speed.sort_by(|a, b| spec.tp[b.0].total_cmp(&spec.tp[a.0]).then(a.0.cmp(&b.0)));
+        keep = by_speed;
+    }
+    let mut left = spec.chips;
+    let mut out: Vec<(usize, u32)> = keep
+        .into_iter()
+        .filter_map(|(p, c)| {
+            let take = c.min(left);
+            left -= take;
+            (take > 0).then_some((p, take))
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Chips job `spec` keeps busy at `t` running where `s` runs (rework included).
 pub(super) fn busy(spec: &JobSpec, s: &JobState, t: i64) -> f64 {
-    let held = s.total();
+    let held = s.running_total();
     match spec.shape {
         Shape::Batch if held >= spec.chips_min => f64::from(held.min(spec.chips)) * spec.busy_fraction,
         Shape::Batch => 0.0,
@@ -78,10 +113,10 @@ pub(super) fn need(spec: &JobSpec, t: i64) -> f64 {
 
 /// Work units per second at the holdings of `s`.
 pub(super) fn rate(spec: &JobSpec, s: &JobState) -> f64 {
-    if spec.shape != Shape::Batch || s.total() < spec.chips_min {
+    if spec.shape != Shape::Batch || s.running_total() < spec.chips_min {
         return 0.0;
     }
-    s.held.iter().map(|&(p, c)| f64::from(c) * spec.tp[p]).sum()
+    s.running.iter().map(|&(p, c)| f64::from(c) * spec.tp[p]).sum()
 }
 
 /// The job's contribution to the fleet's rates at `t`.
@@ -90,11 +125,12 @@ pub(super) fn contribution(w: &World, j: usize, s: &JobState, t: i64) -> Contrib
     let held = f64::from(s.total());
     let on = busy(spec, s, t);
     let productive = s.debt <= 0.0;
-    let norm: f64 = s.held.iter().map(|&(p, c)| f64::from(c) * w.pools[p].nominal_tp).sum();
+    let run = f64::from(s.running_total());
+    let norm: f64 = s.running.iter().map(|&(p, c)| f64::from(c) * w.pools[p].nominal_tp).sum();
     // Fairness counts each job's own speed: a job on the type it runs best on gets all
     // it wanted, even if that type is nominally slow.
-    let own: f64 = s.held.iter().map(|&(p, c)| f64::from(c) * spec.tp[p]).sum();
-    let busy_share = if held > 0.0 { on / held } else { 0.0 };
+    let own: f64 = s.running.iter().map(|&(p, c)| f64::from(c) * spec.tp[p]).sum();
+    let busy_share = if run > 0.0 { on / run } else { 0.0 };
     Contrib {
         busy: if productive { on } else { 0.0 },
         rework: if productive { 0.0 } else { on },

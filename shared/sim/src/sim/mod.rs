@@ -280,6 +280,7 @@ impl<'a> Loop<'a> {
     fn finish(&mut self, j: usize, t: i64) {
         self.idle.end(&mut self.jobs[j].idle_since, t);
         self.set_held(j, Vec::new());
+        self.jobs[j].running.clear();
         let s = &mut self.jobs[j];
         s.active = false;
         s.done_ms = Some(t);
@@ -291,7 +292,7 @@ impl<'a> Loop<'a> {
     }
 
     /// Replaces what `j` holds, keeping the per-pool sums and the holder set.
-    fn set_held(&mut self, j: usize, new: Vec<(usize, u32)>) -> Vec<(usize, u32)> {
+    fn set_held(&mut self, j: usize, new: Vec<(usize, u32)>) {
         let crit = self.w.jobs[j].critical;
         for &(p, c) in &self.jobs[j].held {
             self.used[p] -= c;
@@ -310,7 +311,7 @@ impl<'a> Loop<'a> {
         } else {
             self.holders.insert(j);
         }
-        std::mem::replace(&mut self.jobs[j].held, new)
+        self.jobs[j].held = new;
     }
 
     /// Usage reports due at a tick: jobs whose use changed since they last reported.
@@ -364,23 +365,25 @@ impl<'a> Loop<'a> {
         self.jobs[j].settle(t);
         let spec = &self.w.jobs[j];
         let busy_before = busy(spec, &self.jobs[j], t);
-        let old = self.set_held(j, new);
+        let run_new = job::running_on(spec, &self.jobs[j].running, &new);
+        self.set_held(j, new);
+        let run_old = std::mem::replace(&mut self.jobs[j].running, run_new);
         let s = &self.jobs[j];
         let busy_after = busy(spec, s, t);
-        let lost_pool = old.iter().any(|(p, _)| !s.held.iter().any(|(q, _)| q == p));
-        let new_pool = s.held.iter().any(|(p, _)| !old.iter().any(|(q, _)| q == p));
+        // A move: it ran somewhere, runs somewhere now, and left a pool it ran in.
+        let left_pool = run_old.iter().any(|(p, _)| !s.running.iter().any(|(q, _)| q == p));
         let penalty = f64::from(spec.chips) * RESTART_PENALTY_S * spec.tp.iter().copied().fold(0.0, f64::max);
         let batch = spec.shape == Shape::Batch;
-        if busy_after + 1e-9 < busy_before && s.total() < spec.chips_min.max(1) {
+        if busy_after + 1e-9 < busy_before && s.running_total() < spec.chips_min.max(1) {
             self.churn.preemptions += 1;
             if batch {
                 self.jobs[j].debt += penalty;
             }
-        } else if lost_pool && new_pool && !old.is_empty() {
+        } else if left_pool && !run_old.is_empty() && !s.running.is_empty() && batch {
             self.churn.moves += 1;
-            if batch {
-                self.jobs[j].debt += penalty;
-            }
+            self.jobs[j].debt += penalty;
+        } else if left_pool && !run_old.is_empty() && !s.running.is_empty() {
+            self.churn.moves += 1;
         } else if busy_after + 1e-9 < busy_before {
             self.churn.preemptions += 1;
         }
@@ -576,5 +579,45 @@ mod tests {
             assert!(m.jct_mean_h >= 3.0 && m.jct_mean_h < 3.2, "{name}: {}", m.jct_mean_h);
             assert!(m.preemptions >= 1, "{name}");
         }
+    }
+
+    /// Plays a fixed script of holdings: (from ms, what job 0 holds); the last step's time.
+    struct Script(Vec<(i64, Vec<(usize, u32)>)>, Holdings, i64);
+
+    impl Allocator for Script {
+        fn name(&self) -> &'static str {
+            "script"
+        }
+        fn start(&mut self, _: &World) {}
+        fn step(&mut self, now_ms: i64, _: &[SimEvent], _: &World) {
+            self.2 = now_ms;
+            if let Some((_, h)) = self.0.iter().rev().find(|(at, _)| *at <= now_ms) {
+                self.1 = [(0, h.clone())].into_iter().filter(|(_, v)| !v.is_empty()).collect();
+            }
+        }
+        fn holdings(&self) -> &Holdings {
+            &self.1
+        }
+        fn next_wake_ms(&self) -> Option<i64> {
+            self.0.iter().map(|x| x.0).find(|&at| at > self.2)
+        }
+    }
+
+    #[test]
+    fn make_before_break_move_is_one_move_and_one_restart() {
+        // 4 chips, 1 h of work on the fast pool. It runs 0.5 h there, holds both pools
+        // for 0.1 h (still running on the fast one only), then runs on the slow pool:
+        // 0.5 h of work left + 120 s restart, at half speed.
+        let mut w = tiny_world();
+        w.jobs = vec![job("a0", 0, 0.0, 4, 1.0)];
+        let h = |x: f64| (x * 3.6e6) as i64;
+        let script = vec![(0, vec![(0, 4)]), (h(0.5), vec![(0, 4), (1, 4)]), (h(0.6), vec![(1, 4)])];
+        let mut a = Script(script, Holdings::new(), 0);
+        let m = run(&w, &mut a, &RunOptions::default()).metrics;
+        assert_eq!((m.moves, m.preemptions, m.jobs_done), (1, 0, 1), "{m:?}");
+        let want = 0.6 + 0.4 / 0.5 + 120.0 / 3600.0 / 0.5;
+        assert!((m.jct_mean_h - want).abs() < 1e-3, "{} vs {want}", m.jct_mean_h);
+        // Rework: 4 chips × 240 s on the slow pool.
+        assert!((m.rework_chip_h - 4.0 * 240.0 / 3600.0).abs() < 1e-3, "{m:?}");
     }
 }
