@@ -61,9 +61,15 @@ async fn server(common: &Common) -> anyhow::Result<Bench> {
         Some(url) => System::external(url),
         None => System::start_server()?,
     };
-    let settings = qm_bus::connect::ConnectSettings { url: system.url().to_owned(), name: "qm-loadtest".into(), ..Default::default() };
-    let client = qm_bus::connect::connect(&settings).await?;
-    let js = qm_bus::connect::jetstream(client.clone(), common.inflight);
+    let settings = qm_bus::ConnectSettings {
+        url: system.url().to_owned(),
+        name: "qm-loadtest".into(),
+        publish_inflight_max: common.inflight,
+        ..Default::default()
+    };
+    // Raw handles: the load test measures NATS itself beside the system (same-run baselines).
+    let bus = qm_bus::connect(&settings).await?;
+    let (client, js) = (bus.raw_client().clone(), bus.raw_jetstream().clone());
     Ok(Bench {
         system,
         client,

@@ -5,11 +5,11 @@ use qm_bus::publish::PendingAck;
 use qm_bus::read::Delivery;
 use std::collections::VecDeque;
 use qm_bus::clock::Clock;
-use qm_bus::connect::{connect, jetstream as js_context, ConnectSettings};
-use qm_bus::{publish, read, subjects, StreamSettings};
+use qm_bus::{publish, read, subjects, Bus};
 use qm_backend::{Backend, Effect};
 use qm_model::{decode, ActuationEvent, DecisionRecorded, Envelope};
-use qm_runtime::metrics::{spawn_endpoint, LabeledCounter, Registry};
+use qm_runtime::metrics::LabeledCounter;
+use qm_runtime::{Bootstrap, ServiceSettings};
 use std::collections::HashSet;
 use std::future::Future;
 use uuid::Uuid;
@@ -17,26 +17,21 @@ use uuid::Uuid;
 /// The actuator's settings.
 #[derive(Clone, Debug)]
 pub struct ActuatorConfig {
-    pub nats: ConnectSettings,
-    pub streams: StreamSettings,
+    pub service: ServiceSettings,
     /// Durable consumer name; two actuators with one name share the work.
     pub consumer: String,
     /// Decisions delivered but not yet acked, at most.
     pub ack_pending_max: i64,
     pub source: String,
-    /// Where to serve `/metrics` and `/healthz`; `None` serves nothing.
-    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for ActuatorConfig {
     fn default() -> Self {
         Self {
-            nats: ConnectSettings { name: "qm-actuator".into(), ..Default::default() },
-            streams: StreamSettings::default(),
+            service: ServiceSettings::named("qm-actuator"),
             consumer: "qm-actuator".into(),
             ack_pending_max: 1_024,
             source: "actuator".into(),
-            metrics_addr: None,
         }
     }
 }
@@ -48,15 +43,12 @@ pub async fn run<B: Backend, C: Clock>(
     clock: C,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let client = connect(&config.nats).await?;
-    let js = js_context(client.clone(), 1_024);
-    qm_bus::streams::ensure_streams(&js, &config.streams).await?;
-    let mut registry = Registry::default();
-    let outcomes = LabeledCounter::register(&mut registry, "qm_actuator_decisions", "Decisions handled, by outcome", "outcome");
-    spawn_endpoint(config.metrics_addr, registry);
-    let mut reported = rebuild(&js, &mut backend).await?;
+    let mut started = Bootstrap::start(&config.service, 1_024).await?;
+    let outcomes = LabeledCounter::register(&mut started.registry, "qm_actuator_decisions", "Decisions handled, by outcome", "outcome");
+    let bus = started.serve_metrics();
+    let mut reported = rebuild(&bus, &mut backend).await?;
     tracing::info!(backend = backend.name(), decisions_reported = reported.len(), "actuator ready");
-    let mut deliveries = Box::pin(read::durable(&js, subjects::DECISIONS_STREAM, &config.consumer, config.ack_pending_max).await?);
+    let mut deliveries = Box::pin(read::durable(&bus, subjects::DECISIONS_STREAM, &config.consumer, config.ack_pending_max).await?);
     // Reports are published pipelined; a decision is acked only once its report is
     // stored, so a crash never loses an application, only repeats one the reported set skips.
     let mut unsettled: VecDeque<(Option<PendingAck>, Delivery)> = VecDeque::new();
@@ -109,7 +101,7 @@ pub async fn run<B: Backend, C: Clock>(
                     }
                     outcomes.inc(if outcome.is_ok() { "applied" } else { "failed" });
                     let event = qm_backend::report(&effect, &outcome);
-                    report_ack = Some(report(&js, &clock, &config.source, envelope.id, event).await?);
+                    report_ack = Some(report(&bus, &clock, &config.source, envelope.id, event).await?);
                 }
                 None => outcomes.inc("nothing_to_do"),
             }
@@ -128,7 +120,7 @@ pub async fn run<B: Backend, C: Clock>(
 /// Sends an actuation event without waiting for its ack. The message id is the decision
 /// id, so a decision re-applied after a crash between apply and ack is reported once.
 async fn report<C: Clock>(
-    js: &async_nats::jetstream::Context,
+    bus: &Bus,
     clock: &C,
     source: &str,
     decision_id: Uuid,
@@ -136,7 +128,7 @@ async fn report<C: Clock>(
 ) -> anyhow::Result<PendingAck> {
     let subject = subjects::actuation(event_workload(&event));
     let envelope = Envelope::new(Uuid::now_v7(), clock.now_ms(), source, Some(decision_id), event);
-    Ok(publish::send(js, subject, &format!("act:{decision_id}"), &envelope).await?)
+    Ok(publish::send(bus, subject, &format!("act:{decision_id}"), &envelope).await?)
 }
 
 /// Waits for reports to be stored, then acks their decisions, in order, until at most
@@ -162,9 +154,9 @@ fn event_workload(event: &ActuationEvent) -> &str {
 }
 
 /// Reads every earlier report: which decisions are done, and what the backend holds.
-async fn rebuild(js: &async_nats::jetstream::Context, backend: &mut impl Backend) -> anyhow::Result<HashSet<Uuid>> {
+async fn rebuild(bus: &Bus, backend: &mut impl Backend) -> anyhow::Result<HashSet<Uuid>> {
     let mut reported = HashSet::new();
-    for entry in read::read_all(js, subjects::ACTUATION_STREAM, 1).await? {
+    for entry in read::read_all(bus, subjects::ACTUATION_STREAM, 1).await? {
         match decode::<ActuationEvent>(&entry.payload) {
             Ok(envelope) => {
                 reported.insert(envelope.body.decision_id());

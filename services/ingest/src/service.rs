@@ -2,13 +2,12 @@
 
 use crate::known::Known;
 use crate::validate::{request_kind, validate, Rejection};
-use anyhow::Context;
-use async_nats::jetstream;
 use futures::StreamExt;
 use qm_bus::clock::Clock;
-use qm_bus::connect::{connect, jetstream as js_context, ConnectSettings};
-use qm_bus::{publish, read, subjects, StreamSettings};
-use qm_runtime::metrics::{spawn_endpoint, LabeledCounter, Registry};
+use qm_bus::request::{respond, serve, Incoming};
+use qm_bus::{publish, read, subjects, Bus};
+use qm_runtime::metrics::LabeledCounter;
+use qm_runtime::{Bootstrap, ServiceSettings};
 use qm_model::limits::{IDEMPOTENCY_KEY_BYTES_MAX, MESSAGE_BYTES_MAX};
 use qm_model::{
     decode, decode_value, encode_value, Envelope, IngestReply, InputEvent, InputRejected, RejectCode,
@@ -22,33 +21,28 @@ use uuid::Uuid;
 /// Ingest's settings.
 #[derive(Clone, Debug)]
 pub struct IngestConfig {
-    pub nats: ConnectSettings,
-    pub streams: StreamSettings,
+    pub service: ServiceSettings,
     /// Requests handled at once; also bounds publishes awaiting their ack.
     pub inflight_max: usize,
     /// How often a `Tick` is written so time-based rules fire; zero disables ticks.
     pub tick_interval: Duration,
     /// Name recorded as the source of ticks and of input whose sender gave none.
     pub source: String,
-    /// Where to serve `/metrics` and `/healthz`; `None` serves nothing.
-    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
-            nats: ConnectSettings { name: "qm-ingest".into(), ..Default::default() },
-            streams: StreamSettings::default(),
+            service: ServiceSettings::named("qm-ingest"),
             inflight_max: 512,
             tick_interval: Duration::from_secs(1),
             source: "ingest".into(),
-            metrics_addr: None,
         }
     }
 }
 
 struct Shared<C> {
-    js: jetstream::Context,
+    bus: Bus,
     known: Known,
     clock: C,
     source: String,
@@ -58,44 +52,37 @@ struct Shared<C> {
 
 /// Serves `qm.in.>` until `shutdown` resolves, then drains in-flight requests.
 pub async fn run<C: Clock>(config: IngestConfig, clock: C, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let client = connect(&config.nats).await?;
-    let js = js_context(client.clone(), config.inflight_max);
-    qm_bus::streams::ensure_streams(&js, &config.streams).await?;
-    let mut registry = Registry::default();
-    let requests = LabeledCounter::register(&mut registry, "qm_ingest_requests", "Requests by outcome", "outcome");
-    spawn_endpoint(config.metrics_addr, registry);
-    let shared = Arc::new(Shared { js, known: Known::default(), clock, source: config.source.clone(), requests });
+    let mut started = Bootstrap::start(&config.service, config.inflight_max).await?;
+    let requests = LabeledCounter::register(&mut started.registry, "qm_ingest_requests", "Requests by outcome", "outcome");
+    let bus = started.serve_metrics();
+    let shared = Arc::new(Shared { bus: bus.clone(), known: Known::default(), clock, source: config.source.clone(), requests });
     rebuild_known(&shared).await?;
-    tracing::info!(url = %config.nats.url, "ingest ready");
+    tracing::info!(url = %config.service.nats.url, "ingest ready");
 
-    let requests = client
-        .queue_subscribe(subjects::INGEST_REQUESTS, "qm-ingest".into())
-        .await
-        .context("subscribe to qm.in.>")?;
+    let requests = serve(&bus, subjects::INGEST_REQUESTS, "qm-ingest").await?;
     let ticks = tick_loop(shared.clone(), config.tick_interval);
     let serve = requests.for_each_concurrent(config.inflight_max, |request| {
         let shared = shared.clone();
-        let client = client.clone();
-        async move { handle(&shared, &client, request).await }
+        async move { handle(&shared, request).await }
     });
     tokio::select! {
         _ = serve => tracing::warn!("request subscription ended"),
         _ = ticks => {}
         _ = shutdown => tracing::info!("ingest shutting down"),
     }
-    client.flush().await.ok();
+    bus.flush().await.ok();
     Ok(())
 }
 
 /// Learns declared teams, pools and workload owners from the log.
 async fn rebuild_known<C: Clock>(shared: &Shared<C>) -> anyhow::Result<()> {
     let known_subjects = ["qm.input.team.>", "qm.input.pool.>", "qm.input.demand.>"];
-    let last = qm_bus::streams::last_sequence(&shared.js, subjects::INPUT_STREAM).await?;
+    let last = qm_bus::streams::last_sequence(&shared.bus, subjects::INPUT_STREAM).await?;
     if last == 0 {
         return Ok(());
     }
     for filter in known_subjects {
-        let mut entries = Box::pin(read::follow_filtered(&shared.js, subjects::INPUT_STREAM, 1, Some(filter)).await?);
+        let mut entries = Box::pin(read::follow_filtered(&shared.bus, subjects::INPUT_STREAM, 1, Some(filter)).await?);
         // An ordered consumer reports how many remain; stop when caught up.
         let mut remaining = true;
         while remaining {
@@ -111,8 +98,8 @@ async fn rebuild_known<C: Clock>(shared: &Shared<C>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn handle<C: Clock>(shared: &Shared<C>, client: &async_nats::Client, request: async_nats::Message) {
-    let Some(reply_to) = request.reply.clone() else {
+async fn handle<C: Clock>(shared: &Shared<C>, request: Incoming) {
+    if !request.wants_reply() {
         // Fire-and-forget input still goes through; the sender just hears nothing.
         tracing::debug!(subject = %request.subject, "request without reply subject");
         let _ = accept(shared, &request).await;
@@ -133,7 +120,7 @@ async fn handle<C: Clock>(shared: &Shared<C>, client: &async_nats::Client, reque
     };
     match encode_value(&reply) {
         Ok(bytes) => {
-            if let Err(e) = client.publish(reply_to, bytes.into()).await {
+            if let Err(e) = respond(&shared.bus, &request, bytes).await {
                 tracing::warn!(error = %e, "could not send reply");
             }
         }
@@ -142,7 +129,7 @@ async fn handle<C: Clock>(shared: &Shared<C>, client: &async_nats::Client, reque
 }
 
 /// Validates and stores one request; the `Err` is what the sender is told.
-async fn accept<C: Clock>(shared: &Shared<C>, request: &async_nats::Message) -> Result<IngestReply, Rejection> {
+async fn accept<C: Clock>(shared: &Shared<C>, request: &Incoming) -> Result<IngestReply, Rejection> {
     let reject = |code, message: String| Rejection { code, message };
     if request.payload.len() > MESSAGE_BYTES_MAX {
         return Err(reject(
@@ -151,7 +138,7 @@ async fn accept<C: Clock>(shared: &Shared<C>, request: &async_nats::Message) -> 
         ));
     }
     let event: InputEvent = decode_value(&request.payload).map_err(|e| reject(RejectCode::Malformed, e.to_string()))?;
-    let header = |name: &str| request.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+    let header = |name: &str| request.header(name).map(str::to_owned);
     let key = header(IDEMPOTENCY_KEY_HEADER);
     if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > IDEMPOTENCY_KEY_BYTES_MAX) {
         return Err(reject(
@@ -159,7 +146,7 @@ async fn accept<C: Clock>(shared: &Shared<C>, request: &async_nats::Message) -> 
             format!("idempotency key must be 1 to {IDEMPOTENCY_KEY_BYTES_MAX} bytes"),
         ));
     }
-    let accepted = validate(request.subject.as_str(), event, &shared.known)?;
+    let accepted = validate(&request.subject, event, &shared.known)?;
     let source = header(SOURCE_HEADER).unwrap_or_else(|| shared.source.clone());
     let id = Uuid::now_v7();
     let message_id = match &key {
@@ -168,7 +155,7 @@ async fn accept<C: Clock>(shared: &Shared<C>, request: &async_nats::Message) -> 
     };
     let envelope = Envelope::new(id, shared.clock.now_ms(), source, None, accepted.event);
     let unavailable = |e: qm_bus::BusError| reject(RejectCode::Unavailable, e.to_string());
-    let stored = publish::publish(&shared.js, accepted.subject, &message_id, &envelope).await.map_err(unavailable)?;
+    let stored = publish::publish(&shared.bus, accepted.subject, &message_id, &envelope).await.map_err(unavailable)?;
     shared.known.observe(&envelope.body);
     let event_id = if stored.duplicate { original_id(shared, stored.sequence).await.unwrap_or(id) } else { id };
     Ok(IngestReply::Accepted { event_id, sequence: stored.sequence, duplicate: stored.duplicate })
@@ -176,24 +163,23 @@ async fn accept<C: Clock>(shared: &Shared<C>, request: &async_nats::Message) -> 
 
 /// The id of an event already stored, for answering a repeat with the original's id.
 async fn original_id<C: Clock>(shared: &Shared<C>, sequence: u64) -> Option<Uuid> {
-    let stream = shared.js.get_stream(subjects::INPUT_STREAM).await.ok()?;
-    let message = stream.direct_get(sequence).await.ok()?;
-    decode::<InputEvent>(&message.payload).ok().map(|envelope| envelope.id)
+    let entry = qm_bus::streams::get(&shared.bus, subjects::INPUT_STREAM, sequence).await.ok()?;
+    decode::<InputEvent>(&entry.payload).ok().map(|envelope| envelope.id)
 }
 
 /// Keeps a refused request in `QM_DEAD`. If even that fails, the error is logged: the
 /// sender has its error reply either way.
-async fn dead_letter<C: Clock>(shared: &Shared<C>, request: &async_nats::Message, rejection: &Rejection) {
-    let kind = request_kind(request.subject.as_str());
+async fn dead_letter<C: Clock>(shared: &Shared<C>, request: &Incoming, rejection: &Rejection) {
+    let kind = request_kind(&request.subject);
     let keep = request.payload.len().min(MESSAGE_BYTES_MAX);
     let body = InputRejected {
-        subject: request.subject.to_string(),
+        subject: request.subject.clone(),
         error: format!("{:?}: {}", rejection.code, rejection.message),
         payload: request.payload[..keep].to_vec(),
     };
     let id = Uuid::now_v7();
     let envelope = Envelope::new(id, shared.clock.now_ms(), shared.source.clone(), None, body);
-    if let Err(e) = publish::publish(&shared.js, subjects::dead(kind), &id.to_string(), &envelope).await {
+    if let Err(e) = publish::publish(&shared.bus, subjects::dead(kind), &id.to_string(), &envelope).await {
         tracing::error!(error = %e, subject = %request.subject, "could not keep dead letter");
     }
 }
@@ -212,7 +198,7 @@ async fn tick_loop<C: Clock>(shared: Arc<Shared<C>>, interval: Duration) {
         let now_ms = shared.clock.now_ms();
         let envelope = Envelope::new(Uuid::now_v7(), now_ms, shared.source.clone(), None, InputEvent::Tick);
         let message_id = format!("tick:{}", now_ms / interval_ms);
-        if let Err(e) = publish::publish(&shared.js, subjects::input("tick", &[]), &message_id, &envelope).await {
+        if let Err(e) = publish::publish(&shared.bus, subjects::input("tick", &[]), &message_id, &envelope).await {
             tracing::warn!(error = %e, "could not write tick");
         }
     }

@@ -12,7 +12,7 @@
 use anyhow::Context;
 use clap::Parser;
 use futures::StreamExt;
-use qm_bus::connect::{connect, jetstream, ConnectSettings};
+use qm_bus::connect::{connect, ConnectSettings};
 use qm_bus::read::{decode_log, follow};
 use qm_bus::snapshot::{SnapshotSettings, SnapshotStore};
 use qm_bus::{subjects, StreamSettings};
@@ -67,7 +67,8 @@ async fn main() -> anyhow::Result<()> {
     }
     for &n in &args.jetstream {
         let nats = qm_testkit::NatsServer::start()?;
-        let js = jetstream(connect(&ConnectSettings { url: nats.url(), name: "rebuild".into(), ..Default::default() }).await?, 512);
+        let settings = ConnectSettings { url: nats.url(), name: "rebuild".into(), publish_inflight_max: 512, ..Default::default() };
+        let js = connect(&settings).await?;
         qm_bus::streams::ensure_streams(&js, &StreamSettings::default()).await?;
         publish_log(&args, &js, n).await?;
         let engine = read_and_fold(&js, n).await?;
@@ -126,7 +127,7 @@ fn cpu_s(path: &str) -> f64 {
 
 /// Publishes `n` synthetic entries: input to `QM_INPUT`, actuation reports to
 /// `QM_ACTUATION`, which the server sources into `QM_INPUT` as in production.
-async fn publish_log(args: &Args, js: &async_nats::jetstream::Context, n: u64) -> anyhow::Result<()> {
+async fn publish_log(args: &Args, js: &qm_bus::Bus, n: u64) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut pending = std::collections::VecDeque::new();
     for (seq, time_ms, event) in synthetic(args).take(n as usize) {
@@ -175,7 +176,7 @@ fn actuation_subject(e: &ActuationEvent) -> String {
 }
 
 /// Reads `QM_INPUT` from the start with the service's own reader, decodes, folds.
-async fn read_and_fold(js: &async_nats::jetstream::Context, n: u64) -> anyhow::Result<Engine> {
+async fn read_and_fold(js: &qm_bus::Bus, n: u64) -> anyhow::Result<Engine> {
     let (start, cpu_start) = (Instant::now(), process_cpu_s());
     let mut engine = Engine::new(PolicyConfig::default());
     let mut entries = Box::pin(follow(js, subjects::INPUT_STREAM, 1).await?);

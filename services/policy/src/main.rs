@@ -1,28 +1,19 @@
 //! `qm-policy`: parses flags, sets up logging, and runs [`qm_policy::run`].
 
 use clap::Parser;
-use qm_bus::connect::ConnectSettings;
 use qm_bus::lease::LeaseSettings;
 use qm_bus::snapshot::SnapshotSettings;
-use qm_bus::StreamSettings;
+use qm_runtime::CommonArgs;
 use std::time::Duration;
 
 /// Quartermaster policy service.
 #[derive(Parser)]
 struct Args {
-    /// NATS server URL.
-    #[arg(long, env = "QM_NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    nats_url: String,
+    #[command(flatten)]
+    common: CommonArgs,
     /// Shadow mode: decisions are recorded as advisory and never applied.
     #[arg(long, env = "QM_SHADOW")]
     shadow: bool,
-    /// Address for `/metrics` and `/healthz`, e.g. 127.0.0.1:9102.
-    #[arg(long, env = "QM_METRICS_ADDR")]
-    metrics_addr: Option<std::net::SocketAddr>,
-    /// Copies of each stream and of the lease and snapshot buckets: 1 on one server, 3 on
-    /// a cluster to survive a node loss.
-    #[arg(long, env = "QM_STREAM_REPLICAS", default_value_t = 1)]
-    stream_replicas: usize,
     /// Writer lease time to live (ms). Instances of one fleet must agree; a standby takes
     /// over within about this long after the writer dies. Renewed every third of it.
     #[arg(long, env = "QM_LEASE_TTL_MS", default_value_t = 3000)]
@@ -45,22 +36,13 @@ async fn main() -> anyhow::Result<()> {
     // No policy flag on purpose: the policy in force is part of the log (`qm policy FILE`
     // publishes it through ingest), so a replay of the log reproduces it exactly.
     let defaults = qm_policy::PolicyServiceConfig::default();
+    let replicas = args.common.stream_replicas;
     let config = qm_policy::PolicyServiceConfig {
-        nats: ConnectSettings { url: args.nats_url, name: "qm-policy".into(), ..Default::default() },
+        service: args.common.service_settings("qm-policy"),
         shadow: args.shadow,
-        metrics_addr: args.metrics_addr,
-        streams: StreamSettings { replicas: args.stream_replicas, ..Default::default() },
-        lease: LeaseSettings {
-            ttl: Duration::from_millis(args.lease_ttl_ms.max(100)),
-            replicas: args.stream_replicas,
-            ..Default::default()
-        },
+        lease: LeaseSettings { ttl: Duration::from_millis(args.lease_ttl_ms.max(100)), replicas, ..Default::default() },
         instance: args.instance.unwrap_or(defaults.instance.clone()),
-        snapshots: if args.no_snapshots {
-            None
-        } else {
-            defaults.snapshots.clone().map(|s| SnapshotSettings { replicas: args.stream_replicas, ..s })
-        },
+        snapshots: if args.no_snapshots { None } else { defaults.snapshots.clone().map(|s| SnapshotSettings { replicas, ..s }) },
         snapshot_every: args.snapshot_every,
         ..defaults
     };

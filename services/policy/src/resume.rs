@@ -20,14 +20,14 @@ pub struct ResumePoint {
 /// and JetStream stores one connection's publishes in order, so everything before the
 /// decision `inflight_max` places from the end is known to be stored. Rounds from there
 /// on are published again, except the decisions found stored in that tail.
-pub async fn resume_point(js: &async_nats::jetstream::Context, inflight_max: u64) -> Result<ResumePoint, BusError> {
-    let last = qm_bus::streams::last_sequence(js, subjects::DECISIONS_STREAM).await?;
+pub async fn resume_point(bus: &qm_bus::Bus, inflight_max: u64) -> Result<ResumePoint, BusError> {
+    let last = qm_bus::streams::last_sequence(bus, subjects::DECISIONS_STREAM).await?;
     if last == 0 {
         return Ok(ResumePoint::default());
     }
     let probe = last.saturating_sub(inflight_max).max(1);
     let mut point = ResumePoint { from: u64::MAX, stored: HashSet::new() };
-    for entry in read_all(js, subjects::DECISIONS_STREAM, probe).await? {
+    for entry in read_all(bus, subjects::DECISIONS_STREAM, probe).await? {
         match decode::<DecisionRecorded>(&entry.payload) {
             Ok(envelope) => {
                 point.from = point.from.min(envelope.body.input_seq);

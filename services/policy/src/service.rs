@@ -8,14 +8,14 @@ use crate::resume::resume_point;
 use crate::snapshot::{Snapshot, SnapshotLoadError};
 use crate::writer::Publisher;
 use futures::{Stream, StreamExt};
-use qm_bus::connect::{connect, jetstream as js_context, ConnectSettings};
 use qm_bus::lease::{LeaseSettings, LeaseStore};
 use qm_bus::read::{self, decode_log, Entry};
 use qm_bus::snapshot::{SnapshotSettings, SnapshotStore};
-use qm_bus::{subjects, BusError, StreamSettings};
+use qm_bus::{subjects, Bus, BusError};
 use qm_core::Engine;
 use qm_model::PolicyConfig;
-use qm_runtime::metrics::{spawn_endpoint, LabeledCounter, Registry};
+use qm_runtime::metrics::LabeledCounter;
+use qm_runtime::{Bootstrap, ServiceSettings};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -24,16 +24,13 @@ pub use crate::writer::DECISION_ID_TAG;
 /// The policy service's settings.
 #[derive(Clone, Debug)]
 pub struct PolicyServiceConfig {
-    pub nats: ConnectSettings,
-    pub streams: StreamSettings,
+    pub service: ServiceSettings,
     /// The policy until the log publishes one.
     pub policy: PolicyConfig,
     /// Shadow mode: record decisions as advisory; the actuator applies none of them.
     pub shadow: bool,
     /// Decisions published but not yet acknowledged, at most.
     pub publish_inflight_max: usize,
-    /// Where to serve `/metrics` and `/healthz`; `None` serves nothing.
-    pub metrics_addr: Option<std::net::SocketAddr>,
     /// The writer lease (bucket, TTL); instances of one fleet share it.
     pub lease: LeaseSettings,
     /// The lease key: one writer per key.
@@ -53,12 +50,10 @@ pub struct PolicyServiceConfig {
 impl Default for PolicyServiceConfig {
     fn default() -> Self {
         Self {
-            nats: ConnectSettings { name: "qm-policy".into(), ..Default::default() },
-            streams: StreamSettings::default(),
+            service: ServiceSettings::named("qm-policy"),
             policy: PolicyConfig::default(),
             shadow: false,
             publish_inflight_max: 512,
-            metrics_addr: None,
             lease: LeaseSettings::default(),
             lease_key: "policy-writer".into(),
             instance: format!("policy-{}", uuid::Uuid::now_v7()),
@@ -74,31 +69,28 @@ type Entries = Pin<Box<dyn Stream<Item = Result<Entry, BusError>> + Send>>;
 
 /// Folds the log and, while holding the lease, records decisions until `shutdown`.
 pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let client = connect(&config.nats).await?;
-    let js = js_context(client.clone(), config.publish_inflight_max);
-    qm_bus::streams::ensure_streams(&js, &config.streams).await?;
-
-    let mut registry = Registry::default();
-    let folded = LabeledCounter::register(&mut registry, "qm_policy_log_entries", "Log entries folded, by kind", "kind");
-    let recorded = LabeledCounter::register(&mut registry, "qm_policy_decisions", "Decisions recorded, by action", "action");
-    let lease_events = LabeledCounter::register(&mut registry, "qm_policy_lease_events", "Writer lease changes, by event", "event");
-    let snapshot_events = LabeledCounter::register(&mut registry, "qm_policy_snapshots", "Snapshots, by outcome", "outcome");
-    spawn_endpoint(config.metrics_addr, registry);
+    let mut started = Bootstrap::start(&config.service, config.publish_inflight_max).await?;
+    let registry = &mut started.registry;
+    let folded = LabeledCounter::register(registry, "qm_policy_log_entries", "Log entries folded, by kind", "kind");
+    let recorded = LabeledCounter::register(registry, "qm_policy_decisions", "Decisions recorded, by action", "action");
+    let lease_events = LabeledCounter::register(registry, "qm_policy_lease_events", "Writer lease changes, by event", "event");
+    let snapshot_events = LabeledCounter::register(registry, "qm_policy_snapshots", "Snapshots, by outcome", "outcome");
+    let bus = started.serve_metrics();
 
     let snapshots = match &config.snapshots {
-        Some(settings) => SnapshotStore::open(&js, settings)
+        Some(settings) => SnapshotStore::open(&bus, settings)
             .await
             .map_err(|e| tracing::warn!(error = %e, "snapshots disabled: bucket unavailable"))
             .ok(),
         None => None,
     };
-    let leases = LeaseStore::open(&js, &config.lease).await?;
+    let leases = LeaseStore::open(&bus, &config.lease).await?;
     let mut keeper = Keeper::spawn(leases, config.lease_key.clone(), config.instance.clone());
 
-    let (mut engine, stored_through) = start_point(&js, snapshots.as_ref(), &config, &snapshot_events).await?;
+    let (mut engine, stored_through) = start_point(&bus, snapshots.as_ref(), &config, &snapshot_events).await?;
     let mut policy = Policy {
-        publisher: Publisher::new(js.clone(), config.publish_inflight_max, config.shadow, recorded),
-        js,
+        publisher: Publisher::new(bus.clone(), config.publish_inflight_max, config.shadow, recorded),
+        bus,
         config,
         snapshots,
         folded,
@@ -146,7 +138,7 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
 /// the newest usable snapshot's, or an empty engine. Any doubt about a snapshot falls
 /// back to the full log, saying why.
 async fn start_point(
-    js: &async_nats::jetstream::Context,
+    bus: &Bus,
     store: Option<&SnapshotStore>,
     config: &PolicyServiceConfig,
     events: &LabeledCounter,
@@ -155,7 +147,7 @@ async fn start_point(
     let Some(store) = store else { return Ok(empty()) };
     match Snapshot::load(store, &config.snapshot_name, &config.policy).await {
         Ok(snapshot) => {
-            let last = qm_bus::streams::last_sequence(js, subjects::INPUT_STREAM).await?;
+            let last = qm_bus::streams::last_sequence(bus, subjects::INPUT_STREAM).await?;
             if snapshot.seq > last {
                 events.inc("unusable");
                 tracing::warn!(snapshot_seq = snapshot.seq, log_last = last, "snapshot is ahead of the log (another log?); rebuilding from the full log");
@@ -189,14 +181,14 @@ struct Folding {
 
 impl Folding {
     async fn new(policy: &Policy, folded_through: u64, stored_through: u64) -> anyhow::Result<Self> {
-        let entries: Entries = Box::pin(read::follow(&policy.js, subjects::INPUT_STREAM, folded_through + 1).await?);
+        let entries: Entries = Box::pin(read::follow(&policy.bus, subjects::INPUT_STREAM, folded_through + 1).await?);
         let recent = RecentRounds::new(folded_through + 1, policy.config.recent_decisions_max);
         Ok(Self { entries, recent, stored_through })
     }
 }
 
 struct Policy {
-    js: async_nats::jetstream::Context,
+    bus: Bus,
     config: PolicyServiceConfig,
     snapshots: Option<SnapshotStore>,
     publisher: Publisher,
@@ -276,7 +268,7 @@ impl Policy {
             Role::Writer { term, .. } => {
                 self.lease_events.inc("acquired");
                 self.term = Some(term);
-                let probed = resume_point(&self.js, self.config.publish_inflight_max.max(1) as u64).await?;
+                let probed = resume_point(&self.bus, self.config.publish_inflight_max.max(1) as u64).await?;
                 let from = probed.from.max(state.stored_through + 1);
                 self.publisher.skip(probed.stored);
                 state.stored_through = from - 1;

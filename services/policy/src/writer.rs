@@ -12,7 +12,7 @@ pub use qm_model::DECISION_ID_TAG;
 
 /// Publishes rounds with pipelined acks, at most `inflight_max` unacknowledged.
 pub struct Publisher {
-    js: async_nats::jetstream::Context,
+    bus: qm_bus::Bus,
     unacked: VecDeque<PendingAck>,
     inflight_max: usize,
     shadow: bool,
@@ -22,8 +22,8 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(js: async_nats::jetstream::Context, inflight_max: usize, shadow: bool, recorded: LabeledCounter) -> Self {
-        Self { js, unacked: VecDeque::new(), inflight_max: inflight_max.max(1), shadow, recorded, skip: HashSet::new() }
+    pub fn new(bus: qm_bus::Bus, inflight_max: usize, shadow: bool, recorded: LabeledCounter) -> Self {
+        Self { bus, unacked: VecDeque::new(), inflight_max: inflight_max.max(1), shadow, recorded, skip: HashSet::new() }
     }
 
     /// Decisions that need not be sent again (replaces the previous set).
@@ -45,7 +45,7 @@ impl Publisher {
             }
             let subject = subjects::decision(decision.team.as_str(), decision.workload.as_str());
             self.recorded.inc(action_name(&decision.action));
-            self.unacked.push_back(publish::send(&self.js, subject, &id.to_string(), &envelope).await?);
+            self.unacked.push_back(publish::send(&self.bus, subject, &id.to_string(), &envelope).await?);
             if self.unacked.len() >= self.inflight_max {
                 self.settle(self.inflight_max / 2).await?;
             }

@@ -42,23 +42,23 @@ pub struct HistoryArgs {
 }
 
 /// Every entry of `QM_INPUT`, decoded; undecodable ones are skipped as the policy skips them.
-pub async fn read_log(js: &async_nats::jetstream::Context) -> anyhow::Result<Vec<LogRecord>> {
+pub async fn read_log(js: &qm_bus::Bus) -> anyhow::Result<Vec<LogRecord>> {
     Ok(read_all(js, subjects::INPUT_STREAM, 1).await?.iter().filter_map(|e| decode_log(e).ok()).collect())
 }
 
-async fn read_decisions(js: &async_nats::jetstream::Context) -> anyhow::Result<Vec<Envelope<DecisionRecorded>>> {
+async fn read_decisions(js: &qm_bus::Bus) -> anyhow::Result<Vec<Envelope<DecisionRecorded>>> {
     let entries = read_all(js, subjects::DECISIONS_STREAM, 1).await?;
     entries.iter().map(|e| decode::<DecisionRecorded>(&e.payload).context("undecodable decision")).collect()
 }
 
-async fn read_actuation(js: &async_nats::jetstream::Context) -> anyhow::Result<Vec<Envelope<ActuationEvent>>> {
+async fn read_actuation(js: &qm_bus::Bus) -> anyhow::Result<Vec<Envelope<ActuationEvent>>> {
     let entries = read_all(js, subjects::ACTUATION_STREAM, 1).await?;
     entries.iter().map(|e| decode::<ActuationEvent>(&e.payload).context("undecodable actuation event")).collect()
 }
 
 /// `qm replay`: verify byte for byte, or compare with another policy. Returns whether
 /// the replay matched (verify) so the caller can set the exit status.
-pub async fn replay(js: &async_nats::jetstream::Context, args: &ReplayArgs) -> anyhow::Result<bool> {
+pub async fn replay(js: &qm_bus::Bus, args: &ReplayArgs) -> anyhow::Result<bool> {
     let log = read_log(js).await?;
     if let Some(path) = &args.policy {
         let other = crate::load_policy(path)?;
@@ -94,7 +94,7 @@ pub async fn replay(js: &async_nats::jetstream::Context, args: &ReplayArgs) -> a
 }
 
 /// `qm why <workload>`.
-pub async fn why(js: &async_nats::jetstream::Context, workload: &str, json: bool) -> anyhow::Result<()> {
+pub async fn why(js: &qm_bus::Bus, workload: &str, json: bool) -> anyhow::Result<()> {
     let decisions = read_decisions(js).await?;
     let actuation = read_actuation(js).await?;
     let entries = timeline::why(&workload.into(), &decisions, &actuation);
@@ -109,7 +109,7 @@ pub async fn why(js: &async_nats::jetstream::Context, workload: &str, json: bool
 }
 
 /// `qm history`.
-pub async fn history(js: &async_nats::jetstream::Context, args: &HistoryArgs) -> anyhow::Result<()> {
+pub async fn history(js: &qm_bus::Bus, args: &HistoryArgs) -> anyhow::Result<()> {
     let filter = Filter {
         team: args.team.as_deref().map(Into::into),
         pool: args.pool.as_deref().map(Into::into),
@@ -129,7 +129,7 @@ pub async fn history(js: &async_nats::jetstream::Context, args: &HistoryArgs) ->
 }
 
 /// `qm shadow-report`: advisory decisions in the log against standing reservations.
-pub async fn shadow_report(js: &async_nats::jetstream::Context, reservations: &std::path::Path, json: bool) -> anyhow::Result<()> {
+pub async fn shadow_report(js: &qm_bus::Bus, reservations: &std::path::Path, json: bool) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(reservations).with_context(|| format!("read {}", reservations.display()))?;
     let reservations: shadow::Reservations = toml::from_str(&text).with_context(|| format!("invalid {}", reservations.display()))?;
     let log = read_log(js).await?;
@@ -171,7 +171,7 @@ pub async fn shadow_report(js: &async_nats::jetstream::Context, reservations: &s
 }
 
 /// `qm audit`: the invariant checker over the three logs. Returns whether all held.
-pub async fn check_invariants(js: &async_nats::jetstream::Context, json: bool) -> anyhow::Result<bool> {
+pub async fn check_invariants(js: &qm_bus::Bus, json: bool) -> anyhow::Result<bool> {
     let log = read_log(js).await?;
     let report = qm_ledger::invariants::check(&log, &read_decisions(js).await?, &read_actuation(js).await?);
     if json {

@@ -42,7 +42,7 @@ impl DemoLoad {
     }
 
     /// One second of demo time: maybe start a workload, report usage, finish due ones.
-    pub async fn step(&mut self, client: &async_nats::Client, now_s: u64) -> StepReport {
+    pub async fn step(&mut self, client: &qm_bus::Bus, now_s: u64) -> StepReport {
         let mut report = StepReport::default();
         if !self.templates.is_empty() && self.running.len() < self.running_max && self.rng.unit() < 0.5 {
             let template = self.templates[self.rng.below(self.templates.len())].clone();

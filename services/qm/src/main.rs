@@ -12,7 +12,8 @@ mod up;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use qm_bus::connect::{connect, jetstream, ConnectSettings};
+use qm_bus::{connect, Bus};
+use qm_runtime::NatsArgs;
 use qm_model::{AcceleratorThroughput, InputEvent, PolicyConfig, WorkloadKind, WorkloadSpec};
 use std::path::PathBuf;
 
@@ -20,9 +21,8 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// NATS server URL.
-    #[arg(long, global = true, env = "QM_NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    nats_url: String,
+    #[command(flatten)]
+    nats: NatsArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -128,40 +128,41 @@ async fn main() -> anyhow::Result<()> {
     qm_runtime::init_logging("warn");
     exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
-    let settings = ConnectSettings { url: cli.nats_url.clone(), name: "qm-cli".into(), ..Default::default() };
+    let settings = cli.nats.connect_settings("qm-cli");
+    let bus = || async { Ok::<Bus, anyhow::Error>(connect(&settings).await?) };
     match cli.command {
-        Command::Up(args) => up::run(args, &cli.nats_url).await,
+        Command::Up(args) => up::run(args, &cli.nats).await,
         Command::Sim(args) => sim::run(args),
         Command::Demand(args) => {
-            let client = connect(&settings).await?;
+            let client = bus().await?;
             let event = demand_event(&args)?;
             let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, args.key.as_deref()).await?;
             println!("accepted {id} at input sequence {seq}");
             Ok(())
         }
         Command::Usage { workload, team, busy, window_s } => {
-            let client = connect(&settings).await?;
+            let client = bus().await?;
             let event = InputEvent::UsageReported { workload: workload.as_str().into(), chips_busy: busy, window_s };
             let (id, seq) = send::send_accepted(&client, send::subject_for_team("usage", &team, &workload), &event, None).await?;
             println!("accepted {id} at input sequence {seq}");
             Ok(())
         }
         Command::Finish { workload, team } => {
-            let client = connect(&settings).await?;
+            let client = bus().await?;
             let event = InputEvent::WorkloadFinished { workload: workload.as_str().into() };
             let (id, seq) = send::send_accepted(&client, send::subject_for_team("finish", &team, &workload), &event, None).await?;
             println!("accepted {id} at input sequence {seq}");
             Ok(())
         }
         Command::Fleet { file } => {
-            let client = connect(&settings).await?;
+            let client = bus().await?;
             let fleet = fleet::FleetFile::load(&file)?;
             let declared = up::declare_fleet(&client, &fleet).await?;
             println!("declared {declared} pools and teams");
             Ok(())
         }
         Command::Policy { file } => {
-            let client = connect(&settings).await?;
+            let client = bus().await?;
             let policy = load_policy(&file)?;
             let event = InputEvent::PolicyPublished(policy);
             let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, None).await?;
@@ -169,8 +170,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Status { json } => {
-            let client = connect(&settings).await?;
-            let engine = status::rebuild(&jetstream(client, 64)).await?;
+            let client = bus().await?;
+            let engine = status::rebuild(&client).await?;
             let status = engine.status();
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -180,22 +181,22 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Replay(args) => {
-            let client = connect(&settings).await?;
-            if !audit::replay(&jetstream(client, 64), &args).await? {
+            let client = bus().await?;
+            if !audit::replay(&client, &args).await? {
                 std::process::exit(2);
             }
             Ok(())
         }
         Command::Audit { json } => {
-            if !audit::check_invariants(&jetstream(connect(&settings).await?, 64), json).await? {
+            if !audit::check_invariants(&bus().await?, json).await? {
                 std::process::exit(2);
             }
             Ok(())
         }
-        Command::Why { workload, json } => audit::why(&jetstream(connect(&settings).await?, 64), &workload, json).await,
-        Command::History(args) => audit::history(&jetstream(connect(&settings).await?, 64), &args).await,
+        Command::Why { workload, json } => audit::why(&bus().await?, &workload, json).await,
+        Command::History(args) => audit::history(&bus().await?, &args).await,
         Command::ShadowReport { reservations, json } => {
-            audit::shadow_report(&jetstream(connect(&settings).await?, 64), &reservations, json).await
+            audit::shadow_report(&bus().await?, &reservations, json).await
         }
     }
 }

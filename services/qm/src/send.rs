@@ -1,6 +1,7 @@
 //! Sending input to ingest and reading its reply.
 
 use anyhow::{bail, Context};
+use qm_bus::request::request;
 use qm_bus::subjects;
 use qm_model::{decode_value, encode_value, IngestReply, InputEvent, IDEMPOTENCY_KEY_HEADER, SOURCE_HEADER};
 use std::time::Duration;
@@ -25,28 +26,25 @@ pub fn subject_for_team(kind: &str, team: &str, workload: &str) -> String {
 
 /// Sends one input event and waits for ingest's answer.
 pub async fn send(
-    client: &async_nats::Client,
+    client: &qm_bus::Bus,
     subject: String,
     event: &InputEvent,
     idempotency_key: Option<&str>,
 ) -> anyhow::Result<IngestReply> {
     let payload = encode_value(event)?;
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(SOURCE_HEADER, "qm-cli");
+    let mut headers = vec![(SOURCE_HEADER, "qm-cli")];
     if let Some(key) = idempotency_key {
-        headers.insert(IDEMPOTENCY_KEY_HEADER, key);
+        headers.push((IDEMPOTENCY_KEY_HEADER, key));
     }
-    let request = async_nats::Request::new().payload(payload.into()).headers(headers).timeout(Some(Duration::from_secs(5)));
-    let reply = client
-        .send_request(subject.clone(), request)
+    let reply = request(client, &subject, payload, &headers, Duration::from_secs(5))
         .await
         .with_context(|| format!("no answer from ingest on {subject}: is `qm up` (or qm-ingest) running?"))?;
-    Ok(decode_value(&reply.payload)?)
+    Ok(decode_value(&reply)?)
 }
 
 /// Sends and fails unless ingest accepted.
 pub async fn send_accepted(
-    client: &async_nats::Client,
+    client: &qm_bus::Bus,
     subject: String,
     event: &InputEvent,
     idempotency_key: Option<&str>,

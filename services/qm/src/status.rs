@@ -7,7 +7,7 @@ use qm_model::PolicyConfig;
 use std::fmt::Write;
 
 /// Rebuilds the engine by folding all of `QM_INPUT`, exactly as the policy service does.
-pub async fn rebuild(js: &async_nats::jetstream::Context) -> anyhow::Result<Engine> {
+pub async fn rebuild(js: &qm_bus::Bus) -> anyhow::Result<Engine> {
     let mut engine = Engine::new(PolicyConfig::default());
     for entry in read_all(js, subjects::INPUT_STREAM, 1).await? {
         if let Ok(record) = decode_log(&entry) {

@@ -8,7 +8,8 @@ use crate::status::summary_line;
 use crate::supervise::{listening, nats_server_binary, sibling_binary, Children};
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use qm_bus::connect::{connect, jetstream, ConnectSettings};
+use qm_bus::{connect, Bus};
+use qm_runtime::NatsArgs;
 use qm_bus::read::{decode_log, follow};
 use qm_bus::subjects;
 use qm_core::Engine;
@@ -46,12 +47,12 @@ pub struct UpArgs {
 }
 
 /// Runs the local system until Ctrl-C or the duration ends.
-pub async fn run(args: UpArgs, nats_url: &str) -> anyhow::Result<()> {
-    let (host, port) = host_port(nats_url)?;
+pub async fn run(args: UpArgs, nats: &NatsArgs) -> anyhow::Result<()> {
+    let (host, port) = host_port(&nats.nats_url)?;
     std::fs::create_dir_all(&args.data_dir)?;
     let logs = args.data_dir.join("logs");
     let mut children = Children::default();
-    let outcome = start_and_watch(&args, nats_url, &host, port, &logs, &mut children).await;
+    let outcome = start_and_watch(&args, nats, &host, port, &logs, &mut children).await;
     println!("stopping services...");
     children.stop(Duration::from_secs(5)).await;
     println!("stopped. Logs are in {}", logs.display());
@@ -60,12 +61,13 @@ pub async fn run(args: UpArgs, nats_url: &str) -> anyhow::Result<()> {
 
 async fn start_and_watch(
     args: &UpArgs,
-    nats_url: &str,
+    nats: &NatsArgs,
     host: &str,
     port: u16,
     logs: &std::path::Path,
     children: &mut Children,
 ) -> anyhow::Result<()> {
+    let nats_url = &nats.nats_url;
     if listening(host, port).await {
         println!("using the nats-server already listening at {nats_url}");
     } else {
@@ -74,7 +76,7 @@ async fn start_and_watch(
         children.spawn("nats-server", &nats_server_binary()?, &nats_args, &[], logs)?;
         println!("started nats-server with JetStream at {nats_url} (store {})", store.display());
     }
-    let env = vec![("QM_NATS_URL", nats_url.to_owned())];
+    let env = nats.env();
     let mut actuator_env = env.clone();
     actuator_env.push(("QM_BACKEND", args.backend.clone()));
     if let Some(command) = &args.exec_command {
@@ -85,7 +87,7 @@ async fn start_and_watch(
     children.spawn("actuator", &sibling_binary("qm-actuator")?, &[], &actuator_env, logs)?;
     println!("started ingest, policy and actuator (logs in {})", logs.display());
 
-    let client = connect(&ConnectSettings { url: nats_url.to_owned(), name: "qm-up".into(), ..Default::default() }).await?;
+    let client = connect(&nats.connect_settings("qm-up")).await?;
     let policy = match &args.policy {
         Some(path) => crate::load_policy(path)?,
         None => toml::from_str(DEMO_POLICY)?,
@@ -102,7 +104,7 @@ async fn start_and_watch(
 }
 
 /// Publishes the policy, retrying until ingest answers (it may still be starting).
-async fn wait_for_ingest(client: &async_nats::Client, policy: &PolicyConfig) -> anyhow::Result<()> {
+async fn wait_for_ingest(client: &Bus, policy: &PolicyConfig) -> anyhow::Result<()> {
     let event = InputEvent::PolicyPublished(policy.clone());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -116,7 +118,7 @@ async fn wait_for_ingest(client: &async_nats::Client, policy: &PolicyConfig) -> 
 }
 
 /// Declares every pool and team of a fleet file; returns how many.
-pub async fn declare_fleet(client: &async_nats::Client, fleet: &FleetFile) -> anyhow::Result<usize> {
+pub async fn declare_fleet(client: &Bus, fleet: &FleetFile) -> anyhow::Result<usize> {
     let events = fleet
         .team
         .iter()
@@ -134,13 +136,12 @@ pub async fn declare_fleet(client: &async_nats::Client, fleet: &FleetFile) -> an
 /// Drives the demo and prints progress, from a read-only replica of the policy engine
 /// that follows the log (so what it shows is what the policy decided).
 async fn watch(
-    client: &async_nats::Client,
+    client: &Bus,
     mut demo: Option<DemoLoad>,
     duration_s: u64,
     children: &mut Children,
 ) -> anyhow::Result<()> {
-    let js = jetstream(client.clone(), 64);
-    let mut entries = Box::pin(follow(&js, subjects::INPUT_STREAM, 1).await?);
+    let mut entries = Box::pin(follow(client, subjects::INPUT_STREAM, 1).await?);
     let mut replica = Engine::new(PolicyConfig::default());
     let started = Instant::now();
     let mut second = tokio::time::interval(Duration::from_secs(1));

@@ -11,7 +11,7 @@ use qm_model::{decode, DecisionRecorded, InputEvent};
 use std::time::Duration;
 
 async fn busy_history(system: &System) -> anyhow::Result<()> {
-    let client = system.client().await?;
+    let client = system.bus().await?;
     let mut critical = team("serving", 8.0);
     critical.tier = qm_model::PriorityTier::Critical;
     declare_fleet(&client, &[team("ml", 8.0), critical], &[h100_pool("use-h100", 16)]).await?;
@@ -67,7 +67,7 @@ async fn the_log_replays_byte_for_byte_and_explains_every_workload() -> anyhow::
 async fn shadow_mode_records_advisory_decisions_and_applies_none() -> anyhow::Result<()> {
     let system = System::start_with_env(&[("QM_SHADOW", "true")])?;
     busy_history(&system).await?;
-    let js = system.js().await?;
+    let js = system.bus().await?;
     let decisions = eventually(Duration::from_secs(20), || {
         let entries = futures::executor::block_on(read_all(&js, subjects::DECISIONS_STREAM, 1))?;
         Ok((entries.len() >= 4).then_some(entries))

@@ -19,7 +19,7 @@ const POOL_CHIPS: u32 = 256;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_each_service_mid_stream_loses_nothing_and_duplicates_nothing() -> anyhow::Result<()> {
     let mut system = System::start()?;
-    let client = system.client().await?;
+    let client = system.bus().await?;
     declare_fleet(&client, &[team("ml", 64.0)], &[h100_pool("use-h100", POOL_CHIPS)]).await?;
 
     let sender_client = client.clone();
@@ -68,7 +68,7 @@ async fn killing_each_service_mid_stream_loses_nothing_and_duplicates_nothing() 
     })
     .await?;
 
-    let js = system.js().await?;
+    let js = system.bus().await?;
     // Each demand stored exactly once despite retries.
     let inputs = read_all(&js, subjects::INPUT_STREAM, 1).await?;
     let mut demand_count: BTreeMap<String, u32> = BTreeMap::new();

@@ -12,7 +12,7 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demand_in_becomes_an_applied_grant_visible_in_status() -> anyhow::Result<()> {
     let system = System::start()?;
-    let client = system.client().await?;
+    let client = system.bus().await?;
     declare_fleet(&client, &[team("ml", 8.0)], &[h100_pool("use-h100", 16)]).await?;
 
     let event = InputEvent::DemandDeclared { spec: workload("ml", "train-1", 8), chips_desired: 8 };
@@ -49,17 +49,17 @@ async fn demand_in_becomes_an_applied_grant_visible_in_status() -> anyhow::Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_precise_error_and_a_dead_letter() -> anyhow::Result<()> {
     let system = System::start()?;
-    let client = system.client().await?;
+    let client = system.bus().await?;
     declare_fleet(&client, &[team("ml", 8.0)], &[h100_pool("use-h100", 16)]).await?;
 
-    let garbage = request(&client, "qm.in.demand.ml.w1", b"\xc1not msgpack".to_vec(), None).await?;
+    let garbage = send_raw(&client, "qm.in.demand.ml.w1", b"\xc1not msgpack".to_vec(), None).await?;
     let unknown_team = InputEvent::DemandDeclared { spec: workload("ghosts", "w2", 8), chips_desired: 8 };
     let unknown = send_until_answered(&client, "qm.in.demand.ghosts.w2", &unknown_team, None).await?;
     let mut spoofed = workload("ml", "w3", 8);
     spoofed.team = "ml".into();
     let wrong_team = InputEvent::DemandDeclared { spec: spoofed, chips_desired: 8 };
     let forbidden = send_until_answered(&client, "qm.in.demand.other.w3", &wrong_team, None).await?;
-    let oversized = request(&client, "qm.in.usage.ml.w1", vec![0u8; qm_model::limits::MESSAGE_BYTES_MAX + 1], None).await?;
+    let oversized = send_raw(&client, "qm.in.usage.ml.w1", vec![0u8; qm_model::limits::MESSAGE_BYTES_MAX + 1], None).await?;
 
     let code = |reply: &qm_model::IngestReply| match reply {
         qm_model::IngestReply::Rejected { code, .. } => Some(*code),
@@ -70,7 +70,7 @@ async fn bad_input_gets_a_precise_error_and_a_dead_letter() -> anyhow::Result<()
     assert_eq!(code(&forbidden), Some(RejectCode::Forbidden), "{forbidden:?}");
     assert_eq!(code(&oversized), Some(RejectCode::TooLarge), "{oversized:?}");
 
-    let js = system.js().await?;
+    let js = system.bus().await?;
     let dead: Vec<InputRejected> = read_all(&js, subjects::DEAD_STREAM, 1)
         .await?
         .iter()
@@ -90,7 +90,7 @@ async fn bad_input_gets_a_precise_error_and_a_dead_letter() -> anyhow::Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_idempotency_key_is_stored_once_with_the_original_id() -> anyhow::Result<()> {
     let system = System::start()?;
-    let client = system.client().await?;
+    let client = system.bus().await?;
     declare_fleet(&client, &[team("ml", 8.0)], &[h100_pool("use-h100", 16)]).await?;
     let event = InputEvent::DemandDeclared { spec: workload("ml", "w1", 8), chips_desired: 4 };
     let first = send_until_answered(&client, "qm.in.demand.ml.w1", &event, Some("k-1")).await?;
@@ -105,7 +105,7 @@ async fn repeated_idempotency_key_is_stored_once_with_the_original_id() -> anyho
         }
         other => panic!("unexpected replies {other:?}"),
     }
-    let js = system.js().await?;
+    let js = system.bus().await?;
     let demands = read_all(&js, subjects::INPUT_STREAM, 1).await?.into_iter().filter(|e| e.subject == "qm.input.demand.ml.w1").count();
     assert_eq!(demands, 1);
     Ok(())

@@ -23,13 +23,13 @@ async fn runs_one_command_per_decision_and_reports_failures() -> anyhow::Result<
         .into_boxed_str(),
     );
     let mut system = System::start_with_env(&[("QM_BACKEND", "exec"), ("QM_EXEC_COMMAND", command)])?;
-    let client = system.client().await?;
+    let client = system.bus().await?;
     declare_fleet(&client, &[team("ml", 8.0)], &[h100_pool("use-h100", 16)]).await?;
     for (id, chips) in [("good", 4), ("broken", 4)] {
         let event = InputEvent::DemandDeclared { spec: workload("ml", id, chips), chips_desired: chips };
         expect_accepted(send_until_answered(&client, &format!("qm.in.demand.ml.{id}"), &event, None).await?)?;
     }
-    let js = system.js().await?;
+    let js = system.bus().await?;
     let events = eventually(Duration::from_secs(20), || {
         let entries = futures::executor::block_on(read_all(&js, subjects::ACTUATION_STREAM, 1))?;
         let events: Vec<ActuationEvent> = entries.iter().filter_map(|e| decode::<ActuationEvent>(&e.payload).ok()).map(|e| e.body).collect();
@@ -48,7 +48,7 @@ async fn runs_one_command_per_decision_and_reports_failures() -> anyhow::Result<
     // A restarted actuator that lost its consumer position re-reads every decision, but
     // runs no command again: it knows from QM_ACTUATION which decisions it reported.
     system.kill_service("qm-actuator");
-    js.get_stream(subjects::DECISIONS_STREAM).await?.delete_consumer("qm-actuator").await?;
+    qm_bus::streams::delete_consumer(&js, subjects::DECISIONS_STREAM, "qm-actuator").await?;
     system.start_service("qm-actuator")?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = std::fs::read_to_string(&journal)?;

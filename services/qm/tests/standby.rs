@@ -21,7 +21,7 @@ fn policy_env(instance: &'static str, snapshot_every: &'static str) -> Vec<(&'st
 }
 
 /// Sends demand for workloads `range`, 25 ms apart, each with its id as idempotency key.
-fn send_demand(client: async_nats::Client, range: std::ops::Range<u32>) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+fn send_demand(client: qm_bus::Bus, range: std::ops::Range<u32>) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     tokio::spawn(async move {
         for i in range {
             let id = format!("w{i}");
@@ -33,7 +33,7 @@ fn send_demand(client: async_nats::Client, range: std::ops::Range<u32>) -> tokio
     })
 }
 
-async fn wait_for_writer(js: &async_nats::jetstream::Context, not: Option<&str>, within: Duration) -> anyhow::Result<String> {
+async fn wait_for_writer(js: &qm_bus::Bus, not: Option<&str>, within: Duration) -> anyhow::Result<String> {
     let deadline = Instant::now() + within;
     loop {
         if let Some(holder) = policy_writer(js).await? {
@@ -61,11 +61,11 @@ async fn standby_takes_over_when_the_writer_is_killed_and_nothing_is_lost_or_dou
     system.start_instance("qm-ingest", "qm-ingest", &[])?;
     system.start_instance("qm-actuator", "qm-actuator", &[])?;
     system.start_instance("policy-a", "qm-policy", &policy_env("policy-a", "40"))?;
-    let js = system.js().await?;
+    let js = system.bus().await?;
     assert_eq!(wait_for_writer(&js, None, Duration::from_secs(20)).await?, "policy-a");
     system.start_instance("policy-b", "qm-policy", &policy_env("policy-b", "40"))?;
 
-    let client = system.client().await?;
+    let client = system.bus().await?;
     declare_fleet(&client, &[team("ml", 64.0)], &[h100_pool("use-h100", POOL_CHIPS)]).await?;
     let sender = send_demand(client.clone(), 0..100);
 
@@ -101,8 +101,8 @@ async fn restart_from_a_snapshot_decides_the_same_and_a_bad_snapshot_only_costs_
     system.start_instance("qm-ingest", "qm-ingest", &[])?;
     system.start_instance("qm-actuator", "qm-actuator", &[])?;
     system.start_instance("policy", "qm-policy", &policy_env("policy-1", "10"))?;
-    let client = system.client().await?;
-    let js = system.js().await?;
+    let client = system.bus().await?;
+    let js = system.bus().await?;
     declare_fleet(&client, &[team("ml", 64.0)], &[h100_pool("use-h100", POOL_CHIPS)]).await?;
     send_demand(client.clone(), 0..30).await??;
     all_applied(&system, 0..30).await?;

@@ -12,7 +12,8 @@
 //! write): a holder stops believing in its lease before anyone else can take it, as
 //! long as both clocks run at about the same rate. A margin covers the rest.
 
-use async_nats::jetstream::{self, kv};
+use crate::bus::Bus;
+use async_nats::jetstream::kv;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -62,8 +63,9 @@ pub struct LeaseStore {
 impl LeaseStore {
     /// Opens the bucket, creating it if absent. An existing bucket keeps its TTL (every
     /// holder must agree on it), and that TTL is the one used.
-    pub async fn open(js: &jetstream::Context, settings: &LeaseSettings) -> Result<Self, LeaseError> {
+    pub async fn open(bus: &Bus, settings: &LeaseSettings) -> Result<Self, LeaseError> {
         let bucket_error = |e: &dyn std::fmt::Display| LeaseError::Bucket { bucket: settings.bucket.clone(), message: e.to_string() };
+        let js = bus.js();
         let kv = match js.get_key_value(&settings.bucket).await {
             Ok(kv) => kv,
             Err(_) => js
@@ -87,6 +89,14 @@ impl LeaseStore {
             tracing::warn!(bucket = %settings.bucket, configured_ms = settings.ttl.as_millis(), bucket_ms = ttl.as_millis(), "lease bucket exists with another TTL; using the bucket's");
         }
         Ok(Self { kv, ttl })
+    }
+
+    /// Who holds `key` in `bucket`, without creating the bucket: `None` when nobody does
+    /// or the bucket does not exist yet (for observers such as tests and `qm status`).
+    pub async fn holder_in(bus: &Bus, bucket: &str, key: &str) -> Result<Option<String>, LeaseError> {
+        let Ok(kv) = bus.js().get_key_value(bucket).await else { return Ok(None) };
+        let value = kv.get(key).await.map_err(|e| unavailable(key, &e))?;
+        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// The lease time to live in force.

@@ -2,7 +2,8 @@
 //! restarted writer redoing its last round) is dropped by JetStream instead of stored twice.
 
 use crate::error::BusError;
-use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
+use crate::bus::Bus;
+use async_nats::jetstream::{context::PublishAckFuture, message::PublishMessage};
 use qm_model::{encode, Body, Envelope};
 
 /// Where a publish landed.
@@ -16,24 +17,25 @@ pub struct Stored {
 
 /// Sends an envelope and returns the pending ack, so callers can pipeline many.
 pub async fn send<T: Body>(
-    js: &jetstream::Context,
+    bus: &Bus,
     subject: String,
     message_id: &str,
     envelope: &Envelope<T>,
 ) -> Result<PendingAck, BusError> {
     let payload = encode(envelope)?;
-    send_bytes(js, subject, message_id, payload).await
+    send_bytes(bus, subject, message_id, payload).await
 }
 
 /// Sends already encoded bytes; see [`send`].
 pub async fn send_bytes(
-    js: &jetstream::Context,
+    bus: &Bus,
     subject: String,
     message_id: &str,
     payload: Vec<u8>,
 ) -> Result<PendingAck, BusError> {
     let message = PublishMessage::build().payload(payload.into()).message_id(message_id);
-    let future = js
+    let future = bus
+        .js()
         .send_publish(subject.clone(), message)
         .await
         .map_err(|e| BusError::Publish { subject: subject.clone(), message: e.to_string() })?;
@@ -59,10 +61,10 @@ impl PendingAck {
 
 /// Publishes and waits for the ack.
 pub async fn publish<T: Body>(
-    js: &jetstream::Context,
+    bus: &Bus,
     subject: String,
     message_id: &str,
     envelope: &Envelope<T>,
 ) -> Result<Stored, BusError> {
-    send(js, subject, message_id, envelope).await?.stored().await
+    send(bus, subject, message_id, envelope).await?.stored().await
 }

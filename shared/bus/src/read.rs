@@ -3,6 +3,7 @@
 //! remembers a reader's position: each service keeps its own (state is rebuilt from the log).
 
 use crate::error::BusError;
+use crate::bus::Bus;
 use async_nats::jetstream::{self, consumer};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -19,11 +20,11 @@ pub struct Entry {
 
 /// Reads `stream_name` in order from `from_sequence` (1 = the start), then follows.
 pub async fn follow(
-    js: &jetstream::Context,
+    bus: &Bus,
     stream_name: &str,
     from_sequence: u64,
 ) -> Result<impl Stream<Item = Result<Entry, BusError>> + Send + 'static, BusError> {
-    follow_filtered(js, stream_name, from_sequence, None).await
+    follow_filtered(bus, stream_name, from_sequence, None).await
 }
 
 /// Like [`follow`], restricted to subjects matching `filter`.
@@ -34,20 +35,20 @@ pub async fn follow(
 /// nothing arrives for [`STALL_CHECK`] although the stream has moved past the next
 /// expected sequence, or the consumer errs or ends, it is recreated from that sequence.
 pub async fn follow_filtered(
-    js: &jetstream::Context,
+    bus: &Bus,
     stream_name: &str,
     from_sequence: u64,
     filter: Option<&str>,
 ) -> Result<impl Stream<Item = Result<Entry, BusError>> + Send + 'static, BusError> {
     let mut follower = Follower {
-        js: js.clone(),
+        bus: bus.clone(),
         stream_name: stream_name.to_owned(),
         filter: filter.map(str::to_owned),
         next_sequence: from_sequence.max(1),
         consumer: None,
     };
     // Fail fast on a missing stream instead of retrying forever.
-    follower.consumer = Some(open_consumer(&follower.js, &follower.stream_name, follower.filter.as_deref(), follower.next_sequence).await?);
+    follower.consumer = Some(open_consumer(&follower.bus, &follower.stream_name, follower.filter.as_deref(), follower.next_sequence).await?);
     Ok(futures::stream::unfold(follower, |mut follower| async move {
         let entry = follower.next_entry().await;
         Some((entry, follower))
@@ -60,7 +61,7 @@ pub const STALL_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 type EntryStream = std::pin::Pin<Box<dyn Stream<Item = Result<Entry, BusError>> + Send>>;
 
 struct Follower {
-    js: jetstream::Context,
+    bus: Bus,
     stream_name: String,
     filter: Option<String>,
     next_sequence: u64,
@@ -68,9 +69,9 @@ struct Follower {
 }
 
 /// An ordered consumer on `stream_name` from `next_sequence`.
-async fn open_consumer(js: &jetstream::Context, stream_name: &str, filter: Option<&str>, next_sequence: u64) -> Result<EntryStream, BusError> {
+async fn open_consumer(bus: &Bus, stream_name: &str, filter: Option<&str>, next_sequence: u64) -> Result<EntryStream, BusError> {
     let stream_error = |e: &dyn std::fmt::Display| BusError::Stream { stream: stream_name.to_owned(), message: e.to_string() };
-    let stream = js.get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
+    let stream = bus.js().get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
     let deliver_policy = if next_sequence <= 1 {
         consumer::DeliverPolicy::All
     } else {
@@ -104,7 +105,7 @@ impl Follower {
         loop {
             let consumer = match self.consumer.as_mut() {
                 Some(consumer) => consumer,
-                None => match open_consumer(&self.js, &self.stream_name, self.filter.as_deref(), self.next_sequence).await {
+                None => match open_consumer(&self.bus, &self.stream_name, self.filter.as_deref(), self.next_sequence).await {
                     Ok(consumer) => self.consumer.insert(consumer),
                     Err(e) => {
                         failures += 1;
@@ -128,7 +129,7 @@ impl Follower {
                 }
                 Ok(None) => self.consumer = None,
                 Err(_silent) => {
-                    if stalled(&self.js, &self.stream_name, self.next_sequence).await {
+                    if stalled(&self.bus, &self.stream_name, self.next_sequence).await {
                         tracing::warn!(stream = %self.stream_name, next = self.next_sequence, "consumer silent while the stream grew; recreating");
                         self.consumer = None;
                     }
@@ -142,19 +143,19 @@ impl Follower {
 /// Whether the stream holds messages at or past the next expected sequence. With a
 /// filter this may be a false alarm (the new messages may not match); recreating the
 /// consumer then costs one request and loses nothing.
-async fn stalled(js: &jetstream::Context, stream_name: &str, next_sequence: u64) -> bool {
-    crate::streams::last_sequence(js, stream_name).await.is_ok_and(|last| last >= next_sequence)
+async fn stalled(bus: &Bus, stream_name: &str, next_sequence: u64) -> bool {
+    crate::streams::last_sequence(bus, stream_name).await.is_ok_and(|last| last >= next_sequence)
 }
 
 /// Reads every message now in `stream_name` from `from_sequence` and stops: for
 /// one-shot rebuilds (`qm status`, `qm replay`).
-pub async fn read_all(js: &jetstream::Context, stream_name: &str, from_sequence: u64) -> Result<Vec<Entry>, BusError> {
-    let last = crate::streams::last_sequence(js, stream_name).await?;
+pub async fn read_all(bus: &Bus, stream_name: &str, from_sequence: u64) -> Result<Vec<Entry>, BusError> {
+    let last = crate::streams::last_sequence(bus, stream_name).await?;
     let mut out = Vec::new();
     if last < from_sequence.max(1) {
         return Ok(out);
     }
-    let mut messages = Box::pin(follow(js, stream_name, from_sequence).await?);
+    let mut messages = Box::pin(follow(bus, stream_name, from_sequence).await?);
     while let Some(entry) = messages.next().await {
         let entry = entry?;
         let done = entry.sequence >= last;
@@ -183,13 +184,13 @@ impl Delivery {
 /// A durable, explicitly acked consumer: the server remembers the position, and
 /// anything not acked within `ack_wait` is delivered again.
 pub async fn durable(
-    js: &jetstream::Context,
+    bus: &Bus,
     stream_name: &str,
     durable_name: &str,
     ack_pending_max: i64,
 ) -> Result<impl Stream<Item = Result<Delivery, BusError>> + Send + 'static, BusError> {
     let stream_error = |e: &dyn std::fmt::Display| BusError::Stream { stream: stream_name.to_owned(), message: e.to_string() };
-    let stream = js.get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
+    let stream = bus.js().get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
     let config = consumer::pull::Config {
         durable_name: Some(durable_name.to_owned()),
         ack_policy: consumer::AckPolicy::Explicit,

@@ -3,7 +3,8 @@
 //! only a cache of what the log already says, so a missing or damaged one costs time,
 //! never correctness.
 
-use async_nats::jetstream::{self, object_store};
+use crate::bus::Bus;
+use async_nats::jetstream::object_store;
 use tokio::io::AsyncReadExt;
 
 /// Where snapshots live.
@@ -39,7 +40,8 @@ pub struct SnapshotStore {
 
 impl SnapshotStore {
     /// Opens the bucket, creating it if absent.
-    pub async fn open(js: &jetstream::Context, settings: &SnapshotSettings) -> Result<Self, SnapshotError> {
+    pub async fn open(bus: &Bus, settings: &SnapshotSettings) -> Result<Self, SnapshotError> {
+        let js = bus.js();
         let store = match js.get_object_store(&settings.bucket).await {
             Ok(store) => store,
             Err(_) => js

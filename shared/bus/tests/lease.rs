@@ -2,7 +2,7 @@
 //! compare-and-set, takeover only after expiry (or release), and a replaced holder
 //! cannot renew over its successor.
 
-use qm_bus::connect::{connect, jetstream, ConnectSettings};
+use qm_bus::connect::{connect, ConnectSettings};
 use qm_bus::lease::{Lease, LeaseError, LeaseSettings, LeaseStore};
 use qm_testkit::NatsServer;
 use std::time::Duration;
@@ -12,8 +12,7 @@ const TTL: Duration = Duration::from_millis(1000);
 
 async fn store(nats: &NatsServer) -> anyhow::Result<LeaseStore> {
     let client = connect(&ConnectSettings { url: nats.url(), name: "lease-test".into(), ..Default::default() }).await?;
-    let js = jetstream(client, 64);
-    Ok(LeaseStore::open(&js, &LeaseSettings { bucket: "test_leases".into(), ttl: TTL, replicas: 1 }).await?)
+    Ok(LeaseStore::open(&client, &LeaseSettings { bucket: "test_leases".into(), ttl: TTL, replicas: 1 }).await?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,7 +69,7 @@ async fn a_stale_revision_cannot_renew_even_before_expiry() -> anyhow::Result<()
     // stale now, so its renewal must fail rather than overwrite in turn.
     let b = {
         let client = connect(&ConnectSettings { url: nats.url(), name: "thief".into(), ..Default::default() }).await?;
-        let kv = jetstream(client, 8).get_key_value("test_leases").await?;
+        let kv = client.raw_jetstream().get_key_value("test_leases").await?;
         kv.put("writer", "b".into()).await?
     };
     assert!(b > a.revision());

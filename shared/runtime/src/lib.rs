@@ -3,8 +3,13 @@
 //! - [`init_logging`]: structured `tracing` logs, filtered by `RUST_LOG`, JSON with `QM_LOG_JSON=1`.
 //! - [`shutdown_signal`]: resolves on Ctrl-C or SIGTERM, for graceful shutdown.
 //! - [`metrics`]: a Prometheus registry and a `/metrics` + `/healthz` endpoint.
+//! - [`service`]: the shared flags (NATS, credentials, TLS, metrics, replicas) and the
+//!   bootstrap every service starts with (connect, ensure streams, registry).
 
 pub mod metrics;
+pub mod service;
+
+pub use service::{Bootstrap, CommonArgs, NatsArgs, ServiceSettings};
 
 /// Sets up `tracing` output on stderr; `RUST_LOG` filters (default `default_level`).
 pub fn init_logging(default_level: &str) {

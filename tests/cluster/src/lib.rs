@@ -4,8 +4,8 @@
 //!
 //! - [`cluster`]: the cluster, built with testcontainers from the local static nats-server
 //!   binary (no registry is needed), on its own Docker network, client ports on loopback.
-//! - [`system`]: the three service binaries as child processes, the `qm` CLI, and input
-//!   sent through ingest with retries that an idempotency key makes safe.
+//! - [`system`]: input sent through ingest with retries that an idempotency key makes
+//!   safe; the service processes and fixtures re-exported from `qm_testkit`.
 
 pub mod cluster;
 pub mod system;

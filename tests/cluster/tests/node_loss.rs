@@ -4,7 +4,7 @@
 //! Needs a Docker engine (skipped, saying so, when none answers) and the workspace
 //! binaries: `cargo build --bins` in the same target dir first (scripts/test.sh does it).
 
-use qm_bus::connect::{connect, jetstream, ConnectSettings};
+use qm_bus::{connect, ConnectSettings};
 use qm_bus::subjects::INPUT_STREAM;
 use qm_cluster_tests::cluster::{docker_reachable, nats_server_binary, stream_leader, NatsCluster, NODES_COUNT};
 use qm_cluster_tests::system::{applied, demand, eventually, h100_pool, send, team, Services};
@@ -32,10 +32,10 @@ async fn r3_streams_keep_granting_after_the_log_leader_node_is_killed() -> anyho
     step(&format!("{NODES_COUNT} nodes up at {}", cluster.url()));
     cluster.wait_for_jetstream(REPLICAS, Duration::from_secs(60)).await?;
     step("JetStream meta leader elected, R3 streams placed");
-    let mut services = Services::start(&cluster.url(), REPLICAS)?;
+    let mut services = Services::start_all(&cluster.url(), &[("QM_STREAM_REPLICAS", &REPLICAS.to_string())])?;
     let settings = ConnectSettings { url: cluster.url(), name: "qm-cluster-test".into(), ..Default::default() };
     let client = connect(&settings).await?;
-    let js = jetstream(client.clone(), 64);
+    let js = client.clone();
 
     // And a fleet and a first demand, granted and applied.
     send(&client, "qm.in.team.ml", &InputEvent::TeamDeclared(team("ml", 16.0)), "team-ml", SEND_TIMEOUT).await?;
