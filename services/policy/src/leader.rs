@@ -8,8 +8,14 @@
 //! messages under the same ids, and JetStream's duplicate window drops the second copy.
 //! Correctness comes from determinism plus dedup; the lease only keeps the overlap to a
 //! moment, so the work is done once and the dedup window is never relied on for long.
+//!
+//! Renewal must never wait behind the fold (issue 15: under load the only writer lost its
+//! lease to itself). So the keeper runs on its own thread, with its own single-threaded
+//! runtime and its own NATS connection: a long round or a full publish pipeline on the
+//! service's connection delays neither its timer nor its compare-and-set.
 
-use qm_bus::lease::{Lease, LeaseStore};
+use qm_bus::lease::{Lease, LeaseSettings, LeaseStore};
+use qm_bus::ConnectSettings;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
@@ -36,16 +42,44 @@ impl Role {
 pub struct Keeper {
     pub roles: watch::Receiver<Role>,
     stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    done: oneshot::Receiver<()>,
+}
+
+/// Where the keeper connects and which lease it keeps.
+#[derive(Clone, Debug)]
+pub struct KeeperSettings {
+    /// Its own connection (same server and credentials as the service's).
+    pub nats: ConnectSettings,
+    pub lease: LeaseSettings,
+    pub key: String,
+    pub holder: String,
 }
 
 impl Keeper {
-    /// Starts trying to hold `key` as `holder`, every TTL/3 (renewals at the same pace).
-    pub fn spawn(store: LeaseStore, key: String, holder: String) -> Self {
+    /// Starts trying to hold the key, every TTL/3 (renewals at the same pace), on a thread
+    /// of its own. Returns once the keeper is connected and the bucket open.
+    pub async fn spawn(settings: KeeperSettings) -> anyhow::Result<Self> {
         let (tx, roles) = watch::channel(Role::Standby);
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(keep(store, key, holder, tx, stopped));
-        Self { roles, stop: Some(stop), task }
+        let (ready_tx, ready) = oneshot::channel::<anyhow::Result<()>>();
+        let (done_tx, done) = oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::thread::Builder::new().name("qm-policy-lease".into()).spawn(move || {
+            runtime.block_on(async move {
+                let store = match open(&settings).await {
+                    Ok(store) => store,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                keep(store, settings.key, settings.holder, tx, stopped).await;
+            });
+            let _ = done_tx.send(());
+        })?;
+        ready.await.map_err(|_| anyhow::anyhow!("lease keeper thread ended at start"))??;
+        Ok(Self { roles, stop: Some(stop), done })
     }
 
     /// Stops: publishes `Standby`, then releases the lease if held, so a standby takes
@@ -54,8 +88,13 @@ impl Keeper {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        let _ = (&mut self.done).await;
     }
+}
+
+async fn open(settings: &KeeperSettings) -> anyhow::Result<LeaseStore> {
+    let bus = qm_bus::connect(&settings.nats).await?;
+    Ok(LeaseStore::open(&bus, &settings.lease).await?)
 }
 
 async fn keep(store: LeaseStore, key: String, holder: String, tx: watch::Sender<Role>, mut stopped: oneshot::Receiver<()>) {

@@ -2,16 +2,16 @@
 //! start), fold every entry of `QM_INPUT`, and publish decisions only while holding the
 //! writer lease. A standby folds the same log, so it is caught up when it takes over.
 
-use crate::leader::{Keeper, Role};
+use crate::leader::{Keeper, KeeperSettings, Role};
 use crate::recent::{RecentRounds, Round};
 use crate::resume::resume_point;
 use crate::snapshot::{Snapshot, SnapshotLoadError};
 use crate::writer::Publisher;
 use futures::{Stream, StreamExt};
-use qm_bus::lease::{LeaseSettings, LeaseStore};
+use qm_bus::lease::LeaseSettings;
 use qm_bus::read::{self, decode_log, Entry};
 use qm_bus::snapshot::{SnapshotSettings, SnapshotStore};
-use qm_bus::{subjects, Bus, BusError};
+use qm_bus::{subjects, Bus, BusError, ConnectSettings};
 use qm_core::Engine;
 use qm_model::PolicyConfig;
 use qm_runtime::metrics::LabeledCounter;
@@ -84,8 +84,13 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
             .ok(),
         None => None,
     };
-    let leases = LeaseStore::open(&bus, &config.lease).await?;
-    let mut keeper = Keeper::spawn(leases, config.lease_key.clone(), config.instance.clone());
+    let mut keeper = Keeper::spawn(KeeperSettings {
+        nats: ConnectSettings { name: format!("{}-lease", config.service.nats.name), ..config.service.nats.clone() },
+        lease: config.lease.clone(),
+        key: config.lease_key.clone(),
+        holder: config.instance.clone(),
+    })
+    .await?;
 
     let (mut engine, stored_through) = start_point(&bus, snapshots.as_ref(), &config, &snapshot_events).await?;
     let mut policy = Policy {

@@ -7,6 +7,13 @@
 //! compare-and-set on the revision it last wrote, so a holder that was replaced can never
 //! renew over its successor: its revision is stale.
 //!
+//! A holder never loses the lease to itself: when a renewal finds a revision it did not
+//! expect (its previous write landed although the answer was lost) or gets no answer in
+//! time, it reads the key, and if the key still names it, renews on the revision found.
+//! Likewise `acquire` takes over a key that already names this holder (a renewal given up
+//! too early, or a restart under the same instance name) instead of waiting for expiry.
+//! Holder names must therefore be unique per live instance.
+//!
 //! The holder's own deadline is counted from the moment it *sent* its last successful
 //! write, so it is never later than the server's (which counts from when it stored that
 //! write): a holder stops believing in its lease before anyone else can take it, as
@@ -106,8 +113,16 @@ impl LeaseStore {
 
     /// Who holds `key` now, if anyone.
     pub async fn holder(&self, key: &str) -> Result<Option<String>, LeaseError> {
-        let value = self.kv.get(key).await.map_err(|e| unavailable(key, &e))?;
-        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.entry(key).await?.map(|(holder, _)| holder))
+    }
+
+    /// The holder written in `key` and the revision of that write; `None` when absent,
+    /// deleted or expired.
+    async fn entry(&self, key: &str) -> Result<Option<(String, u64)>, LeaseError> {
+        let entry = self.kv.entry(key).await.map_err(|e| unavailable(key, &e))?;
+        Ok(entry
+            .filter(|e| e.operation == kv::Operation::Put)
+            .map(|e| (String::from_utf8_lossy(&e.value).into_owned(), e.revision)))
     }
 }
 
@@ -121,42 +136,86 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Takes `key` for `holder` if nobody holds it (absent or expired). `Ok(None)` when
-    /// someone else does.
+    /// Takes `key` for `holder` if nobody holds it (absent or expired) or it already
+    /// names `holder`. `Ok(None)` when someone else holds it.
     pub async fn acquire(store: &LeaseStore, key: &str, holder: &str) -> Result<Option<Self>, LeaseError> {
         let sent = Instant::now();
+        let mut lease = Self { store: store.clone(), key: key.to_owned(), holder: holder.to_owned(), revision: 0, valid_until: sent };
         match store.kv.create(key, holder.as_bytes().to_vec().into()).await {
-            Ok(revision) => Ok(Some(Self {
-                store: store.clone(),
-                key: key.to_owned(),
-                holder: holder.to_owned(),
-                revision,
-                valid_until: deadline(sent, store.ttl),
-            })),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
+            Ok(revision) => {
+                lease.wrote(revision, sent);
+                Ok(Some(lease))
+            }
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                let Some((current, revision)) = store.entry(key).await? else { return Ok(None) };
+                if current != holder {
+                    return Ok(None);
+                }
+                tracing::info!(key, holder, revision, "lease already names this holder; taking it over");
+                let sent = Instant::now();
+                match store.kv.update(key, holder.as_bytes().to_vec().into(), revision).await {
+                    Ok(revision) => {
+                        lease.wrote(revision, sent);
+                        Ok(Some(lease))
+                    }
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+                    Err(e) => Err(unavailable(key, &e)),
+                }
+            }
             Err(e) => Err(unavailable(key, &e)),
         }
     }
 
-    /// Extends the lease by one TTL from now. Any failure means the lease must be taken
-    /// as lost: the caller stops acting as holder before doing anything else.
+    fn wrote(&mut self, revision: u64, sent: Instant) {
+        self.revision = revision;
+        self.valid_until = deadline(sent, self.store.ttl);
+    }
+
+    /// Extends the lease by one TTL from now. A failure means the lease must be taken as
+    /// lost: the caller stops acting as holder before doing anything else. A revision
+    /// conflict or a lost answer is first checked against the key: if it still names this
+    /// holder (our own write landed), the lease is renewed on the revision found.
     pub async fn renew(&mut self) -> Result<(), LeaseError> {
+        match self.update(self.revision).await {
+            Err(LeaseError::Lost { .. } | LeaseError::Unavailable { .. }) => self.renew_on_current().await,
+            outcome => outcome,
+        }
+    }
+
+    /// One compare-and-set on `revision`, given up when the lease ends by our clock
+    /// (waiting longer is pointless: it would be over anyway).
+    async fn update(&mut self, revision: u64) -> Result<(), LeaseError> {
         let sent = Instant::now();
         if sent >= self.valid_until {
-            return Err(LeaseError::Lost { key: self.key.clone() });
+            return Err(self.lost());
         }
-        // Waiting longer than the lease has left is pointless: it would be over anyway.
-        let update = self.store.kv.update(&self.key, self.holder.as_bytes().to_vec().into(), self.revision);
+        let update = self.store.kv.update(&self.key, self.holder.as_bytes().to_vec().into(), revision);
         match tokio::time::timeout_at(self.valid_until, update).await {
             Ok(Ok(revision)) => {
-                self.revision = revision;
-                self.valid_until = deadline(sent, self.store.ttl);
+                self.wrote(revision, sent);
                 Ok(())
             }
-            Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Err(LeaseError::Lost { key: self.key.clone() }),
+            Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Err(self.lost()),
             Ok(Err(e)) => Err(unavailable(&self.key, &e)),
-            Err(_) => Err(LeaseError::Lost { key: self.key.clone() }),
+            Err(_) => Err(self.lost()),
         }
+    }
+
+    /// Renews on the key's current revision if the key still names this holder.
+    async fn renew_on_current(&mut self) -> Result<(), LeaseError> {
+        let found = tokio::time::timeout_at(self.valid_until, self.store.entry(&self.key)).await;
+        match found {
+            Ok(Ok(Some((holder, revision)))) if holder == self.holder => {
+                tracing::info!(key = %self.key, revision, last = self.revision, "lease still ours at a newer revision; renewing on it");
+                self.update(revision).await
+            }
+            Ok(Err(e)) => Err(e),
+            _ => Err(self.lost()),
+        }
+    }
+
+    fn lost(&self) -> LeaseError {
+        LeaseError::Lost { key: self.key.clone() }
     }
 
     /// Gives the lease up at once, so a standby need not wait for it to expire. Only

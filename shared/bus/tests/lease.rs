@@ -76,3 +76,30 @@ async fn a_stale_revision_cannot_renew_even_before_expiry() -> anyhow::Result<()
     assert!(matches!(a.renew().await, Err(LeaseError::Lost { .. })));
     Ok(())
 }
+
+/// Issue 15: a writer must not lose its lease to itself. Its renewal's answer can be
+/// lost although the write landed (under load); the next renewal then meets a revision
+/// it did not record, which still names it: that is a renewal, not a loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_never_loses_the_lease_to_its_own_write() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let leases = store(&nats).await?;
+    let mut a = Lease::acquire(&leases, "writer", "a").await?.expect("free");
+    let own_write = {
+        let client = connect(&ConnectSettings { url: nats.url(), name: "a-lost-answer".into(), ..Default::default() }).await?;
+        client.raw_jetstream().get_key_value("test_leases").await?.put("writer", "a".into()).await?
+    };
+    assert!(own_write > a.revision());
+    a.renew().await?;
+    assert!(a.revision() > own_write, "renewed on the revision found");
+    assert!(Lease::acquire(&leases, "writer", "b").await?.is_none(), "still held by a");
+
+    // A holder that gave its lease up for lost (without releasing it) takes it back at
+    // once instead of waiting for it to expire; anyone else still cannot.
+    let revision = a.revision();
+    drop(a);
+    let again = Lease::acquire(&leases, "writer", "a").await?.expect("a key naming us is ours");
+    assert!(again.revision() > revision);
+    assert!(Lease::acquire(&leases, "writer", "b").await?.is_none());
+    Ok(())
+}
