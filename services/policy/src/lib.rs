@@ -4,7 +4,10 @@
 //! folding the same log, ready to take over.
 //!
 //! - [`service`]: the NATS shell: start from a snapshot or the log, follow, publish as writer.
-//! - [`leader`]: the writer lease keeper, and why two writers for a moment are harmless.
+//! - [`leader`]: the writer lease keeper (own thread and connection), and why two writers
+//!   for a moment are harmless.
+//! - [`machine`]: the writer's decisions as a pure state machine (publish, stand by,
+//!   resume, republish or fold again, snapshot), tested without IO.
 //! - [`writer`]: publishing decision records with deterministic ids, pipelined.
 //! - [`recent`]: recent rounds kept in memory, republished on takeover.
 //! - [`resume`]: where a new writer must start publishing again.
@@ -12,6 +15,7 @@
 //! - [`synthetic`]: a deterministic synthetic log for tests and the rebuild measurement.
 
 pub mod leader;
+pub mod machine;
 pub mod recent;
 pub mod resume;
 pub mod service;

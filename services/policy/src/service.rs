@@ -3,6 +3,7 @@
 //! writer lease. A standby folds the same log, so it is caught up when it takes over.
 
 use crate::leader::{Keeper, KeeperSettings, Role};
+use crate::machine::{LeaseChange, OnLease, Resume, WriterMachine};
 use crate::recent::{RecentRounds, Round};
 use crate::resume::resume_point;
 use crate::snapshot::{Snapshot, SnapshotLoadError};
@@ -93,6 +94,8 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
     .await?;
 
     let (mut engine, stored_through) = start_point(&bus, snapshots.as_ref(), &config, &snapshot_events).await?;
+    // No store, no snapshots: the machine never asks for one.
+    let snapshot_every = if snapshots.is_some() { config.snapshot_every } else { 0 };
     let mut policy = Policy {
         publisher: Publisher::new(bus.clone(), config.publish_inflight_max, config.shadow, recorded),
         bus,
@@ -101,13 +104,10 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
         folded,
         lease_events,
         snapshot_events,
-        publishing_from: None,
-        term: None,
-        since_snapshot: 0,
+        machine: WriterMachine::new(stored_through, snapshot_every),
         upload: None,
-        caught_up: false,
     };
-    let mut state = Folding::new(&policy, engine.last_seq(), stored_through).await?;
+    let mut state = Folding::new(&policy, engine.last_seq()).await?;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -124,8 +124,9 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
                 }
                 let role = *keeper.roles.borrow_and_update();
                 if let Some(from) = policy.on_role(&engine, &mut state, role).await? {
+                    tracing::warn!(from, "rounds to republish no longer in memory; folding the log again");
                     engine = Engine::new(policy.config.policy.clone());
-                    state = Folding::new(&policy, 0, from - 1).await?;
+                    state = Folding::new(&policy, 0).await?;
                 }
             },
             _ = &mut shutdown => break,
@@ -175,23 +176,21 @@ async fn start_point(
     }
 }
 
-/// The reading position and what is known about it.
+/// The reading position.
 struct Folding {
     entries: Entries,
     recent: RecentRounds,
-    /// Every decision of the entries at or below this sequence is stored in
-    /// `QM_DECISIONS` (proven by a snapshot, the resume probe, or our own acks).
-    stored_through: u64,
 }
 
 impl Folding {
-    async fn new(policy: &Policy, folded_through: u64, stored_through: u64) -> anyhow::Result<Self> {
+    async fn new(policy: &Policy, folded_through: u64) -> anyhow::Result<Self> {
         let entries: Entries = Box::pin(read::follow(&policy.bus, subjects::INPUT_STREAM, folded_through + 1).await?);
         let recent = RecentRounds::new(folded_through + 1, policy.config.recent_decisions_max);
-        Ok(Self { entries, recent, stored_through })
+        Ok(Self { entries, recent })
     }
 }
 
+/// The shell around [`WriterMachine`]: it does what the machine decides.
 struct Policy {
     bus: Bus,
     config: PolicyServiceConfig,
@@ -200,13 +199,8 @@ struct Policy {
     folded: LabeledCounter,
     lease_events: LabeledCounter,
     snapshot_events: LabeledCounter,
-    /// `Some(first input sequence to publish)` while this instance is the writer.
-    publishing_from: Option<u64>,
-    /// The lease term we publish under; a different term means a new takeover.
-    term: Option<u64>,
-    since_snapshot: u64,
+    machine: WriterMachine,
     upload: Option<tokio::task::JoinHandle<()>>,
-    caught_up: bool,
 }
 
 impl Policy {
@@ -226,7 +220,6 @@ impl Policy {
             qm_model::LogEvent::Actuation(_) => "actuation",
         });
         let decisions = engine.step(record.sequence, record.time_ms, &record.event);
-        self.since_snapshot += 1;
         let round = Round {
             input_seq: record.sequence,
             time_ms: record.time_ms,
@@ -234,26 +227,24 @@ impl Policy {
             policy_version: engine.policy().version.clone(),
             decisions,
         };
-        if self.publishing_from.is_some() && !role.may_publish() {
+        let upload_busy = self.upload.as_ref().is_some_and(|task| !task.is_finished());
+        let after = self.machine.on_fold(record.sequence, entry.pending == 0, role.may_publish(), upload_busy);
+        if after.stood_by {
             // The keeper's renewal is late or failed: our own clock says stop, now.
-            self.stand_by("lease expired by local clock");
+            self.stood_by("lease expired by local clock");
         }
-        if let Some(from) = self.publishing_from {
-            if round.input_seq >= from {
-                self.publisher.publish(&round).await?;
-            }
+        if after.publish {
+            self.publisher.publish(&round).await?;
         }
         state.recent.push(round);
-        if entry.pending == 0 {
+        if after.settle {
             self.publisher.settle(0).await?;
-            if !self.caught_up {
-                self.caught_up = true;
-                tracing::info!(sequence = entry.sequence, writer = self.publishing_from.is_some(), "policy caught up");
-            }
-            if self.publishing_from.is_some() {
-                state.stored_through = engine.last_seq();
-                self.maybe_snapshot(engine);
-            }
+        }
+        if after.first_caught_up {
+            tracing::info!(sequence = entry.sequence, writer = self.machine.is_writer(), "policy caught up");
+        }
+        if after.snapshot {
+            self.snapshot(engine);
         }
         Ok(())
     }
@@ -262,61 +253,50 @@ impl Policy {
     /// longer in memory: the caller then folds again from the log's start, publishing
     /// from `from`.
     async fn on_role(&mut self, engine: &Engine, state: &mut Folding, role: Role) -> anyhow::Result<Option<u64>> {
-        match role {
-            Role::Standby => {
-                if self.publishing_from.is_some() {
-                    self.stand_by("lease lost");
-                }
-                Ok(None)
+        let change = match role {
+            Role::Standby => LeaseChange::Standby,
+            Role::Writer { term, .. } => LeaseChange::Writer { term },
+        };
+        let term = match self.machine.on_lease(change) {
+            OnLease::Nothing => return Ok(None),
+            OnLease::StoodBy { why } => {
+                self.stood_by(why);
+                return Ok(None);
             }
-            Role::Writer { term, .. } if self.publishing_from.is_some() && self.term == Some(term) => Ok(None), // a renewal
-            Role::Writer { term, .. } => {
-                self.lease_events.inc("acquired");
-                self.term = Some(term);
-                let probed = resume_point(&self.bus, self.config.publish_inflight_max.max(1) as u64).await?;
-                let from = probed.from.max(state.stored_through + 1);
-                self.publisher.skip(probed.stored);
-                state.stored_through = from - 1;
-                tracing::info!(term, from, folded = engine.last_seq(), "writer lease acquired; publishing from the resume point");
-                self.publishing_from = Some(from);
-                if from > engine.last_seq() {
-                    return Ok(None);
-                }
-                let Some(rounds) = state.recent.since(from) else {
-                    tracing::warn!(from, "rounds to republish no longer in memory; folding the log again");
-                    self.caught_up = false;
-                    return Ok(Some(from));
-                };
-                let rounds: Vec<Round> = rounds.cloned().collect();
-                for round in &rounds {
-                    if !role.may_publish() {
-                        self.stand_by("lease expired during takeover");
-                        break;
-                    }
-                    self.publisher.publish(round).await?;
-                }
-                Ok(None)
+            OnLease::FindResumePoint { term } => term,
+        };
+        self.lease_events.inc("acquired");
+        let probed = resume_point(&self.bus, self.config.publish_inflight_max.max(1) as u64).await?;
+        self.publisher.skip(probed.stored);
+        let resume = self.machine.resumed(probed.from, engine.last_seq(), |from| state.recent.since(from).is_some());
+        tracing::info!(term, ?resume, folded = engine.last_seq(), "writer lease acquired; publishing from the resume point");
+        let from = match resume {
+            Resume::Folding { .. } => return Ok(None),
+            Resume::Refold { from } => return Ok(Some(from)),
+            Resume::Republish { from } => from,
+        };
+        let rounds: Vec<Round> = state.recent.since(from).into_iter().flatten().cloned().collect();
+        for round in &rounds {
+            if !role.may_publish() {
+                let OnLease::StoodBy { why } = self.machine.takeover_expired() else { break };
+                self.stood_by(why);
+                break;
             }
+            self.publisher.publish(round).await?;
         }
+        Ok(None)
     }
 
-    fn stand_by(&mut self, why: &str) {
-        self.publishing_from = None;
+    fn stood_by(&mut self, why: &str) {
         self.lease_events.inc("lost");
         tracing::warn!(why, "stopped publishing; standing by");
     }
 
-    /// Stores a snapshot every `snapshot_every` entries, only when every decision up to
-    /// here is acknowledged (the promise the resume logic relies on), one upload at a time.
-    fn maybe_snapshot(&mut self, engine: &Engine) {
+    /// Stores a snapshot in the background (one upload at a time; the machine says when:
+    /// only when every decision up to here is acknowledged, the promise the resume logic
+    /// relies on).
+    fn snapshot(&mut self, engine: &Engine) {
         let Some(store) = self.snapshots.clone() else { return };
-        if self.config.snapshot_every == 0 || self.since_snapshot < self.config.snapshot_every {
-            return;
-        }
-        if self.upload.as_ref().is_some_and(|task| !task.is_finished()) {
-            return;
-        }
-        self.since_snapshot = 0;
         let bytes = match Snapshot::encode(engine, &self.config.policy) {
             Ok(bytes) => bytes,
             Err(e) => {
