@@ -3,10 +3,10 @@
 use futures::{FutureExt, StreamExt};
 use qm_bus::publish::PendingAck;
 use qm_bus::read::Delivery;
-use std::collections::VecDeque;
 use qm_bus::clock::Clock;
 use qm_bus::{publish, read, subjects, Bus};
-use qm_backend::{Backend, Effect};
+use crate::pipeline::{Handling, Pipeline};
+use qm_backend::Backend;
 use qm_model::{decode, ActuationEvent, DecisionRecorded, Envelope};
 use qm_runtime::metrics::LabeledCounter;
 use qm_runtime::{Bootstrap, ServiceSettings};
@@ -46,16 +46,14 @@ pub async fn run<B: Backend, C: Clock>(
     let mut started = Bootstrap::start(&config.service, 1_024).await?;
     let outcomes = LabeledCounter::register(&mut started.registry, "qm_actuator_decisions", "Decisions handled, by outcome", "outcome");
     let bus = started.serve_metrics();
-    let mut reported = rebuild(&bus, &mut backend).await?;
+    let reported = rebuild(&bus, &mut backend).await?;
     tracing::info!(backend = backend.name(), decisions_reported = reported.len(), "actuator ready");
     let mut deliveries = Box::pin(read::durable(&bus, subjects::DECISIONS_STREAM, &config.consumer, config.ack_pending_max).await?);
-    // Reports are published pipelined; a decision is acked only once its report is
-    // stored, so a crash never loses an application, only repeats one the reported set skips.
-    let mut unsettled: VecDeque<(Option<PendingAck>, Delivery)> = VecDeque::new();
-    let inflight_max = usize::try_from(config.ack_pending_max).unwrap_or(1).max(1);
+    let inflight_max = usize::try_from(config.ack_pending_max).unwrap_or(1);
+    let mut pipeline: Pipeline<Unsettled> = Pipeline::new(reported, inflight_max);
     tokio::pin!(shutdown);
     loop {
-        let next = if unsettled.is_empty() {
+        let next = if pipeline.is_settled() {
             tokio::select! {
                 next = deliveries.next() => next,
                 _ = &mut shutdown => break,
@@ -65,7 +63,7 @@ pub async fn run<B: Backend, C: Clock>(
                 Some(next) => next,
                 // Nothing more ready: settle what is in flight before waiting.
                 None => {
-                    settle(&mut unsettled, 0).await?;
+                    settle(&mut pipeline, usize::MAX).await?;
                     continue;
                 }
             }
@@ -78,44 +76,35 @@ pub async fn run<B: Backend, C: Clock>(
                 continue;
             }
         };
-        let envelope = match decode::<DecisionRecorded>(&delivery.entry.payload) {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                // The policy wrote it, so this is a bug or a newer schema: keep it visible, move on.
-                tracing::error!(error = %e, sequence = delivery.entry.sequence, "undecodable decision skipped");
-                unsettled.push_back((None, delivery));
-                continue;
+        let envelope = decode::<DecisionRecorded>(&delivery.entry.payload)
+            // The policy wrote it, so this is a bug or a newer schema: keep it visible, move on.
+            .map_err(|e| tracing::error!(error = %e, sequence = delivery.entry.sequence, "undecodable decision skipped"))
+            .ok();
+        let report_ack = match pipeline.on_delivery(envelope.as_ref()) {
+            Handling::Skip(why) => {
+                outcomes.inc(why.label());
+                None
+            }
+            Handling::Apply(effect) => {
+                let outcome = backend.apply(&effect).await;
+                if let Err(e) = &outcome {
+                    tracing::warn!(backend = backend.name(), kind = e.kind(), error = %e, decision = %effect.decision_id, "actuation failed");
+                }
+                outcomes.inc(if outcome.is_ok() { "applied" } else { "failed" });
+                let event = qm_backend::report(&effect, &outcome);
+                Some(report(&bus, &clock, &config.source, effect.decision_id, event).await?)
             }
         };
-        let mut report_ack = None;
-        if envelope.body.advisory {
-            outcomes.inc("advisory_skipped");
-        } else if reported.contains(&envelope.id) {
-            outcomes.inc("already_applied");
-        } else {
-            match Effect::of(envelope.id, &envelope.body) {
-                Some(effect) => {
-                    let outcome = backend.apply(&effect).await;
-                    if let Err(e) = &outcome {
-                        tracing::warn!(backend = backend.name(), kind = e.kind(), error = %e, decision = %envelope.id, "actuation failed");
-                    }
-                    outcomes.inc(if outcome.is_ok() { "applied" } else { "failed" });
-                    let event = qm_backend::report(&effect, &outcome);
-                    report_ack = Some(report(&bus, &clock, &config.source, envelope.id, event).await?);
-                }
-                None => outcomes.inc("nothing_to_do"),
-            }
-            reported.insert(envelope.id);
-        }
-        unsettled.push_back((report_ack, delivery));
-        if unsettled.len() >= inflight_max {
-            settle(&mut unsettled, inflight_max / 2).await?;
-        }
+        let due = pipeline.hold((report_ack, delivery));
+        settle(&mut pipeline, due).await?;
     }
-    settle(&mut unsettled, 0).await?;
+    settle(&mut pipeline, usize::MAX).await?;
     tracing::info!("actuator stopped");
     Ok(())
 }
+
+/// A handled decision waiting for its ack: its report's pending ack, if it has one.
+type Unsettled = (Option<PendingAck>, Delivery);
 
 /// Sends an actuation event without waiting for its ack. The message id is the decision
 /// id, so a decision re-applied after a crash between apply and ack is reported once.
@@ -131,11 +120,11 @@ async fn report<C: Clock>(
     Ok(publish::send(bus, subject, &format!("act:{decision_id}"), &envelope).await?)
 }
 
-/// Waits for reports to be stored, then acks their decisions, in order, until at most
-/// `keep` remain in flight.
-async fn settle(unsettled: &mut VecDeque<(Option<PendingAck>, Delivery)>, keep: usize) -> anyhow::Result<()> {
-    while unsettled.len() > keep {
-        let Some((report_ack, delivery)) = unsettled.pop_front() else { break };
+/// Settles the `count` oldest deliveries (all, if fewer): waits for each report to be
+/// stored, then acks its decision, in order.
+async fn settle(pipeline: &mut Pipeline<Unsettled>, count: usize) -> anyhow::Result<()> {
+    for _ in 0..count {
+        let Some((report_ack, delivery)) = pipeline.next_to_settle() else { break };
         if let Some(report_ack) = report_ack {
             report_ack.stored().await?;
         }

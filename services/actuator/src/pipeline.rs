@@ -1,0 +1,166 @@
+//! The actuator's ack pipeline as a pure type: which delivered decisions to apply, which
+//! to skip and why, and when to settle (wait for reports to be stored, then ack their
+//! decisions in order). The service (`service.rs`) does the IO it asks for.
+//!
+//! Why this order: reports are published pipelined, and a decision is acked only once its
+//! report is stored, so a crash never loses an application, only repeats one, which the
+//! reported set (rebuilt from `QM_ACTUATION` at start) then skips.
+
+use qm_backend::Effect;
+use qm_model::{DecisionRecorded, Envelope};
+use std::collections::{HashSet, VecDeque};
+use uuid::Uuid;
+
+/// What to do with one delivered decision.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Handling {
+    /// Apply it and report the outcome.
+    Apply(Effect),
+    /// Nothing to apply; ack it once everything before it is settled. The reason is a
+    /// metrics label.
+    Skip(Skipped),
+}
+
+/// Why a delivered decision is not applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skipped {
+    /// Undecodable: a bug or a newer schema (logged by the service).
+    Undecodable,
+    /// Shadow mode: recorded, never applied.
+    Advisory,
+    /// Reported before (a redelivery, or a restart that lost its consumer position).
+    AlreadyApplied,
+    /// Pending: nothing to do on a backend.
+    NothingToDo,
+}
+
+impl Skipped {
+    /// The `qm_actuator_decisions_total{outcome}` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Undecodable => "undecodable",
+            Self::Advisory => "advisory_skipped",
+            Self::AlreadyApplied => "already_applied",
+            Self::NothingToDo => "nothing_to_do",
+        }
+    }
+}
+
+/// Decisions delivered and not yet acked, in delivery order, each with what must be
+/// stored before its ack (`T`: the service's report ack and delivery handle).
+#[derive(Debug)]
+pub struct Pipeline<T> {
+    reported: HashSet<Uuid>,
+    unsettled: VecDeque<T>,
+    inflight_max: usize,
+}
+
+impl<T> Pipeline<T> {
+    /// A pipeline that knows which decisions were reported before, holding at most
+    /// `inflight_max` unsettled deliveries.
+    pub fn new(reported: HashSet<Uuid>, inflight_max: usize) -> Self {
+        Self { reported, unsettled: VecDeque::new(), inflight_max: inflight_max.max(1) }
+    }
+
+    /// Decisions reported so far.
+    pub fn reported(&self) -> usize {
+        self.reported.len()
+    }
+
+    /// Decides what a delivered decision needs (`None`: it did not decode). A decision
+    /// to apply is counted as reported from here on, so a redelivery is skipped.
+    pub fn on_delivery(&mut self, decision: Option<&Envelope<DecisionRecorded>>) -> Handling {
+        let Some(envelope) = decision else { return Handling::Skip(Skipped::Undecodable) };
+        if envelope.body.advisory {
+            return Handling::Skip(Skipped::Advisory);
+        }
+        if !self.reported.insert(envelope.id) {
+            return Handling::Skip(Skipped::AlreadyApplied);
+        }
+        match Effect::of(envelope.id, &envelope.body) {
+            Some(effect) => Handling::Apply(effect),
+            None => Handling::Skip(Skipped::NothingToDo),
+        }
+    }
+
+    /// Holds a handled delivery until it is settled; returns how many of the oldest to
+    /// settle now (half the pipeline once it is full, so settling overlaps new work).
+    pub fn hold(&mut self, item: T) -> usize {
+        self.unsettled.push_back(item);
+        if self.unsettled.len() >= self.inflight_max {
+            self.unsettled.len() - self.inflight_max / 2
+        } else {
+            0
+        }
+    }
+
+    /// How many to settle when nothing more is ready, or at shutdown: all of them.
+    pub fn idle(&self) -> usize {
+        self.unsettled.len()
+    }
+
+    /// The oldest unsettled delivery, to settle next.
+    pub fn next_to_settle(&mut self) -> Option<T> {
+        self.unsettled.pop_front()
+    }
+
+    /// Whether every delivery is settled.
+    pub fn is_settled(&self) -> bool {
+        self.unsettled.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qm_model::{Action, Decision, Reason};
+
+    fn envelope(id: u128, action: Action, advisory: bool) -> Envelope<DecisionRecorded> {
+        let decision = Decision { workload: "w".into(), team: "ml".into(), action, reason: Reason::new("guarantee", "within guarantee") };
+        let body = DecisionRecorded { input_seq: 1, index: 0, policy_version: "v1".into(), advisory, decision };
+        Envelope::new(Uuid::from_u128(id), 0, "policy", None, body)
+    }
+
+    fn grant() -> Action {
+        Action::Grant { pool: "use-h100".into(), chips: 4 }
+    }
+
+    /// Given decisions reported before start, when these are delivered, then each is
+    /// applied once or skipped for the right reason.
+    #[test]
+    fn each_delivery_is_applied_once_or_skipped_for_a_reason() {
+        let mut pipeline: Pipeline<()> = Pipeline::new(HashSet::from([Uuid::from_u128(9)]), 8);
+        let cases: Vec<(Option<Envelope<DecisionRecorded>>, Option<Skipped>)> = vec![
+            (Some(envelope(1, grant(), false)), None),
+            (Some(envelope(1, grant(), false)), Some(Skipped::AlreadyApplied)),
+            (Some(envelope(9, grant(), false)), Some(Skipped::AlreadyApplied)),
+            (Some(envelope(2, grant(), true)), Some(Skipped::Advisory)),
+            (Some(envelope(3, Action::Pending { chips_wanted: 2 }, false)), Some(Skipped::NothingToDo)),
+            (Some(envelope(3, Action::Pending { chips_wanted: 2 }, false)), Some(Skipped::AlreadyApplied)),
+            (None, Some(Skipped::Undecodable)),
+        ];
+        for (i, (delivered, expected)) in cases.iter().enumerate() {
+            match (pipeline.on_delivery(delivered.as_ref()), expected) {
+                (Handling::Apply(effect), None) => assert_eq!(effect.decision_id, Uuid::from_u128(1), "case {i}"),
+                (Handling::Skip(reason), Some(expected)) => assert_eq!(reason, *expected, "case {i}"),
+                (handling, _) => panic!("case {i}: {handling:?}, expected {expected:?}"),
+            }
+        }
+        assert_eq!(pipeline.reported(), 3, "1, 3 and the one known at start");
+    }
+
+    /// Given a pipeline of 4, deliveries are settled half at a time once it is full, in
+    /// delivery order, and all of them when idle.
+    #[test]
+    fn settles_oldest_first_half_at_a_time() {
+        let mut pipeline = Pipeline::new(HashSet::new(), 4);
+        let to_settle: Vec<usize> = (0..4).map(|i| pipeline.hold(i)).collect();
+        assert_eq!(to_settle, [0, 0, 0, 2]);
+        assert_eq!((pipeline.next_to_settle(), pipeline.next_to_settle()), (Some(0), Some(1)));
+        assert_eq!(pipeline.hold(4), 0);
+        assert_eq!(pipeline.idle(), 3);
+        let rest: Vec<_> = std::iter::from_fn(|| pipeline.next_to_settle()).collect();
+        assert_eq!(rest, [2, 3, 4]);
+        assert!(pipeline.is_settled());
+    }
+}
