@@ -1,5 +1,5 @@
 use super::*;
-use qm_model::{AcceleratorThroughput, PriorityTier, WorkloadKind};
+use qm_model::{AcceleratorThroughput, PriorityTier};
 
 fn known() -> Known {
     let known = Known::default();
@@ -35,22 +35,8 @@ fn pool(id: &str) -> Pool {
 }
 
 fn spec(team: &str, id: &str) -> WorkloadSpec {
-    WorkloadSpec {
-        id: id.into(),
-        team: team.into(),
-        kind: WorkloadKind::Training,
-        accepts: vec![AcceleratorThroughput { accelerator: "h100".into(), relative_throughput: 1.0 }],
-        chips_min: 8,
-        chips_max: 16,
-        chips_step: 8,
-        gang: false,
-        preemptible: true,
-        critical: false,
-        drain_grace_s: 60,
-        urgency: 0.0,
-        deadline_ms: None,
-        risk_tolerance: 0.5,
-    }
+    let h100 = vec![AcceleratorThroughput { accelerator: "h100".into(), relative_throughput: 1.0 }];
+    WorkloadSpec { chips_min: 8, chips_step: 8, drain_grace_s: 60, ..WorkloadSpec::elastic(id, team, h100, 16) }
 }
 
 fn demand(spec: WorkloadSpec, chips_desired: u32) -> InputEvent {

@@ -12,8 +12,7 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demand_in_becomes_an_applied_grant_visible_in_status() -> anyhow::Result<()> {
     let system = System::start()?;
-    let client = system.bus().await?;
-    declare_fleet(&client, &[team("ml", 8.0)], &[h100_pool("use-h100", 16)]).await?;
+    let client = start_small_fleet(&system).await?;
 
     let event = InputEvent::DemandDeclared { spec: workload("ml", "train-1", 8), chips_desired: 8 };
     expect_accepted(send_until_answered(&client, "qm.in.demand.ml.train-1", &event, None).await?)?;
@@ -49,8 +48,7 @@ async fn demand_in_becomes_an_applied_grant_visible_in_status() -> anyhow::Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_precise_error_and_a_dead_letter() -> anyhow::Result<()> {
     let system = System::start()?;
-    let client = system.bus().await?;
-    declare_fleet(&client, &[team("ml", 8.0)], &[h100_pool("use-h100", 16)]).await?;
+    let client = start_small_fleet(&system).await?;
 
     let garbage = send_raw(&client, "qm.in.demand.ml.w1", b"\xc1not msgpack".to_vec(), None).await?;
     let unknown_team = InputEvent::DemandDeclared { spec: workload("ghosts", "w2", 8), chips_desired: 8 };
@@ -90,8 +88,7 @@ async fn bad_input_gets_a_precise_error_and_a_dead_letter() -> anyhow::Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_idempotency_key_is_stored_once_with_the_original_id() -> anyhow::Result<()> {
     let system = System::start()?;
-    let client = system.bus().await?;
-    declare_fleet(&client, &[team("ml", 8.0)], &[h100_pool("use-h100", 16)]).await?;
+    let client = start_small_fleet(&system).await?;
     let event = InputEvent::DemandDeclared { spec: workload("ml", "w1", 8), chips_desired: 4 };
     let first = send_until_answered(&client, "qm.in.demand.ml.w1", &event, Some("k-1")).await?;
     let second = send_until_answered(&client, "qm.in.demand.ml.w1", &event, Some("k-1")).await?;

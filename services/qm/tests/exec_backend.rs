@@ -23,8 +23,7 @@ async fn runs_one_command_per_decision_and_reports_failures() -> anyhow::Result<
         .into_boxed_str(),
     );
     let mut system = System::start_with_env(&[("QM_BACKEND", "exec"), ("QM_EXEC_COMMAND", command)])?;
-    let client = system.bus().await?;
-    declare_fleet(&client, &[team("ml", 8.0)], &[h100_pool("use-h100", 16)]).await?;
+    let client = start_small_fleet(&system).await?;
     for (id, chips) in [("good", 4), ("broken", 4)] {
         let event = InputEvent::DemandDeclared { spec: workload("ml", id, chips), chips_desired: chips };
         expect_accepted(send_until_answered(&client, &format!("qm.in.demand.ml.{id}"), &event, None).await?)?;

@@ -58,8 +58,7 @@ async fn all_applied(system: &System, workloads: std::ops::Range<u32>) -> anyhow
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standby_takes_over_when_the_writer_is_killed_and_nothing_is_lost_or_doubled() -> anyhow::Result<()> {
     let mut system = System::start_bare()?;
-    system.start_instance("qm-ingest", "qm-ingest", &[])?;
-    system.start_instance("qm-actuator", "qm-actuator", &[])?;
+    start_ingest_and_actuator(&mut system)?;
     system.start_instance("policy-a", "qm-policy", &policy_env("policy-a", "40"))?;
     let js = system.bus().await?;
     assert_eq!(wait_for_writer(&js, None, Duration::from_secs(20)).await?, "policy-a");
@@ -98,8 +97,7 @@ async fn standby_takes_over_when_the_writer_is_killed_and_nothing_is_lost_or_dou
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_from_a_snapshot_decides_the_same_and_a_bad_snapshot_only_costs_time() -> anyhow::Result<()> {
     let mut system = System::start_bare()?;
-    system.start_instance("qm-ingest", "qm-ingest", &[])?;
-    system.start_instance("qm-actuator", "qm-actuator", &[])?;
+    start_ingest_and_actuator(&mut system)?;
     system.start_instance("policy", "qm-policy", &policy_env("policy-1", "10"))?;
     let client = system.bus().await?;
     let js = system.bus().await?;

@@ -15,6 +15,14 @@ async fn store(nats: &NatsServer) -> anyhow::Result<LeaseStore> {
     Ok(LeaseStore::open(&client, &LeaseSettings { bucket: "test_leases".into(), ttl: TTL, replicas: 1 }).await?)
 }
 
+/// Writes `holder` into the key behind the lease's back (an operator, a peer, or our own
+/// write whose answer was lost); returns the new revision.
+async fn overwrite(nats: &NatsServer, holder: &str) -> anyhow::Result<u64> {
+    let client = connect(&ConnectSettings { url: nats.url(), name: "overwrite".into(), ..Default::default() }).await?;
+    let kv = client.raw_jetstream().get_key_value("test_leases").await?;
+    Ok(kv.put("writer", holder.to_owned().into()).await?)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_holder_at_a_time_and_takeover_only_after_expiry() -> anyhow::Result<()> {
     let nats = NatsServer::start()?;
@@ -67,11 +75,7 @@ async fn a_stale_revision_cannot_renew_even_before_expiry() -> anyhow::Result<()
     let mut a = Lease::acquire(&leases, "writer", "a").await?.expect("free");
     // Someone overwrites the key (an operator, a misconfigured peer): a's revision is
     // stale now, so its renewal must fail rather than overwrite in turn.
-    let b = {
-        let client = connect(&ConnectSettings { url: nats.url(), name: "thief".into(), ..Default::default() }).await?;
-        let kv = client.raw_jetstream().get_key_value("test_leases").await?;
-        kv.put("writer", "b".into()).await?
-    };
+    let b = overwrite(&nats, "b").await?;
     assert!(b > a.revision());
     assert!(matches!(a.renew().await, Err(LeaseError::Lost { .. })));
     Ok(())
@@ -85,10 +89,7 @@ async fn a_holder_never_loses_the_lease_to_its_own_write() -> anyhow::Result<()>
     let nats = NatsServer::start()?;
     let leases = store(&nats).await?;
     let mut a = Lease::acquire(&leases, "writer", "a").await?.expect("free");
-    let own_write = {
-        let client = connect(&ConnectSettings { url: nats.url(), name: "a-lost-answer".into(), ..Default::default() }).await?;
-        client.raw_jetstream().get_key_value("test_leases").await?.put("writer", "a".into()).await?
-    };
+    let own_write = overwrite(&nats, "a").await?;
     assert!(own_write > a.revision());
     a.renew().await?;
     assert!(a.revision() > own_write, "renewed on the revision found");

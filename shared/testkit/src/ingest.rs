@@ -7,7 +7,7 @@ use qm_bus::request::request;
 use qm_bus::Bus;
 use qm_model::{
     decode_value, encode_value, AcceleratorThroughput, IngestReply, InputEvent, Pool, PriorityTier, RejectCode, Team,
-    WorkloadKind, WorkloadSpec, IDEMPOTENCY_KEY_HEADER,
+    WorkloadSpec, IDEMPOTENCY_KEY_HEADER,
 };
 use std::time::{Duration, Instant};
 
@@ -82,24 +82,10 @@ pub fn h100_pool(id: &str, chips: u32) -> Pool {
     }
 }
 
-/// A preemptible training workload of 1 to `chips_max` H100s.
+/// A preemptible training workload of 1 to `chips_max` H100s, with a short drain grace.
 pub fn workload(team: &str, id: &str, chips_max: u32) -> WorkloadSpec {
-    WorkloadSpec {
-        id: id.into(),
-        team: team.into(),
-        kind: WorkloadKind::Training,
-        accepts: vec![AcceleratorThroughput { accelerator: "h100".into(), relative_throughput: 1.0 }],
-        chips_min: 1,
-        chips_max,
-        chips_step: 1,
-        gang: false,
-        preemptible: true,
-        critical: false,
-        drain_grace_s: 5,
-        urgency: 0.0,
-        deadline_ms: None,
-        risk_tolerance: 0.5,
-    }
+    let h100 = vec![AcceleratorThroughput { accelerator: "h100".into(), relative_throughput: 1.0 }];
+    WorkloadSpec { drain_grace_s: 5, ..WorkloadSpec::elastic(id, team, h100, chips_max) }
 }
 
 /// Demand for all `chips` of [`workload`].

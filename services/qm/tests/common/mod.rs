@@ -76,6 +76,20 @@ impl System {
     }
 }
 
+/// Starts the system and declares one team `ml` (8 chips guaranteed) and a 16-chip H100
+/// pool `use-h100`: where most tests begin. Returns the test's connection.
+pub async fn start_small_fleet(system: &System) -> anyhow::Result<Bus> {
+    let bus = system.bus().await?;
+    declare_fleet(&bus, &[team("ml", 8.0)], &[h100_pool("use-h100", 16)]).await?;
+    Ok(bus)
+}
+
+/// Starts ingest and actuator under their binary names (policies are started by the test).
+pub fn start_ingest_and_actuator(system: &mut System) -> anyhow::Result<()> {
+    system.start_instance("qm-ingest", "qm-ingest", &[])?;
+    system.start_instance("qm-actuator", "qm-actuator", &[])
+}
+
 /// Sends an input event until ingest answers (it may be starting or restarting).
 pub async fn send_until_answered(bus: &Bus, subject: &str, event: &InputEvent, key: Option<&str>) -> anyhow::Result<IngestReply> {
     qm_testkit::ingest::send_until_answered(bus, subject, event, key, SEND_WITHIN).await
