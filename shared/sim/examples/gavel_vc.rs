@@ -1,7 +1,7 @@
 //! The side-by-side check against the real Gavel simulator (EVALUATION.md): runs the
 //! named allocators on one scenario and prints mean JCT, preemptions, moves and wall time.
 //!
-//! `cargo run --release -p qm-sim --example gavel_vc -- scenarios/gavel/vc-2869ce.toml gavel gavel-fifo`
+//! `cargo run --release -p qm-sim --example gavel_vc -- scenarios/gavel/vc-2869ce.toml [--seed N] gavel gavel-fifo`
 
 use qm_sim::alloc::by_name;
 use qm_sim::{run, suite, RunOptions};
@@ -10,11 +10,16 @@ use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or("usage: gavel_vc SCENARIO [ALLOCATOR...]")?;
-    let w = suite::load_scenario(Path::new(&path), None)?;
-    let names: Vec<String> = args.collect();
+    let path = args.next().ok_or("usage: gavel_vc SCENARIO [--seed N] [ALLOCATOR...]")?;
+    let mut names: Vec<String> = args.collect();
+    let mut seed = None;
+    if let Some(i) = names.iter().position(|a| a == "--seed") {
+        seed = Some(names.get(i + 1).ok_or("--seed needs a value")?.parse::<u64>()?);
+        names.drain(i..i + 2);
+    }
+    let w = suite::load_scenario(Path::new(&path), seed)?;
     let names = if names.is_empty() { vec!["gavel".to_owned(), "gavel-fifo".to_owned()] } else { names };
-    println!("{} ({} jobs)", w.name, w.jobs.len());
+    println!("{} ({} jobs, seed {})", w.name, w.jobs.len(), w.seed);
     println!("| allocator | jobs done | mean JCT h | p95 JCT h | preemptions | moves | wall s |");
     println!("|---|---|---|---|---|---|---|");
     for n in &names {

@@ -14,6 +14,7 @@
 //! makes the answer deterministic.
 
 use microlp::{ComparisonOp, LinearExpr, OptimizationDirection, Problem};
+use std::collections::BTreeMap;
 
 /// One job as the LP sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,18 +40,29 @@ fn proportional(job: &LpJob, m: usize, capacity: &[f64]) -> f64 {
 
 /// Time fractions `x[i][j]` of the max-min allocation; `None` if the solver fails.
 /// Jobs that can run nowhere get all zeros and do not constrain `t`.
+///
+/// Identical jobs (same throughputs, size and weight) are one class with one row of
+/// variables: by symmetry and convexity some optimum gives them equal shares (the one an
+/// interior-point solver such as Gavel's finds), and the LP stays as small as the number
+/// of job kinds, not jobs.
 pub fn max_min_perf(jobs: &[LpJob], capacity: &[f64]) -> Option<Vec<Vec<f64>>> {
     let m = jobs.len();
     let n = capacity.len();
-    let mut out = vec![vec![0.0; n]; m];
     if m == 0 {
-        return Some(out);
+        return Some(Vec::new());
+    }
+    let mut classes: BTreeMap<(Vec<u64>, u32, u64), Vec<usize>> = BTreeMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let key = (job.tp.iter().map(|t| t.to_bits()).collect(), job.chips, job.weight.to_bits());
+        classes.entry(key).or_default().push(i);
     }
     let mut lp = Problem::new(OptimizationDirection::Maximize);
     let t = lp.add_var(1.0, (0.0, f64::INFINITY));
     let mut per_type: Vec<LinearExpr> = (0..n).map(|_| LinearExpr::empty()).collect();
-    let mut vars = Vec::with_capacity(m);
-    for job in jobs {
+    let mut rows = Vec::with_capacity(classes.len());
+    for members in classes.values() {
+        let job = &jobs[members[0]];
+        let count = members.len() as f64;
         let prop = proportional(job, m, capacity);
         let mut row = Vec::new();
         if prop > 0.0 {
@@ -58,10 +70,10 @@ pub fn max_min_perf(jobs: &[LpJob], capacity: &[f64]) -> Option<Vec<Vec<f64>>> {
             let mut level = LinearExpr::empty();
             let mut time = LinearExpr::empty();
             for j in (0..n).filter(|&j| job.tp[j] > 0.0 && capacity[j] >= f64::from(job.chips)) {
-                let x = lp.add_var(SECONDARY * coeff(j) / m as f64, (0.0, 1.0));
+                let x = lp.add_var(SECONDARY * count * coeff(j) / m as f64, (0.0, 1.0));
                 level.add(x, coeff(j));
                 time.add(x, 1.0);
-                per_type[j].add(x, f64::from(job.chips));
+                per_type[j].add(x, count * f64::from(job.chips));
                 row.push((j, x));
             }
             if !row.is_empty() {
@@ -70,15 +82,19 @@ pub fn max_min_perf(jobs: &[LpJob], capacity: &[f64]) -> Option<Vec<Vec<f64>>> {
                 lp.add_constraint(time, ComparisonOp::Le, 1.0);
             }
         }
-        vars.push(row);
+        rows.push((members, row));
     }
     for (j, e) in per_type.into_iter().enumerate() {
         lp.add_constraint(e, ComparisonOp::Le, capacity[j]);
     }
     let sol = lp.solve().ok()?;
-    for (i, row) in vars.iter().enumerate() {
-        for &(j, x) in row {
-            out[i][j] = sol.var_value(x).clamp(0.0, 1.0);
+    let mut out = vec![vec![0.0; n]; m];
+    for (members, row) in rows {
+        for &(j, x) in &row {
+            let v = sol.var_value(x).clamp(0.0, 1.0);
+            for &i in members {
+                out[i][j] = v;
+            }
         }
     }
     Some(out)
@@ -143,6 +159,19 @@ mod tests {
         assert_feasible(&jobs, &cap, &x);
         assert!((level(&jobs, &cap, &x, 0) - level(&jobs, &cap, &x, 1)).abs() < 1e-6, "{x:?}");
         assert!((x[0][0] - 0.5).abs() < 1e-6 && (x[1][0] - 1.0).abs() < 1e-6, "{x:?}");
+    }
+
+    #[test]
+    fn identical_jobs_get_identical_shares() {
+        // Given 5 identical 1-GPU jobs and 1 V100-like + 2 K80-like GPUs, and a job that
+        // only runs on the fast type, then the 5 share alike and the fit holds.
+        let mut jobs = vec![job(&[2.0, 1.0], 1); 5];
+        jobs.push(job(&[2.0, 0.0], 1));
+        let cap = [1.0, 2.0];
+        let x = max_min_perf(&jobs, &cap).expect("solves");
+        assert_feasible(&jobs, &cap, &x);
+        assert!(x[..5].iter().all(|r| r == &x[0]), "{x:?}");
+        assert!(x[5][0] > 0.0 && x[5][1] == 0.0, "{x:?}");
     }
 
     #[test]
