@@ -1,0 +1,1 @@
+//! Measured usage (filled in below).
