@@ -3,9 +3,18 @@
 # integration tests start, runs every test in the workspace and the Python client's
 # tests (clients/python/test.sh), then the docker-compose
 # check (images built from local files; skipped only where no Docker engine runs).
+# Starts a single-machine Slurm (scripts/slurm/) for the Slurm backend tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+
+# A real Slurm for qm-slurm's tests (installed from apt where this machine allows it).
+if scripts/slurm/setup.sh; then
+    eval "$(scripts/slurm/start.sh)"
+    export QM_REQUIRE_SLURM=1
+else
+    echo "== Slurm tests SKIPPED: Slurm cannot be installed here (scripts/slurm/setup.sh said why)"
+fi
 
 echo "== build service binaries"
 cargo build --workspace --bins

@@ -1,5 +1,6 @@
 //! `qm-actuator`: parses flags, sets up logging, and runs [`qm_actuator::run`].
 
+use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use qm_actuator::{ActuatorConfig, ExecBackend, SimFleet};
 use qm_bus::clock::SystemClock;
@@ -20,6 +21,9 @@ struct Args {
     /// Seconds an exec command may run before it counts as failed.
     #[arg(long, env = "QM_EXEC_TIMEOUT_S", default_value_t = 30)]
     exec_timeout_s: u64,
+    /// TOML file for the slurm backend: pools -> partition and GPU type (see qm-slurm).
+    #[arg(long, env = "QM_SLURM_CONFIG")]
+    slurm_config: Option<std::path::PathBuf>,
 }
 
 /// The backends this binary can run; each is one arm in `main`.
@@ -29,6 +33,8 @@ enum BackendKind {
     Sim,
     /// Runs --exec-command per decision.
     Exec,
+    /// Sets Slurm QOS limits per workload and GPU type (--slurm-config).
+    Slurm,
 }
 
 #[tokio::main]
@@ -42,6 +48,12 @@ async fn main() -> anyhow::Result<()> {
         BackendKind::Exec => {
             let Some(command) = args.exec_command else { anyhow::bail!("--backend exec needs --exec-command") };
             let backend = ExecBackend::shell(command, Duration::from_secs(args.exec_timeout_s));
+            qm_actuator::run(config, backend, SystemClock, shutdown).await
+        }
+        BackendKind::Slurm => {
+            let Some(path) = args.slurm_config else { anyhow::bail!("--backend slurm needs --slurm-config") };
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let backend = qm_slurm::SlurmBackend::new(qm_slurm::SlurmConfig::from_toml(&text)?);
             qm_actuator::run(config, backend, SystemClock, shutdown).await
         }
     }
