@@ -9,11 +9,15 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 # A real Slurm for qm-slurm's tests (installed from apt where this machine allows it).
-if scripts/slurm/setup.sh; then
+slurm_setup=0
+scripts/slurm/setup.sh || slurm_setup=$?
+if [[ $slurm_setup == 0 ]]; then
     eval "$(scripts/slurm/start.sh)"
     export QM_REQUIRE_SLURM=1
-else
+elif [[ $slurm_setup == 2 ]]; then
     echo "== Slurm tests SKIPPED: Slurm cannot be installed here (scripts/slurm/setup.sh said why)"
+else
+    exit "$slurm_setup"
 fi
 
 echo "== build service binaries"
