@@ -12,8 +12,9 @@ import uuid
 
 import pytest
 
-from quartermaster import model
+from quartermaster import codec, model
 from quartermaster.client import Client, GrantTimeout, RejectedError, RetryPolicy
+from quartermaster.wire import pack, unpack
 
 POOL = model.Pool(
     id="use-h100", region="us-east", accelerator="h100", chips=16, healthy_chips=16, allocation_unit=1,
@@ -140,5 +141,48 @@ def test_requests_are_retried_until_ingest_is_up(bare_nats) -> None:  # type: ig
             bare_nats.start("qm-ingest")
             accepted = await sending
             assert accepted.sequence >= 1 and not accepted.duplicate
+
+    run(scenario())
+
+
+def test_a_used_key_with_a_different_request_is_a_conflict(system) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        async with await Client.connect(system.url) as client:
+            await fleet(client)
+            job = client.workload(spec("py-conflict-1"))
+            key = f"resize-{uuid.uuid4().hex}"
+            first = await job.declare(2, key=key)
+            with pytest.raises(RejectedError) as e:
+                await job.resize(3, key=key)
+            assert e.value.code is model.RejectCode.CONFLICT
+            assert str(first.sequence) in e.value.message
+            assert (await job.declare(2, key=key)).duplicate  # the original again is fine
+
+    run(scenario())
+
+
+async def raw_request(client: Client, subject: str, payload: bytes, headers: dict[str, str]) -> model.IngestReply:
+    msg = await client.nc.request(subject, payload, timeout=5, headers=headers)
+    return codec.decode_value(msg.data, model.IngestReply)
+
+
+def test_request_version_source_and_malformed_fields_are_checked(system) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        async with await Client.connect(system.url) as client:
+            await fleet(client)
+            subject = "qm.in.demand.research.py-raw-1"
+            body = codec.encode_value(model.DemandDeclared(spec("py-raw-1"), 1))
+            newer = await raw_request(client, subject, body, {"Qm-Schema-Version": "2"})
+            assert isinstance(newer, model.Rejected) and newer.code is model.RejectCode.UNSUPPORTED_VERSION
+            current = await raw_request(client, subject, body, {"Qm-Schema-Version": "1"})
+            assert isinstance(current, model.Accepted)
+            for source in ("", "x" * 65, "has space", "new\nline"):
+                bad = await raw_request(client, subject, body, {"Qm-Source": source})
+                assert isinstance(bad, model.Rejected) and bad.code is model.RejectCode.OUT_OF_RANGE, source
+            form = unpack(body, trailing_ok=False)
+            form["DemandDeclared"]["spec"]["chips_min"] = "8"
+            malformed = await raw_request(client, subject, pack(form), {})
+            assert isinstance(malformed, model.Rejected) and malformed.code is model.RejectCode.MALFORMED
+            assert "DemandDeclared.spec.chips_min" in malformed.message, malformed.message
 
     run(scenario())

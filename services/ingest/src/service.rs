@@ -8,10 +8,10 @@ use qm_bus::request::{respond, serve, Incoming};
 use qm_bus::{publish, read, subjects, Bus};
 use qm_runtime::metrics::LabeledCounter;
 use qm_runtime::{Bootstrap, ServiceSettings};
-use qm_model::limits::{IDEMPOTENCY_KEY_BYTES_MAX, MESSAGE_BYTES_MAX};
+use qm_model::limits::{IDEMPOTENCY_KEY_BYTES_MAX, MESSAGE_BYTES_MAX, SOURCE_BYTES_MAX};
 use qm_model::{
     decode, decode_value, encode_value, Envelope, IngestReply, InputEvent, InputRejected, RejectCode,
-    IDEMPOTENCY_KEY_HEADER, SOURCE_HEADER,
+    IDEMPOTENCY_KEY_HEADER, SCHEMA_VERSION, SCHEMA_VERSION_HEADER, SOURCE_HEADER,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -137,8 +137,9 @@ async fn accept<C: Clock>(shared: &Shared<C>, request: &Incoming) -> Result<Inge
             format!("message of {} bytes exceeds the limit of {MESSAGE_BYTES_MAX}", request.payload.len()),
         ));
     }
-    let event: InputEvent = decode_value(&request.payload).map_err(|e| reject(RejectCode::Malformed, e.to_string()))?;
     let header = |name: &str| request.header(name).map(str::to_owned);
+    check_schema_version(header(SCHEMA_VERSION_HEADER).as_deref())?;
+    let event: InputEvent = decode_value(&request.payload).map_err(|e| reject(RejectCode::Malformed, e.to_string()))?;
     let key = header(IDEMPOTENCY_KEY_HEADER);
     if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > IDEMPOTENCY_KEY_BYTES_MAX) {
         return Err(reject(
@@ -146,8 +147,10 @@ async fn accept<C: Clock>(shared: &Shared<C>, request: &Incoming) -> Result<Inge
             format!("idempotency key must be 1 to {IDEMPOTENCY_KEY_BYTES_MAX} bytes"),
         ));
     }
+    let source = header(SOURCE_HEADER);
+    check_source(source.as_deref())?;
     let accepted = validate(&request.subject, event, &shared.known)?;
-    let source = header(SOURCE_HEADER).unwrap_or_else(|| shared.source.clone());
+    let source = source.unwrap_or_else(|| shared.source.clone());
     let id = Uuid::now_v7();
     let message_id = match &key {
         Some(key) => format!("in:{}:{key}", accepted.key_scope),
@@ -156,15 +159,63 @@ async fn accept<C: Clock>(shared: &Shared<C>, request: &Incoming) -> Result<Inge
     let envelope = Envelope::new(id, shared.clock.now_ms(), source, None, accepted.event);
     let unavailable = |e: qm_bus::BusError| reject(RejectCode::Unavailable, e.to_string());
     let stored = publish::publish(&shared.bus, accepted.subject, &message_id, &envelope).await.map_err(unavailable)?;
-    shared.known.observe(&envelope.body);
-    let event_id = if stored.duplicate { original_id(shared, stored.sequence).await.unwrap_or(id) } else { id };
-    Ok(IngestReply::Accepted { event_id, sequence: stored.sequence, duplicate: stored.duplicate })
+    if !stored.duplicate {
+        shared.known.observe(&envelope.body);
+        return Ok(IngestReply::Accepted { event_id: id, sequence: stored.sequence, duplicate: false });
+    }
+    // A repeat: the same request again is answered with the original's id; another
+    // request under a used key is a sender bug, refused rather than silently dropped.
+    let event_id = match original(shared, stored.sequence).await {
+        Some(original) if original.body != envelope.body => {
+            return Err(reject(
+                RejectCode::Conflict,
+                format!(
+                    "idempotency key {:?} was used for a different request (stored at input sequence {})",
+                    key.unwrap_or_default(),
+                    stored.sequence
+                ),
+            ))
+        }
+        Some(original) => original.id,
+        None => id,
+    };
+    Ok(IngestReply::Accepted { event_id, sequence: stored.sequence, duplicate: true })
 }
 
-/// The id of an event already stored, for answering a repeat with the original's id.
-async fn original_id<C: Clock>(shared: &Shared<C>, sequence: u64) -> Option<Uuid> {
+/// Requests carry their body's schema version in a header (missing = 1), so that a
+/// sender can use a newer request shape and an older ingest refuses it by name.
+fn check_schema_version(value: Option<&str>) -> Result<(), Rejection> {
+    let Some(value) = value else { return Ok(()) };
+    let version: u16 = value.trim().parse().map_err(|_| Rejection {
+        code: RejectCode::Malformed,
+        message: format!("header {SCHEMA_VERSION_HEADER} = {value:?} is not a version number"),
+    })?;
+    if version == 0 || version > SCHEMA_VERSION {
+        return Err(Rejection {
+            code: RejectCode::UnsupportedVersion,
+            message: format!("request schema version {version}: this ingest reads versions 1 to {SCHEMA_VERSION}"),
+        });
+    }
+    Ok(())
+}
+
+/// `Qm-Source` is recorded in every stored envelope: bounded, and plain enough to log.
+fn check_source(value: Option<&str>) -> Result<(), Rejection> {
+    let Some(value) = value else { return Ok(()) };
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@');
+    if value.is_empty() || value.len() > SOURCE_BYTES_MAX || !value.chars().all(valid_char) {
+        return Err(Rejection {
+            code: RejectCode::OutOfRange,
+            message: format!("header {SOURCE_HEADER} must be 1 to {SOURCE_BYTES_MAX} characters of A-Z a-z 0-9 - _ . : @"),
+        });
+    }
+    Ok(())
+}
+
+/// An event already stored, for answering a repeat with the original's id.
+async fn original<C: Clock>(shared: &Shared<C>, sequence: u64) -> Option<Envelope<InputEvent>> {
     let entry = qm_bus::streams::get(&shared.bus, subjects::INPUT_STREAM, sequence).await.ok()?;
-    decode::<InputEvent>(&entry.payload).ok().map(|envelope| envelope.id)
+    decode::<InputEvent>(&entry.payload).ok()
 }
 
 /// Keeps a refused request in `QM_DEAD`. If even that fails, the error is logged: the

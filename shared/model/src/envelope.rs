@@ -110,7 +110,7 @@ pub fn encode_value<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
 
 /// Decodes a bare value written by [`encode_value`].
 pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))
+    rmp_serde::from_slice(bytes).map_err(|e| malformed::<T>(bytes, e))
 }
 
 /// Only the header, so the version can be checked before the body is trusted.
@@ -132,7 +132,7 @@ pub fn decode<T: Body>(bytes: &[u8]) -> Result<Envelope<T>, DecodeError> {
         Ok(envelope) => envelope,
         Err(e) => {
             check_version(bytes)?;
-            return Err(DecodeError::Malformed(e.to_string()));
+            return Err(malformed::<Envelope<T>>(bytes, e));
         }
     };
     if envelope.schema_version == 0 || envelope.schema_version > SCHEMA_VERSION {
@@ -168,20 +168,35 @@ fn check_version(bytes: &[u8]) -> Result<(), DecodeError> {
 /// A UUIDv7 fixed by its inputs, for messages that a restarted writer must reproduce
 /// exactly (decisions, actuation reports), so the same position always gives the same id.
 ///
-/// Layout of the 74 bits UUIDv7 leaves after its 48-bit time (UUIDv7 overwrites the high
-/// nibble of the first and the top two bits of the third of those bytes): 4 bits of
-/// `stream_tag` (tags 0-15), the low 48 bits of `sequence`, and the low 22 bits of
-/// `index`. Times before 1970 map to 0.
+/// Byte layout (RFC 9562 order): bytes 0-5 are `time_ms` (48 bits, big-endian; times
+/// before 1970 map to 0); byte 6 is the version (`7`) and the 4-bit `stream_tag`;
+/// byte 7 holds bits 14-21 of `index`; byte 8 the variant (`10`) and bits 8-13 of
+/// `index`; bytes 9-14 the low 48 bits of `sequence`; byte 15 bits 0-7 of `index`.
+/// So ids are distinct for distinct (tag, sequence, index) up to 2^48 sequences and
+/// 2^22 indices. (Until this layout was written down, byte 7 held bits 16-23 and bits
+/// 14-15 were lost: indices 16384 apart collided. Ids of indices below 16384, every
+/// recorded decision so far, are unchanged.)
 pub fn deterministic_id(time_ms: i64, stream_tag: u8, sequence: u64, index: u32) -> Uuid {
     let mut rest = [0u8; 10];
-    let index = index.to_be_bytes();
+    let byte = |shift: u32, mask: u32| u8::try_from((index >> shift) & mask).unwrap_or(0);
     rest[0] = stream_tag & 0x0f;
-    rest[1] = index[1];
-    rest[2] = index[2] & 0x3f;
+    rest[1] = byte(14, 0xff);
+    rest[2] = byte(8, 0x3f);
     rest[3..9].copy_from_slice(&sequence.to_be_bytes()[2..8]);
-    rest[9] = index[3];
+    rest[9] = byte(0, 0xff);
     let millis = u64::try_from(time_ms).unwrap_or(0);
     uuid::Builder::from_unix_timestamp_millis(millis, &rest).into_uuid()
+}
+
+/// A `Malformed` error that names the field it failed on (`at body.DemandDeclared.spec
+/// .chips_min: invalid type ...`). The bytes are parsed again with path tracking only
+/// after a failure, so reads that succeed (the hot path) pay nothing for it.
+fn malformed<T: DeserializeOwned>(bytes: &[u8], error: impl std::fmt::Display) -> DecodeError {
+    let mut deserializer = rmp_serde::Deserializer::new(bytes);
+    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Err(e) if e.path().iter().next().is_some() => DecodeError::Malformed(format!("at {}: {}", e.path(), e.inner())),
+        _ => DecodeError::Malformed(error.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -244,6 +259,44 @@ mod tests {
         assert_ne!(deterministic_id(5_000, 2, 0, 1 << 21), deterministic_id(5_000, 2, 0, 0));
         assert_ne!(deterministic_id(5_000, 2, 0, 1 << 13), deterministic_id(5_000, 2, 0, 0));
         assert_ne!(deterministic_id(5_000, 15, 0, 0), deterministic_id(5_000, 14, 0, 0));
+        for bit in 0..22 {
+            assert_ne!(deterministic_id(5_000, 2, 0, 1 << bit), deterministic_id(5_000, 2, 0, 0), "index bit {bit}");
+        }
+        assert_eq!(deterministic_id(5_000, 2, 0, 1 << 22), deterministic_id(5_000, 2, 0, 0), "22 bits of index, no more");
+    }
+
+    #[test]
+    fn deterministic_id_bytes_follow_the_documented_layout() {
+        let id = deterministic_id(0x0102_0304_0506, 0xa, 0x1112_1314_1516_1718, 0b11_0101_0110_1001_1010_0111);
+        let index: u32 = 0b11_0101_0110_1001_1010_0111;
+        let bytes = id.as_bytes();
+        assert_eq!(&bytes[0..6], &0x0102_0304_0506_u64.to_be_bytes()[2..8]);
+        assert_eq!(bytes[6], 0x7a);
+        assert_eq!(u32::from(bytes[7]), (index >> 14) & 0xff);
+        assert_eq!(bytes[8], 0x80 | u8::try_from((index >> 8) & 0x3f).expect("6 bits"));
+        assert_eq!(&bytes[9..15], &0x1112_1314_1516_1718_u64.to_be_bytes()[2..8]);
+        assert_eq!(u32::from(bytes[15]), index & 0xff);
+    }
+
+    #[test]
+    fn a_malformed_field_is_named_with_its_path() {
+        let mut env = tick();
+        env.body = InputEvent::UsageReported { workload: "w1".into(), chips_busy: 1.0, window_s: 10 };
+        let good = encode(&env).expect("encode");
+        // Replace the u32 `window_s = 10` (positive fixint 0x0a, the last byte) with a string.
+        let mut bad = good[..good.len() - 1].to_vec();
+        bad.extend_from_slice(&[0xa3, b't', b'e', b'n']);
+        match decode::<InputEvent>(&bad) {
+            Err(DecodeError::Malformed(m)) => assert!(m.starts_with("at body.UsageReported.window_s: "), "{m}"),
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+        let bare = encode_value(&env.body).expect("encode");
+        let mut bad = bare[..bare.len() - 1].to_vec();
+        bad.extend_from_slice(&[0xa3, b't', b'e', b'n']);
+        match decode_value::<InputEvent>(&bad) {
+            Err(DecodeError::Malformed(m)) => assert!(m.starts_with("at UsageReported.window_s: "), "{m}"),
+            other => panic!("expected Malformed, got {other:?}"),
+        }
     }
 
     proptest::proptest! {

@@ -6,8 +6,12 @@ use uuid::Uuid;
 /// Header with the sender's idempotency key: a repeat with the same key (per subject)
 /// is acknowledged with the original event id and stored once.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Qm-Idempotency-Key";
-/// Header naming the sender, recorded as the event's source.
+/// Header naming the sender, recorded as the event's source: 1 to
+/// [`crate::limits::SOURCE_BYTES_MAX`] characters of `A-Z a-z 0-9 - _ . : @`.
 pub const SOURCE_HEADER: &str = "Qm-Source";
+/// Header with the schema version of a request's body (requests carry no envelope).
+/// Missing means 1; ingest refuses versions it does not read with `unsupported_version`.
+pub const SCHEMA_VERSION_HEADER: &str = "Qm-Schema-Version";
 
 /// Ingest's answer to every request on `qm.in.>`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,4 +40,10 @@ pub enum RejectCode {
     Forbidden,
     /// Ingest could not store the event; retry with the same idempotency key.
     Unavailable,
+    /// The idempotency key was already used for a different request: pick a new key
+    /// for a new request, or resend the original one unchanged.
+    Conflict,
+    /// The request's `Qm-Schema-Version` is one this ingest does not read: send an older
+    /// shape, or upgrade ingest.
+    UnsupportedVersion,
 }

@@ -16,3 +16,5 @@ pub const DRAIN_GRACE_S_MAX: u32 = 86_400;
 pub const USAGE_WINDOW_S_MAX: u32 = 3_600;
 /// Longest idempotency key, in bytes.
 pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 128;
+/// Longest `Qm-Source` header, in bytes.
+pub const SOURCE_BYTES_MAX: usize = 64;

@@ -24,7 +24,7 @@ import nats.js.errors
 from nats.js.api import DeliverPolicy
 
 from . import model
-from .codec import decode, decode_value, encode_value
+from .codec import SCHEMA_VERSION, decode, decode_value, encode_value
 from .grants import GrantState, GrantUpdate
 from .wire import DecodeError
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_HEADER = "Qm-Idempotency-Key"
 SOURCE_HEADER = "Qm-Source"
+SCHEMA_VERSION_HEADER = "Qm-Schema-Version"
 IDEMPOTENCY_KEY_BYTES_MAX = 128
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -133,7 +134,7 @@ class Client:
         if not 1 <= len(key.encode()) <= IDEMPOTENCY_KEY_BYTES_MAX:
             raise ValueError(f"idempotency key must be 1 to {IDEMPOTENCY_KEY_BYTES_MAX} bytes")
         payload = encode_value(event)
-        headers = {IDEMPOTENCY_KEY_HEADER: key, SOURCE_HEADER: self.source}
+        headers = {IDEMPOTENCY_KEY_HEADER: key, SOURCE_HEADER: self.source, SCHEMA_VERSION_HEADER: str(SCHEMA_VERSION)}
         delay = self.retry.backoff_initial_s
         cause = "no attempt made"
         for attempt in range(self.retry.attempts_max):

@@ -312,6 +312,8 @@ class RejectCode(str, enum.Enum):
     UNKNOWN = "unknown"
     FORBIDDEN = "forbidden"
     UNAVAILABLE = "unavailable"
+    CONFLICT = "conflict"
+    UNSUPPORTED_VERSION = "unsupported_version"
 
 
 class IngestReply(TaggedUnion):

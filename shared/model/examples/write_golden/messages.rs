@@ -13,6 +13,8 @@ const INPUT_TAG: u8 = 1;
 const DECISION_TAG: u8 = 2;
 const ACTUATION_TAG: u8 = 3;
 const DEAD_TAG: u8 = 4;
+/// The source the actuator writes in its envelopes (services/actuator, `source`).
+const ACTUATION_SOURCE: &str = "actuator";
 /// Sequence of the golden `Tick` in `QM_INPUT` (the tenth input).
 const TICK_SEQ: u64 = 10;
 
@@ -161,7 +163,7 @@ pub fn decisions() -> Vec<(&'static str, Envelope<DecisionRecorded>)> {
             };
             let time_ms = input_time(sequence);
             let id = deterministic_id(time_ms, DECISION_TAG, sequence, index);
-            (name, Envelope::new(id, time_ms, "policy-0", Some(input_id(sequence)), body))
+            (name, Envelope::new(id, time_ms, DECISION_SOURCE, Some(input_id(sequence)), body))
         })
         .collect()
 }
@@ -219,6 +221,12 @@ pub fn actuations() -> Vec<(&'static str, Envelope<ActuationEvent>)> {
                 error: "workload unknown to the backend".into(),
             },
         ),
+        // What the actuator reports for a `Release` (the workload finished, sequence 9).
+        (
+            "GrantRevoked.release",
+            9,
+            ActuationEvent::GrantRevoked { decision_id: decision_id(9), workload: workload(), pool: pool(), chips: 0 },
+        ),
     ];
     rows.into_iter()
         .enumerate()
@@ -226,7 +234,7 @@ pub fn actuations() -> Vec<(&'static str, Envelope<ActuationEvent>)> {
             let time_ms = input_time(decided_at) + 250;
             let id = deterministic_id(time_ms, ACTUATION_TAG, decided_at, u32::try_from(i).unwrap_or(0));
             let cause = event.decision_id();
-            (name, Envelope::new(id, time_ms, "actuator-0", Some(cause), event))
+            (name, Envelope::new(id, time_ms, ACTUATION_SOURCE, Some(cause), event))
         })
         .collect()
 }
@@ -276,7 +284,10 @@ pub fn replies() -> Vec<(&'static str, IngestReply)> {
         ("Accepted.duplicate", IngestReply::Accepted { event_id: input_id(6), sequence: 6, duplicate: true }),
         (
             "Rejected.malformed",
-            rejected(RejectCode::Malformed, "malformed message: invalid type: integer `7`, expected enum InputEvent"),
+            rejected(
+                RejectCode::Malformed,
+                "malformed message: at DemandDeclared.spec.chips_min: invalid type: string \"8\", expected u32",
+            ),
         ),
         ("Rejected.too_large", rejected(RejectCode::TooLarge, "message of 70000 bytes exceeds the limit of 65536")),
         (
@@ -290,5 +301,16 @@ pub fn replies() -> Vec<(&'static str, IngestReply)> {
             rejected(RejectCode::Forbidden, "workload chat-serve belongs to team inference, not research"),
         ),
         ("Rejected.unavailable", rejected(RejectCode::Unavailable, "cannot publish to QM_INPUT: timed out")),
+        (
+            "Rejected.conflict",
+            rejected(
+                RejectCode::Conflict,
+                "idempotency key \"llama-ft-7-resize-3\" was used for a different request (stored at input sequence 6)",
+            ),
+        ),
+        (
+            "Rejected.unsupported_version",
+            rejected(RejectCode::UnsupportedVersion, "request schema version 2: this ingest reads versions 1 to 1"),
+        ),
     ]
 }
