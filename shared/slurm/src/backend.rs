@@ -52,11 +52,13 @@ impl SlurmBackend {
     }
 
     /// The QOS, created if missing, with the team's account allowed to use it.
-    async fn ensure_qos(&self, qos: &str, team: &str) -> Result<Limits, BackendError> {
+    async fn ensure_qos(&self, qos: &str, effect: &Effect) -> Result<Limits, BackendError> {
+        let team = effect.team.as_str();
         let current = match self.stored(qos).await? {
             Some(limits) => limits,
             None => {
-                self.driver.run(&c::add_qos(qos)).await?;
+                let team = checked("team", team).map_err(|e| rejected(e.to_string()))?;
+                self.driver.run(&c::add_qos(qos, effect.workload.as_str(), team)).await?;
                 Limits::new()
             }
         };
@@ -76,7 +78,7 @@ impl SlurmBackend {
     /// Sets the workload's limit for the pool's GPU type to `chips` and waits until
     /// slurmctld enforces it.
     async fn set_limit(&self, effect: &Effect, qos: &str, target: &PoolTarget, chips: u32) -> Result<(), BackendError> {
-        let current = self.ensure_qos(qos, effect.team.as_str()).await?;
+        let current = self.ensure_qos(qos, effect).await?;
         let wanted = tres::limits_for(&current, &self.config.gpu_types(), &target.gpu_type, chips);
         if let Some(entries) = tres::changes(&current, &wanted) {
             self.driver.run(&c::set_grp_tres(qos, &entries)).await?;

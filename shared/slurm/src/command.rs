@@ -46,8 +46,16 @@ pub fn show_qos(qos: &str) -> Cmd {
     cmd(Program::Sacctmgr, ["--noheader", "--parsable2", "show", "qos", "where", &format!("name={qos}"), "format=name,grptres"])
 }
 
-pub fn add_qos(qos: &str) -> Cmd {
-    cmd(Program::Sacctmgr, ["--immediate", "add", "qos", qos])
+/// Creates the QOS; the description names the workload and team for people and for
+/// the usage collector (which needs the team of a workload that runs no job).
+pub fn add_qos(qos: &str, workload: &str, team: &str) -> Cmd {
+    let description = format!("description=Quartermaster workload {workload} team {team}");
+    cmd(Program::Sacctmgr, ["--immediate", "add", "qos", qos, &description])
+}
+
+/// Every QOS as `name|description|grptres`: the collector's list of granted workloads.
+pub fn all_qos() -> Cmd {
+    cmd(Program::Sacctmgr, ["--noheader", "--parsable2", "show", "qos", "format=name,description,grptres"])
 }
 
 /// Sets the listed `GrpTRES` entries; sacctmgr keeps the ones not named.

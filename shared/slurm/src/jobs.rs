@@ -4,13 +4,15 @@
 use crate::tres::{gpu_tres, parse_limits, Limits};
 
 /// The `squeue -O` format [`parse`] reads: one job per line, fields ended by `|`.
-pub const SQUEUE_FORMAT: &str = "JobID:|,QOS:|,Partition:|,State:|,StartTime:|,tres-alloc:|";
+pub const SQUEUE_FORMAT: &str = "JobID:|,QOS:|,Account:|,Partition:|,State:|,StartTime:|,tres-alloc:|";
 
 /// One job's row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
     pub id: u64,
     pub qos: String,
+    /// The Slurm account: the team.
+    pub account: String,
     pub partition: String,
     /// Slurm's state name: `RUNNING`, `PENDING`, `COMPLETING`, ...
     pub state: String,
@@ -51,12 +53,13 @@ pub fn parse(text: &str) -> Result<Vec<Job>, ParseError> {
 fn parse_line(line: &str) -> Result<Job, ParseError> {
     let error = || ParseError { line: line.to_owned() };
     let fields: Vec<&str> = line.split('|').map(str::trim).collect();
-    let [id, qos, partition, state, start, alloc, ..] = fields.as_slice() else { return Err(error()) };
+    let [id, qos, account, partition, state, start, alloc, ..] = fields.as_slice() else { return Err(error()) };
     Ok(Job {
         // A job array element shows as 12_3; its own id is what scontrol takes, but squeue
         // prints the array form, which scontrol/scancel also accept, so keep the number part.
         id: id.split('_').next().and_then(|n| n.parse().ok()).ok_or_else(error)?,
         qos: (*qos).to_owned(),
+        account: (*account).to_owned(),
         partition: (*partition).to_owned(),
         state: (*state).to_owned(),
         start: (*start).to_owned(),
@@ -98,6 +101,7 @@ mod tests {
         Job {
             id,
             qos: "qm-w".into(),
+            account: "ml".into(),
             partition: "h100".into(),
             state: state.into(),
             start: start.into(),
@@ -107,8 +111,8 @@ mod tests {
 
     #[test]
     fn parses_squeue_rows() {
-        let text = "9|qm-w2|h100|PENDING|N/A|cpu=1,mem=16000M,node=1,billing=1,gres/gpu=2,gres/gpu:h100=2|\n\
-                    5|qm-w1|a100|RUNNING|2026-12-03T12:55:46|cpu=1,node=1,billing=1,gres/gpu=1,gres/gpu:a100=1|\n";
+        let text = "9|qm-w2|ml|h100|PENDING|N/A|cpu=1,mem=16000M,node=1,billing=1,gres/gpu=2,gres/gpu:h100=2|\n\
+                    5|qm-w1|ml|a100|RUNNING|2026-12-03T12:55:46|cpu=1,node=1,billing=1,gres/gpu=1,gres/gpu:a100=1|\n";
         let jobs = parse(text).expect("valid");
         assert_eq!(jobs.len(), 2);
         assert_eq!((jobs[1].id, jobs[1].gpus("a100"), jobs[1].gpus("h100")), (5, 1, 0));
