@@ -4,6 +4,7 @@
 mod audit;
 mod demo;
 mod fleet;
+mod init;
 mod send;
 mod sim;
 mod status;
@@ -89,6 +90,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Security(init::SecurityCommand),
 }
 
 #[derive(clap::Args)]
@@ -133,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up::run(args, &cli.nats).await,
         Command::Sim(args) => sim::run(args),
+        Command::Security(command) => init::run(command, &cli.nats_url).await,
         Command::Demand(args) => {
             let client = bus().await?;
             let event = demand_event(&args)?;

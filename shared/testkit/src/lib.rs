@@ -33,7 +33,8 @@ pub struct NatsServer {
 /// The generated identities of a server started with auth on.
 struct Auth {
     trust: TrustDir,
-    _dir: tempfile::TempDir,
+    /// The generated directory, when the server made it (removed on drop).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl NatsServer {
@@ -54,12 +55,31 @@ impl NatsServer {
         let dir = tempfile::Builder::new().prefix("qm-trust-").tempdir()?;
         let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
         let trust = TrustDir::init(dir.path(), &teams, &Names::default())?;
+        Self::start_auth(Auth { trust, _dir: Some(dir) })
+    }
+
+    /// Starts a server with auth on, from an init directory made elsewhere (`qm init`).
+    pub fn start_with_trust(trust: TrustDir) -> Result<Self> {
+        Self::start_auth(Auth { trust, _dir: None })
+    }
+
+    fn start_auth(auth: Auth) -> Result<Self> {
         let store = tempfile::Builder::new().prefix("qm-nats-").tempdir()?;
         let port = free_port()?;
-        let child = spawn(port, store.path(), Some(&trust.accounts_path()))?;
-        let server = Self { child: Some(child), port, store, auth: Some(Auth { trust, _dir: dir }) };
+        let child = spawn(port, store.path(), Some(&auth.trust.accounts_path()))?;
+        let server = Self { child: Some(child), port, store, auth: Some(auth) };
         server.wait_ready()?;
         Ok(server)
+    }
+
+    /// Makes the server re-read its configuration (SIGHUP), as after `qm creds add-team`.
+    pub fn reload(&self) -> Result<()> {
+        let child = self.child.as_ref().context("server is not running")?;
+        let status = Command::new("kill").args(["-HUP", &child.id().to_string()]).status()?;
+        if !status.success() {
+            bail!("could not signal nats-server to reload");
+        }
+        Ok(())
     }
 
     /// The credentials file of identity `name` (`admin`, `ingest`, `policy`, `actuator`,

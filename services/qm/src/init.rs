@@ -1,0 +1,130 @@
+//! `qm init` and `qm creds`: generate the identities of an installation (nkeys, one
+//! credentials file each, the nats-server accounts file) and, as the admin, create what
+//! the services may not create themselves: streams, buckets, the actuator's consumer.
+
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer};
+use qm_bus::lease::{LeaseSettings, LeaseStore};
+use qm_bus::snapshot::{SnapshotSettings, SnapshotStore};
+use qm_bus::{subjects, StreamSettings};
+use qm_trust::registry::TrustDir;
+use qm_trust::{Credentials, Names};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Identity commands.
+#[derive(clap::Subcommand)]
+pub enum SecurityCommand {
+    /// Generate keys, credentials and the nats-server accounts file into a directory;
+    /// with --apply, also create the streams, buckets and consumers as the admin.
+    Init(InitArgs),
+    /// Add or rotate identities of an init directory.
+    #[command(subcommand)]
+    Creds(CredsCommand),
+}
+
+#[derive(clap::Args)]
+pub struct InitArgs {
+    /// Directory to write (must not hold a registry yet), e.g. `.qm-trust`.
+    pub dir: PathBuf,
+    /// A team to create credentials for (repeatable).
+    #[arg(long = "team")]
+    pub teams: Vec<String>,
+    /// Then connect as the admin and create streams, buckets and the actuator's consumer.
+    #[arg(long)]
+    pub apply: bool,
+    #[command(flatten)]
+    pub provision: ProvisionArgs,
+}
+
+/// What `--apply` creates, and how.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ProvisionArgs {
+    /// Copies of each stream and bucket: 1 on one server, 3 on a cluster.
+    #[arg(long, env = "QM_STREAM_REPLICAS", default_value_t = 1)]
+    pub stream_replicas: usize,
+    /// The writer lease's time to live (ms): the lease bucket's max age, in force for
+    /// every policy instance.
+    #[arg(long, env = "QM_LEASE_TTL_MS", default_value_t = 3000)]
+    pub lease_ttl_ms: u64,
+}
+
+#[derive(clap::Subcommand)]
+pub enum CredsCommand {
+    /// Add a team's identity (`team-<team>`); reload nats-server afterwards.
+    AddTeam { dir: PathBuf, team: String },
+    /// Give an identity a new key; the old one stops authenticating at the next reload
+    /// and stays trusted to verify what it signed.
+    Rotate { dir: PathBuf, name: String },
+    /// Create streams, buckets and the actuator's consumer as the admin (idempotent).
+    Apply {
+        dir: PathBuf,
+        #[command(flatten)]
+        provision: ProvisionArgs,
+    },
+}
+
+/// Runs an identity command.
+pub async fn run(command: SecurityCommand, nats_url: &str) -> anyhow::Result<()> {
+    let names = Names::default();
+    match command {
+        SecurityCommand::Init(args) => {
+            let dir = TrustDir::init(&args.dir, &args.teams, &names)?;
+            println!("wrote {} and {}", dir.registry_path().display(), dir.accounts_path().display());
+            println!("credentials (secret) in {}", dir.creds_dir().display());
+            println!("start the server with: nats-server -c {} -js", dir.accounts_path().display());
+            if args.apply {
+                apply_as_admin(&dir, nats_url, &args.provision).await?;
+            }
+            Ok(())
+        }
+        SecurityCommand::Creds(CredsCommand::AddTeam { dir, team }) => {
+            let identity = TrustDir::new(&dir).add_team(&team, &names)?;
+            println!("added {} ({}); reload nats-server to let it in: nats-server --signal reload", identity.name, identity.public_key);
+            Ok(())
+        }
+        SecurityCommand::Creds(CredsCommand::Rotate { dir, name }) => {
+            let identity = TrustDir::new(&dir).rotate(&name, &names)?;
+            println!("rotated {}: new key {}; reload nats-server, then restart {name} with its new credentials", identity.name, identity.public_key);
+            Ok(())
+        }
+        SecurityCommand::Creds(CredsCommand::Apply { dir, provision }) => apply_as_admin(&TrustDir::new(dir), nats_url, &provision).await,
+    }
+}
+
+async fn apply_as_admin(dir: &TrustDir, nats_url: &str, provision: &ProvisionArgs) -> anyhow::Result<()> {
+    let creds = Credentials::load(&dir.creds_path("admin"))?;
+    let client = async_nats::ConnectOptions::new()
+        .nkey(creds.seed().to_owned())
+        .custom_inbox_prefix(creds.inbox_prefix())
+        .name("qm-init")
+        .connect(nats_url)
+        .await
+        .with_context(|| format!("connect to {nats_url} as admin"))?;
+    apply(&jetstream::new(client), provision).await?;
+    println!("created streams, buckets and the actuator's consumer");
+    Ok(())
+}
+
+/// Creates (idempotently) everything the services need and may not create: the four
+/// streams, the lease and snapshot buckets, and the actuator's durable consumer.
+pub async fn apply(js: &jetstream::Context, provision: &ProvisionArgs) -> anyhow::Result<()> {
+    let replicas = provision.stream_replicas;
+    qm_bus::streams::ensure_streams(js, &StreamSettings { replicas, ..Default::default() }).await?;
+    let lease = LeaseSettings { ttl: Duration::from_millis(provision.lease_ttl_ms.max(100)), replicas, ..Default::default() };
+    LeaseStore::open(js, &lease).await?;
+    SnapshotStore::open(js, &SnapshotSettings { replicas, ..Default::default() }).await?;
+    let names = Names::default();
+    let decisions = js.get_stream(subjects::DECISIONS_STREAM).await.context("decisions stream")?;
+    // The same settings the actuator would choose for itself (qm_bus::read::durable).
+    let config = consumer::pull::Config {
+        durable_name: Some(names.actuator_consumer.clone()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        max_ack_pending: 1_024,
+        ack_wait: Duration::from_secs(30),
+        num_replicas: replicas,
+        ..Default::default()
+    };
+    decisions.get_or_create_consumer(&names.actuator_consumer, config).await.context("actuator consumer")?;
+    Ok(())
+}

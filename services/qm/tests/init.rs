@@ -1,0 +1,75 @@
+//! `qm init` / `qm creds`: the generated directory starts a real nats-server that lets
+//! in exactly the identities it lists, `--apply` provisions as the admin, and adding a
+//! team or rotating a key takes effect on reload.
+
+use anyhow::Context;
+use qm_testkit::{workspace_binary, NatsServer};
+use qm_trust::registry::TrustDir;
+use qm_trust::Credentials;
+use std::path::Path;
+use std::process::Command;
+
+fn qm(args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(workspace_binary("qm")?).args(args).output()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    anyhow::ensure!(output.status.success(), "qm {args:?} failed: {text}");
+    Ok(text)
+}
+
+async fn connects(server: &NatsServer, creds: &Path) -> anyhow::Result<bool> {
+    let creds = Credentials::load(creds)?;
+    let attempt = async_nats::ConnectOptions::new()
+        .nkey(creds.seed().to_owned())
+        .custom_inbox_prefix(creds.inbox_prefix())
+        .max_reconnects(Some(1))
+        .connect(server.url());
+    Ok(tokio::time::timeout(std::time::Duration::from_secs(5), attempt).await.is_ok_and(|c| c.is_ok()))
+}
+
+#[tokio::test]
+async fn init_generates_a_working_installation_and_creds_change_it_on_reload() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let dir = root.path().join("trust");
+    let dir_arg = dir.to_str().context("utf-8 path")?;
+    qm(&["init", dir_arg, "--team", "ml"])?;
+    assert!(qm(&["init", dir_arg]).is_err(), "init must refuse to overwrite an installation");
+    let trust = TrustDir::new(&dir);
+    let server = NatsServer::start_with_trust(trust.clone())?;
+    for name in ["admin", "ingest", "policy", "actuator", "operator", "auditor", "team-ml"] {
+        assert!(connects(&server, &trust.creds_path(name)).await?, "{name} should connect");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(trust.creds_path("policy"))?.permissions().mode();
+        assert_eq!(mode & 0o077, 0, "credentials must be readable by their owner only");
+    }
+
+    qm(&["--nats-url", &server.url(), "creds", "apply", dir_arg])?;
+    qm(&["--nats-url", &server.url(), "creds", "apply", dir_arg])?; // idempotent
+    let admin = Credentials::load(&trust.creds_path("admin"))?;
+    let client = async_nats::ConnectOptions::new().nkey(admin.seed().to_owned()).custom_inbox_prefix(admin.inbox_prefix()).connect(server.url()).await?;
+    let js = async_nats::jetstream::new(client);
+    for stream in ["QM_INPUT", "QM_DECISIONS", "QM_ACTUATION", "QM_DEAD", "KV_qm_leases", "OBJ_qm_snapshots"] {
+        js.get_stream(stream).await.with_context(|| format!("{stream} after apply"))?;
+    }
+    js.get_stream("QM_DECISIONS").await?.consumer_info("qm-actuator").await?;
+
+    qm(&["creds", "add-team", dir_arg, "cv"])?;
+    assert!(qm(&["creds", "add-team", dir_arg, "cv"]).is_err(), "a team is added once");
+    assert!(qm(&["creds", "add-team", dir_arg, "bad.name"]).is_err(), "a team name is one subject token");
+    let old_ml = Credentials::load(&trust.creds_path("team-ml"))?;
+    let old_path = root.path().join("old-ml.nk");
+    std::fs::write(&old_path, format!("{}\n", old_ml.seed()))?;
+    qm(&["creds", "rotate", dir_arg, "team-ml"])?;
+    assert!(!connects(&server, &trust.creds_path("team-cv")).await?, "not before the reload");
+    server.reload()?;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(connects(&server, &trust.creds_path("team-cv")).await?, "the added team connects after reload");
+    assert!(connects(&server, &trust.creds_path("team-ml")).await?, "the rotated key connects");
+    assert!(!connects(&server, &old_path).await?, "the retired key no longer connects");
+    let registry = trust.load()?;
+    let ml = registry.get("team-ml").context("team-ml")?;
+    assert_eq!(ml.retired_keys, vec![old_ml.public_key()], "the retired key stays to verify old signatures");
+    Ok(())
+}
