@@ -3,12 +3,12 @@
 //! the services may not create themselves: streams, buckets, the actuator's consumer.
 
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer};
 use qm_bus::lease::{LeaseSettings, LeaseStore};
 use qm_bus::snapshot::{SnapshotSettings, SnapshotStore};
-use qm_bus::{subjects, StreamSettings};
+use qm_bus::{subjects, Bus, StreamSettings};
+use qm_runtime::service::NatsArgs;
 use qm_trust::registry::TrustDir;
-use qm_trust::{Credentials, Names};
+use qm_trust::Names;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -65,7 +65,7 @@ pub enum CredsCommand {
 }
 
 /// Runs an identity command.
-pub async fn run(command: SecurityCommand, nats_url: &str) -> anyhow::Result<()> {
+pub async fn run(command: SecurityCommand, nats: &NatsArgs) -> anyhow::Result<()> {
     let names = Names::default();
     match command {
         SecurityCommand::Init(args) => {
@@ -74,7 +74,7 @@ pub async fn run(command: SecurityCommand, nats_url: &str) -> anyhow::Result<()>
             println!("credentials (secret) in {}", dir.creds_dir().display());
             println!("start the server with: nats-server -c {} -js", dir.accounts_path().display());
             if args.apply {
-                apply_as_admin(&dir, nats_url, &args.provision).await?;
+                apply_as_admin(&dir, nats, &args.provision).await?;
             }
             Ok(())
         }
@@ -88,43 +88,28 @@ pub async fn run(command: SecurityCommand, nats_url: &str) -> anyhow::Result<()>
             println!("rotated {}: new key {}; reload nats-server, then restart {name} with its new credentials", identity.name, identity.public_key);
             Ok(())
         }
-        SecurityCommand::Creds(CredsCommand::Apply { dir, provision }) => apply_as_admin(&TrustDir::new(dir), nats_url, &provision).await,
+        SecurityCommand::Creds(CredsCommand::Apply { dir, provision }) => apply_as_admin(&TrustDir::new(dir), nats, &provision).await,
     }
 }
 
-async fn apply_as_admin(dir: &TrustDir, nats_url: &str, provision: &ProvisionArgs) -> anyhow::Result<()> {
-    let creds = Credentials::load(&dir.creds_path("admin"))?;
-    let client = async_nats::ConnectOptions::new()
-        .nkey(creds.seed().to_owned())
-        .custom_inbox_prefix(creds.inbox_prefix())
-        .name("qm-init")
-        .connect(nats_url)
-        .await
-        .with_context(|| format!("connect to {nats_url} as admin"))?;
-    apply(&jetstream::new(client), provision).await?;
+async fn apply_as_admin(dir: &TrustDir, nats: &NatsArgs, provision: &ProvisionArgs) -> anyhow::Result<()> {
+    let mut settings = nats.connect_settings("qm-init");
+    settings.credentials = Some(dir.creds_path("admin"));
+    let bus = qm_bus::connect(&settings).await.with_context(|| format!("connect to {} as admin", settings.url))?;
+    apply(&bus, provision).await?;
     println!("created streams, buckets and the actuator's consumer");
     Ok(())
 }
 
 /// Creates (idempotently) everything the services need and may not create: the four
 /// streams, the lease and snapshot buckets, and the actuator's durable consumer.
-pub async fn apply(js: &jetstream::Context, provision: &ProvisionArgs) -> anyhow::Result<()> {
+pub async fn apply(bus: &Bus, provision: &ProvisionArgs) -> anyhow::Result<()> {
     let replicas = provision.stream_replicas;
-    qm_bus::streams::ensure_streams(js, &StreamSettings { replicas, ..Default::default() }).await?;
+    qm_bus::streams::ensure_streams(bus, &StreamSettings { replicas, ..Default::default() }).await?;
     let lease = LeaseSettings { ttl: Duration::from_millis(provision.lease_ttl_ms.max(100)), replicas, ..Default::default() };
-    LeaseStore::open(js, &lease).await?;
-    SnapshotStore::open(js, &SnapshotSettings { replicas, ..Default::default() }).await?;
-    let names = Names::default();
-    let decisions = js.get_stream(subjects::DECISIONS_STREAM).await.context("decisions stream")?;
-    // The same settings the actuator would choose for itself (qm_bus::read::durable).
-    let config = consumer::pull::Config {
-        durable_name: Some(names.actuator_consumer.clone()),
-        ack_policy: consumer::AckPolicy::Explicit,
-        max_ack_pending: 1_024,
-        ack_wait: Duration::from_secs(30),
-        num_replicas: replicas,
-        ..Default::default()
-    };
-    decisions.get_or_create_consumer(&names.actuator_consumer, config).await.context("actuator consumer")?;
+    LeaseStore::open(bus, &lease).await?;
+    SnapshotStore::open(bus, &SnapshotSettings { replicas, ..Default::default() }).await?;
+    let consumer = Names::default().actuator_consumer;
+    qm_bus::read::ensure_durable(bus, subjects::DECISIONS_STREAM, &consumer, 1_024, replicas).await.context("actuator consumer")?;
     Ok(())
 }

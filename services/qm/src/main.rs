@@ -136,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up::run(args, &cli.nats).await,
         Command::Sim(args) => sim::run(args),
-        Command::Security(command) => init::run(command, &cli.nats_url).await,
+        Command::Security(command) => init::run(command, &cli.nats).await,
         Command::Demand(args) => {
             let client = bus().await?;
             let event = demand_event(&args)?;

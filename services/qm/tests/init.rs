@@ -3,6 +3,7 @@
 //! team or rotating a key takes effect on reload.
 
 use anyhow::Context;
+use qm_bus::ConnectSettings;
 use qm_testkit::{workspace_binary, NatsServer};
 use qm_trust::registry::TrustDir;
 use qm_trust::Credentials;
@@ -16,14 +17,17 @@ fn qm(args: &[&str]) -> anyhow::Result<String> {
     Ok(text)
 }
 
+fn settings(server: &NatsServer, creds: &Path) -> ConnectSettings {
+    ConnectSettings {
+        url: server.url(),
+        credentials: Some(creds.to_owned()),
+        start_timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    }
+}
+
 async fn connects(server: &NatsServer, creds: &Path) -> anyhow::Result<bool> {
-    let creds = Credentials::load(creds)?;
-    let attempt = async_nats::ConnectOptions::new()
-        .nkey(creds.seed().to_owned())
-        .custom_inbox_prefix(creds.inbox_prefix())
-        .max_reconnects(Some(1))
-        .connect(server.url());
-    Ok(tokio::time::timeout(std::time::Duration::from_secs(5), attempt).await.is_ok_and(|c| c.is_ok()))
+    Ok(qm_bus::connect(&settings(server, creds)).await.is_ok())
 }
 
 #[tokio::test]
@@ -47,13 +51,14 @@ async fn init_generates_a_working_installation_and_creds_change_it_on_reload() -
 
     qm(&["--nats-url", &server.url(), "creds", "apply", dir_arg])?;
     qm(&["--nats-url", &server.url(), "creds", "apply", dir_arg])?; // idempotent
-    let admin = Credentials::load(&trust.creds_path("admin"))?;
-    let client = async_nats::ConnectOptions::new().nkey(admin.seed().to_owned()).custom_inbox_prefix(admin.inbox_prefix()).connect(server.url()).await?;
-    let js = async_nats::jetstream::new(client);
-    for stream in ["QM_INPUT", "QM_DECISIONS", "QM_ACTUATION", "QM_DEAD", "KV_qm_leases", "OBJ_qm_snapshots"] {
-        js.get_stream(stream).await.with_context(|| format!("{stream} after apply"))?;
+    let auditor = qm_bus::connect(&settings(&server, &trust.creds_path("auditor"))).await?;
+    for stream in ["QM_INPUT", "QM_DECISIONS", "QM_ACTUATION", "QM_DEAD", "KV_qm_leases"] {
+        qm_bus::streams::last_sequence(&auditor, stream).await.with_context(|| format!("{stream} after apply"))?;
     }
-    js.get_stream("QM_DECISIONS").await?.consumer_info("qm-actuator").await?;
+    let policy = qm_bus::connect(&settings(&server, &trust.creds_path("policy"))).await?;
+    qm_bus::streams::last_sequence(&policy, "OBJ_qm_snapshots").await?;
+    let actuator = qm_bus::connect(&settings(&server, &trust.creds_path("actuator"))).await?;
+    let _deliveries = qm_bus::read::durable(&actuator, "QM_DECISIONS", "qm-actuator", 16).await.context("the actuator opens the consumer apply made")?;
 
     qm(&["creds", "add-team", dir_arg, "cv"])?;
     assert!(qm(&["creds", "add-team", dir_arg, "cv"]).is_err(), "a team is added once");

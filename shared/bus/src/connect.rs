@@ -16,8 +16,9 @@ pub struct ConnectSettings {
     pub name: String,
     /// How long to keep trying before giving up at start.
     pub start_timeout: Duration,
-    /// A NATS credentials file (user JWT and nkey seed, as `nsc` writes them); `None`
-    /// connects without authenticating.
+    /// A NATS credentials file: an nkey seed as `qm init` writes it (`SU...`; the
+    /// connection then uses that identity's private inbox prefix), or a user JWT and
+    /// seed as `nsc` writes them. `None` connects without authenticating.
     pub credentials: Option<PathBuf>,
     pub tls: TlsSettings,
     /// Publishes awaiting their ack on this connection, at most; more wait (backpressure).
@@ -61,9 +62,7 @@ impl ConnectSettings {
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2));
         if let Some(path) = &self.credentials {
-            options = options.credentials_file(path).await.map_err(|e| BusError::Settings {
-                message: format!("credentials file {}: {e}", path.display()),
-            })?;
+            options = with_credentials(options, path).await?;
         }
         let tls = &self.tls;
         if let Some(ca) = &tls.ca {
@@ -87,6 +86,18 @@ impl ConnectSettings {
         }
         Ok(options)
     }
+}
+
+/// Authenticates with `path`: a `.creds` file (user JWT) as async-nats reads it, else an
+/// nkey seed file, whose identity may only read inboxes under its own prefix.
+async fn with_credentials(options: async_nats::ConnectOptions, path: &std::path::Path) -> Result<async_nats::ConnectOptions, BusError> {
+    let unusable = |e: &dyn std::fmt::Display| BusError::Settings { message: format!("credentials file {}: {e}", path.display()) };
+    let text = std::fs::read_to_string(path).map_err(|e| unusable(&e))?;
+    if text.contains("BEGIN NATS USER JWT") {
+        return options.credentials_file(path).await.map_err(|e| unusable(&e));
+    }
+    let creds = qm_trust::Credentials::load(path).map_err(|e| unusable(&e))?;
+    Ok(options.nkey(creds.seed().to_owned()).custom_inbox_prefix(creds.inbox_prefix()))
 }
 
 fn readable(path: &std::path::Path, what: &str) -> Result<(), BusError> {

@@ -181,6 +181,28 @@ impl Delivery {
     }
 }
 
+/// The settings of a durable consumer; `replicas` 0 follows the stream's.
+fn durable_config(durable_name: &str, ack_pending_max: i64, replicas: usize) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(durable_name.to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        max_ack_pending: ack_pending_max,
+        ack_wait: std::time::Duration::from_secs(30),
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}
+
+/// Creates the durable consumer [`durable`] would, if absent: for an admin provisioning
+/// a secured server, where the consumer's user may read it but not create it.
+pub async fn ensure_durable(bus: &Bus, stream_name: &str, durable_name: &str, ack_pending_max: i64, replicas: usize) -> Result<(), BusError> {
+    let stream_error = |e: &dyn std::fmt::Display| BusError::Stream { stream: stream_name.to_owned(), message: e.to_string() };
+    let stream = bus.js().get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
+    let config = durable_config(durable_name, ack_pending_max, replicas);
+    stream.get_or_create_consumer(durable_name, config).await.map_err(|e| stream_error(&e))?;
+    Ok(())
+}
+
 /// A durable, explicitly acked consumer: the server remembers the position, and
 /// anything not acked within `ack_wait` is delivered again.
 pub async fn durable(
@@ -191,13 +213,7 @@ pub async fn durable(
 ) -> Result<impl Stream<Item = Result<Delivery, BusError>> + Send + 'static, BusError> {
     let stream_error = |e: &dyn std::fmt::Display| BusError::Stream { stream: stream_name.to_owned(), message: e.to_string() };
     let stream = bus.js().get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
-    let config = consumer::pull::Config {
-        durable_name: Some(durable_name.to_owned()),
-        ack_policy: consumer::AckPolicy::Explicit,
-        max_ack_pending: ack_pending_max,
-        ack_wait: std::time::Duration::from_secs(30),
-        ..Default::default()
-    };
+    let config = durable_config(durable_name, ack_pending_max, 0);
     let consumer = stream.get_or_create_consumer(durable_name, config).await.map_err(|e| stream_error(&e))?;
     // Short pull expiry and heartbeats: after a server in a cluster is lost, a pull
     // waiting on it is re-issued within seconds, not after the default 30 s expiry.

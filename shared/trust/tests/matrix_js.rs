@@ -25,37 +25,37 @@ fn uuid_v7() -> qm_model::Uuid {
 async fn each_service_can_do_its_job() -> anyhow::Result<()> {
     let (server, admin) = provisioned(&["ml"]).await?;
     let ingest = connect_as(&server, "ingest").await?;
-    publish::publish(&ingest.js, input("tick", &[]), "t1", &tick()).await?;
-    publish::publish(&ingest.js, dead("demand"), "d1", &tick()).await?;
-    let known = read::follow_filtered(&ingest.js, INPUT_STREAM, 1, Some("qm.input.tick")).await?;
+    publish::publish(&ingest.bus, input("tick", &[]), "t1", &tick()).await?;
+    publish::publish(&ingest.bus, dead("demand"), "d1", &tick()).await?;
+    let known = read::follow_filtered(&ingest.bus, INPUT_STREAM, 1, Some("qm.input.tick")).await?;
     assert_eq!(Box::pin(known).next().await.transpose()?.map(|e| e.sequence), Some(1));
     ingest.js.get_stream(INPUT_STREAM).await?.direct_get(1).await?;
 
     let policy = connect_as(&server, "policy").await?;
-    assert_eq!(read::read_all(&policy.js, INPUT_STREAM, 1).await?.len(), 1);
-    publish::publish(&policy.js, decision("ml", "w1"), "dec1", &tick()).await?;
-    publish::publish(&policy.js, decision("cv", "w2"), "dec2", &tick()).await?;
-    assert_eq!(read::read_all(&policy.js, DECISIONS_STREAM, 1).await?.len(), 2);
-    let leases = LeaseStore::open(&policy.js, &Default::default()).await?;
+    assert_eq!(read::read_all(&policy.bus, INPUT_STREAM, 1).await?.len(), 1);
+    publish::publish(&policy.bus, decision("ml", "w1"), "dec1", &tick()).await?;
+    publish::publish(&policy.bus, decision("cv", "w2"), "dec2", &tick()).await?;
+    assert_eq!(read::read_all(&policy.bus, DECISIONS_STREAM, 1).await?.len(), 2);
+    let leases = LeaseStore::open(&policy.bus, &Default::default()).await?;
     let mut lease = Lease::acquire(&leases, "policy-writer", "p1").await?.ok_or_else(|| anyhow::anyhow!("lease not acquired"))?;
     lease.renew().await?;
     assert_eq!(leases.holder("policy-writer").await?.as_deref(), Some("p1"));
     lease.release().await?;
-    let snapshots = SnapshotStore::open(&policy.js, &Default::default()).await?;
+    let snapshots = SnapshotStore::open(&policy.bus, &Default::default()).await?;
     snapshots.put("policy-engine", b"one").await?;
     snapshots.put("policy-engine", b"two").await?;
     assert_eq!(snapshots.get("policy-engine").await?.as_deref(), Some(&b"two"[..]));
 
     let actuator = connect_as(&server, "actuator").await?;
-    let mut deliveries = Box::pin(read::durable(&actuator.js, DECISIONS_STREAM, "qm-actuator", 16).await?);
+    let mut deliveries = Box::pin(read::durable(&actuator.bus, DECISIONS_STREAM, "qm-actuator", 16).await?);
     let first = deliveries.next().await.ok_or_else(|| anyhow::anyhow!("no decision"))??;
     first.ack().await?;
-    publish::publish(&actuator.js, actuation("w1"), "a1", &tick()).await?;
-    assert_eq!(read::read_all(&actuator.js, ACTUATION_STREAM, 1).await?.len(), 1);
+    publish::publish(&actuator.bus, actuation("w1"), "a1", &tick()).await?;
+    assert_eq!(read::read_all(&actuator.bus, ACTUATION_STREAM, 1).await?.len(), 1);
 
     let auditor = connect_as(&server, "auditor").await?;
     for stream in [INPUT_STREAM, DECISIONS_STREAM, ACTUATION_STREAM, DEAD_STREAM] {
-        assert!(!read::read_all(&auditor.js, stream, 1).await?.is_empty(), "auditor reads {stream}");
+        assert!(!read::read_all(&auditor.bus, stream, 1).await?.is_empty(), "auditor reads {stream}");
     }
     assert_eq!(settled_count(&admin, INPUT_STREAM, 2).await?, 2, "the tick, and the report sourced in");
     Ok(())
@@ -65,8 +65,8 @@ async fn each_service_can_do_its_job() -> anyhow::Result<()> {
 async fn a_team_reads_its_own_decisions_and_nothing_else() -> anyhow::Result<()> {
     let (server, _admin) = provisioned(&["ml", "cv"]).await?;
     let policy = connect_as(&server, "policy").await?;
-    publish::publish(&policy.js, decision("ml", "w1"), "dec1", &tick()).await?;
-    publish::publish(&policy.js, decision("cv", "w2"), "dec2", &tick()).await?;
+    publish::publish(&policy.bus, decision("ml", "w1"), "dec1", &tick()).await?;
+    publish::publish(&policy.bus, decision("cv", "w2"), "dec2", &tick()).await?;
     let ml = connect_as(&server, "team-ml").await?;
     let own = consumer::pull::OrderedConfig { name: Some("ml-reader".into()), filter_subject: "qm.decision.ml.>".into(), ..Default::default() };
     let stream = ml.js.get_stream(DECISIONS_STREAM).await?;
@@ -77,7 +77,7 @@ async fn a_team_reads_its_own_decisions_and_nothing_else() -> anyhow::Result<()>
         let config = consumer::pull::OrderedConfig { name: name.map(str::to_owned), filter_subject: filter.into(), ..Default::default() };
         assert!(stream.create_consumer(config).await.is_err(), "team ml must not read decisions through {name:?} {filter:?}");
     }
-    assert!(read::read_all(&ml.js, INPUT_STREAM, 1).await.is_err(), "a team must not read the input log");
+    assert!(read::read_all(&ml.bus, INPUT_STREAM, 1).await.is_err(), "a team must not read the input log");
     assert!(ml.js.get_stream(DECISIONS_STREAM).await?.direct_get(2).await.is_err(), "nor get another team's decision directly");
     Ok(())
 }
@@ -86,7 +86,7 @@ async fn a_team_reads_its_own_decisions_and_nothing_else() -> anyhow::Result<()>
 async fn nobody_but_the_admin_creates_changes_purges_or_deletes() -> anyhow::Result<()> {
     let (server, admin) = provisioned(&["ml"]).await?;
     let ingest = connect_as(&server, "ingest").await?;
-    publish::publish(&ingest.js, input("tick", &[]), "t1", &tick()).await?;
+    publish::publish(&ingest.bus, input("tick", &[]), "t1", &tick()).await?;
     for name in ["ingest", "policy", "actuator", "operator", "auditor", "team-ml"] {
         let conn = connect_as(&server, name).await?;
         let js = &conn.js;
@@ -120,11 +120,11 @@ fn answered_ok(response: &Result<serde_json::Value, async_nats::jetstream::conte
 async fn only_the_actuator_consumes_decisions_and_readers_cannot_make_durables() -> anyhow::Result<()> {
     let (server, _admin) = provisioned(&["ml"]).await?;
     let policy = connect_as(&server, "policy").await?;
-    publish::publish(&policy.js, decision("ml", "w1"), "dec1", &tick()).await?;
+    publish::publish(&policy.bus, decision("ml", "w1"), "dec1", &tick()).await?;
     for name in ["policy", "auditor", "operator", "team-ml"] {
         let conn = connect_as(&server, name).await?;
         let stolen = tokio::time::timeout(WAIT * 3, async {
-            let mut deliveries = Box::pin(read::durable(&conn.js, DECISIONS_STREAM, "qm-actuator", 16).await?);
+            let mut deliveries = Box::pin(read::durable(&conn.bus, DECISIONS_STREAM, "qm-actuator", 16).await?);
             deliveries.next().await.transpose()
         })
         .await;

@@ -5,7 +5,8 @@
 #![allow(dead_code)]
 
 use anyhow::{Context, Result};
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream;
+use qm_bus::Bus;
 use qm_testkit::NatsServer;
 use qm_trust::Credentials;
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,10 @@ pub const WAIT: Duration = Duration::from_millis(400);
 /// One authenticated connection and the permission violations the server reported on it.
 pub struct Conn {
     pub client: async_nats::Client,
+    /// The raw JetStream context, with short request timeouts for refused requests.
     pub js: jetstream::Context,
+    /// The same connection as the services use it.
+    pub bus: Bus,
     violations: Arc<Mutex<Vec<String>>>,
 }
 
@@ -58,7 +62,8 @@ pub async fn connect_as(server: &NatsServer, name: &str) -> Result<Conn> {
         .await
         .with_context(|| format!("connect as {name}"))?;
     let js = jetstream::ContextBuilder::new().timeout(WAIT * 2).build(client.clone());
-    Ok(Conn { client, js, violations })
+    let bus = Bus::new(client.clone(), 64);
+    Ok(Conn { client, js, bus, violations })
 }
 
 /// A secured server with every stream, bucket and the actuator's consumer created by
@@ -67,17 +72,10 @@ pub async fn provisioned(teams: &[&str]) -> Result<(NatsServer, Conn)> {
     let server = NatsServer::start_secure(teams)?;
     let admin = connect_as(&server, "admin").await?;
     let settings = qm_bus::StreamSettings { in_memory: true, ..Default::default() };
-    qm_bus::streams::ensure_streams(&admin.js, &settings).await?;
-    qm_bus::lease::LeaseStore::open(&admin.js, &Default::default()).await?;
-    qm_bus::snapshot::SnapshotStore::open(&admin.js, &Default::default()).await?;
-    let decisions = admin.js.get_stream(qm_bus::subjects::DECISIONS_STREAM).await?;
-    decisions
-        .create_consumer(consumer::pull::Config {
-            durable_name: Some("qm-actuator".into()),
-            ack_policy: consumer::AckPolicy::Explicit,
-            ..Default::default()
-        })
-        .await?;
+    qm_bus::streams::ensure_streams(&admin.bus, &settings).await?;
+    qm_bus::lease::LeaseStore::open(&admin.bus, &Default::default()).await?;
+    qm_bus::snapshot::SnapshotStore::open(&admin.bus, &Default::default()).await?;
+    qm_bus::read::ensure_durable(&admin.bus, qm_bus::subjects::DECISIONS_STREAM, "qm-actuator", 1_024, 0).await?;
     Ok((server, admin))
 }
 
