@@ -44,7 +44,7 @@ def main(trace, throughputs, vc):
     out.append("on Gavel's evaluation cluster of 36 V100 + 36 P100 + 36 K80, with Gavel's measured")
     out.append(f"per-job-type throughputs. {capped} jobs capped to the largest size Gavel measured.")
     out.append('The side-by-side check against the real Gavel simulator is in EVALUATION.md."""')
-    out += ["seed = 1", f"horizon_h = {int(last * 1.5) + 1}", ""]
+    out += ["seed = 1", f"horizon_h = {int(last * 2) + 1}", ""]
     out += ["[types]", "# Median P100/V100 and K80/V100 ratio over Gavel's 26 job types.",
             "v100 = 1.0", "p100 = 0.813", "k80 = 0.247", ""]
     for acc, price in [("v100", 2.48), ("p100", 1.46), ("k80", 0.45)]:

@@ -208,4 +208,28 @@ mod tests {
         let min = levels.iter().copied().fold(f64::INFINITY, f64::min);
         assert!(min > 0.0, "everyone gets something");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Any jobs on any cluster: the allocation fits every type, no job runs more than
+        /// all the time, and no runnable job is left with nothing (max-min > 0).
+        #[test]
+        fn allocation_fits_and_starves_no_runnable_job(
+            shapes in proptest::collection::vec((0u32..4, proptest::collection::vec(0u8..5, 3), 1.0f64..3.0), 1..40),
+            cap in proptest::collection::vec(0u32..12, 3),
+        ) {
+            let cap: Vec<f64> = cap.into_iter().map(f64::from).collect();
+            let jobs: Vec<LpJob> = shapes
+                .iter()
+                .map(|(k, tp, w)| LpJob { tp: tp.iter().map(|&t| f64::from(t)).collect(), chips: 1 << k, weight: *w })
+                .collect();
+            let x = max_min_perf(&jobs, &cap).expect("solves");
+            assert_feasible(&jobs, &cap, &x);
+            for (i, job) in jobs.iter().enumerate() {
+                let runnable = (0..3).any(|j| job.tp[j] > 0.0 && cap[j] >= f64::from(job.chips));
+                let got: f64 = x[i].iter().sum();
+                proptest::prop_assert!(!runnable || got > 1e-9, "job {} runnable but got nothing: {:?}", i, x);
+            }
+        }
+    }
 }
