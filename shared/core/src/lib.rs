@@ -16,6 +16,7 @@
 //!   - [`decide::place`]: who goes first and where each workload runs.
 //!   - [`decide::relocate`]: voluntary moves to a pool that holds the whole request.
 //!   - [`decide::reclaim`]: owner reclaim and preemption for critical work.
+//!   - [`decide::blocked`]: why a workload waits, as data; its reason is written on report.
 //!   - [`decide::pending`]: pending reports on change, next wake-up.
 //!   - [`decide::incremental`]: what the engine keeps between rounds; the scoped round.
 //! - [`grants`]: a workload's grants by pool, in a small sorted vector.

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use qm_core::fixtures::{pool, spec, team};
 use qm_core::Engine;
 use qm_model::{
-    Action, ActuationEvent, Decision, InputEvent, LogEvent, PolicyConfig, PriorityTier, ReclaimCause, Uuid,
+    Action, ActuationEvent, Decision, InputEvent, LogEvent, PolicyConfig, PriorityTier, ReclaimCause, RuleId, Uuid,
 };
 use std::collections::BTreeMap;
 
@@ -92,7 +92,7 @@ impl Run {
     }
 
     fn check_decision(&mut self, d: &Decision) {
-        assert!(!d.reason.rule.is_empty(), "{d:?}");
+        assert!(!matches!(d.reason.rule, RuleId::Other(_)), "{d:?}");
         let key = |p: &qm_model::PoolId| (d.workload.to_string(), p.to_string());
         let critical = self.engine.state().workloads.get(&d.workload).is_some_and(|w| w.spec.critical);
         match &d.action {
@@ -100,13 +100,13 @@ impl Run {
                 assert!(!critical, "critical work reclaimed: {d:?}");
                 assert!(*deadline_ms >= self.now_ms);
                 // A move reclaims the pool it leaves, and only a move uses that cause.
-                assert_eq!(*cause == ReclaimCause::Move, d.reason.rule == "move", "{d:?}");
+                assert_eq!(*cause == ReclaimCause::Move, d.reason.rule == RuleId::Move, "{d:?}");
                 self.reclaims.insert(key(pool), *deadline_ms);
             }
             Action::Revoke { pool, .. } => {
-                let rule = d.reason.rule.as_str();
-                assert!(["grace_over", "demand_drop", "pool_shrink", "pool_retired"].contains(&rule), "{d:?}");
-                if rule == "grace_over" {
+                let rule = &d.reason.rule;
+                assert!(matches!(rule, RuleId::GraceOver | RuleId::DemandDrop | RuleId::PoolShrink | RuleId::PoolRetired), "{d:?}");
+                if *rule == RuleId::GraceOver {
                     let deadline = self.reclaims.get(&key(pool)).copied().expect("grace_over follows a reclaim");
                     assert!(self.now_ms >= deadline, "revoked before its grace: {d:?}");
                 }
@@ -133,7 +133,7 @@ fn check_state(engine: &Engine) {
         if !w.spec.critical || w.finished || w.target_total() > 0 || w.chips_wanted_total() < w.spec.chips_min {
             continue;
         }
-        if w.pending.as_ref().is_some_and(|p| p.reason.rule == "awaiting_reclaim") {
+        if w.pending.as_ref().is_some_and(|p| p.reason.rule == RuleId::AwaitingReclaim) {
             continue;
         }
         let my_tier = s.teams.get(&w.spec.team).map(|t| t.team.tier);

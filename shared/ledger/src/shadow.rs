@@ -4,12 +4,9 @@
 
 use crate::summary::summarize;
 use crate::whatif::TimedDecision;
-use qm_model::{Action, InputEvent, LogEvent, LogRecord, PoolId, ReclaimCause, TeamId, WorkloadId};
+use qm_model::{Action, InputEvent, LogEvent, LogRecord, PoolId, ReclaimCause, RuleId, TeamId, WorkloadId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The core's pending rule for demand waiting on chips being reclaimed for it.
-const AWAITING_RECLAIM: &str = "awaiting_reclaim";
 
 /// One standing reservation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,7 +82,7 @@ pub fn report(log: &[LogRecord], decisions: &[TimedDecision], reservations: &Res
     // Served under the policy = wanted minus unmet, the same definition as for reservations.
     report.served_by_policy_chip_hours = (report.demand_chip_hours - policy.unmet_chip_hours).max(0.0);
     let waiting = |d: &TimedDecision, awaiting: bool| {
-        matches!(d.decision.action, Action::Pending { .. }) && (d.decision.reason.rule == AWAITING_RECLAIM) == awaiting
+        matches!(d.decision.action, Action::Pending { .. }) && (d.decision.reason.rule == RuleId::AwaitingReclaim) == awaiting
     };
     let stranded: Vec<TimedDecision> = decisions.iter().filter(|d| waiting(d, false)).cloned().collect();
     let delayed: Vec<TimedDecision> = decisions.iter().filter(|d| waiting(d, true)).cloned().collect();

@@ -1,7 +1,7 @@
 //! `qm why` and `qm history`: recorded decisions (and what the actuator did with them)
 //! as a readable timeline with the reasons and the numbers each rule compared.
 
-use qm_model::{Action, ActuationEvent, DecisionRecorded, Envelope, PoolId, TeamId, WorkloadId};
+use qm_model::{Action, ActuationEvent, DecisionRecorded, Envelope, FigureName, PoolId, RuleId, TeamId, WorkloadId};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -14,9 +14,9 @@ pub struct Entry {
     pub kind: &'static str,
     pub summary: String,
     /// For decisions: rule, message and figures.
-    pub rule: Option<String>,
+    pub rule: Option<RuleId>,
     pub message: Option<String>,
-    pub figures: Vec<(String, f64)>,
+    pub figures: Vec<(FigureName, f64)>,
     pub input_seq: Option<u64>,
     pub policy_version: Option<String>,
     pub advisory: bool,

@@ -16,16 +16,16 @@ fn demand() -> InputEvent {
 }
 
 fn decision() -> DecisionRecorded {
-    let reason = Reason::new("fair_share", "w000123 gets 4 chips in p001 (wants 4)")
-        .with("chips_wanted", 4.0)
-        .with("chips_granted", 4.0)
-        .with("relative_throughput", 1.0)
-        .with("price_per_chip_hour", 2.0)
-        .with("placement_score", 1.7)
-        .with("pool_free_chips", 3_000.0)
-        .with("team_held", 80.0)
-        .with("team_guarantee", 100.0)
-        .with("team_fair_share", 120.0);
+    let reason = Reason::new(RuleId::FairShare, "w000123 gets 4 chips in p001 (wants 4)")
+        .with(FigureName::ChipsWanted, 4.0)
+        .with(FigureName::ChipsGranted, 4.0)
+        .with(FigureName::RelativeThroughput, 1.0)
+        .with(FigureName::PricePerChipHour, 2.0)
+        .with(FigureName::PlacementScore, 1.7)
+        .with(FigureName::PoolFreeChips, 3_000.0)
+        .with(FigureName::TeamHeld, 80.0)
+        .with(FigureName::TeamGuarantee, 100.0)
+        .with(FigureName::TeamFairShare, 120.0);
     DecisionRecorded {
         input_seq: 123_456,
         index: 0,

@@ -4,6 +4,7 @@
 use crate::domain::{Pool, Team, WorkloadSpec};
 use crate::ids::{PoolId, TeamId, WorkloadId};
 use crate::policy::PolicyConfig;
+use crate::reason::Reason;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -73,35 +74,6 @@ pub enum Action {
     Release { pool: PoolId },
     /// Demand that cannot be met now, and how much of it.
     Pending { chips_wanted: u32 },
-}
-
-/// A named number a rule compared, so a reason can be checked, not just read.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Figure {
-    pub name: String,
-    pub value: f64,
-}
-
-/// Machine-readable why: the rule that fired, the numbers it compared, and a sentence.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Reason {
-    /// Stable rule id, e.g. `guarantee`, `fair_share`, `idle_give_back`.
-    pub rule: String,
-    pub figures: Vec<Figure>,
-    pub message: String,
-}
-
-impl Reason {
-    /// A reason with a rule and a message and no figures yet.
-    pub fn new(rule: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { rule: rule.into(), figures: Vec::new(), message: message.into() }
-    }
-
-    /// Adds a compared number.
-    pub fn with(mut self, name: impl Into<String>, value: f64) -> Self {
-        self.figures.push(Figure { name: name.into(), value });
-        self
-    }
 }
 
 /// One decision of the policy core.

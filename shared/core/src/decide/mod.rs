@@ -4,6 +4,7 @@
 //! in id order or in an explicit, totally ordered priority order, so the same state
 //! always yields the same decisions in the same order.
 
+pub mod blocked;
 pub mod demand;
 pub mod pending;
 pub mod incremental;
@@ -26,6 +27,7 @@ use crate::fold;
 use crate::state::FleetState;
 use qm_model::{Action, Decision, PolicyConfig, Reason, WorkloadId};
 use std::collections::BTreeMap;
+use blocked::Blocked;
 use view::View;
 
 /// One decision round in progress: the state, the derived view and what was decided.
@@ -35,7 +37,7 @@ pub struct Round<'a> {
     pub view: View,
     pub out: Vec<Decision>,
     /// Why each workload that wants more could not get it this round.
-    pub blocked: BTreeMap<WorkloadId, Reason>,
+    pub blocked: BTreeMap<WorkloadId, Blocked>,
     /// Chips of planned-free capacity already promised to claimants this round, per pool.
     pub reserved: Vec<u32>,
     /// The earliest future time at which a time-based rule may fire.

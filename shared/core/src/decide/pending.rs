@@ -1,5 +1,7 @@
 //! Pending reports and the next wake-up time.
 
+use crate::decide::blocked::Blocked;
+use crate::decide::view::View;
 use crate::decide::Round;
 use crate::state::WorkloadState;
 use qm_model::{Action, Reason, WorkloadId};
@@ -15,13 +17,13 @@ pub fn report(r: &mut Round) {
         Some(ids) => {
             for id in &ids {
                 if let Some(w) = r.state.workloads.get_mut(id) {
-                    check(id, w, &blocked, &mut emits);
+                    check(id, w, &blocked, &r.view, &mut emits);
                 }
             }
         }
         None => {
             for (id, w) in r.state.workloads.iter_mut() {
-                check(id, w, &blocked, &mut emits);
+                check(id, w, &blocked, &r.view, &mut emits);
             }
         }
     }
@@ -31,15 +33,23 @@ pub fn report(r: &mut Round) {
     r.blocked = blocked;
 }
 
-fn check(id: &WorkloadId, w: &mut WorkloadState, blocked: &BTreeMap<WorkloadId, Reason>, emits: &mut Vec<(WorkloadId, u32, Reason)>) {
+/// Queues a pending report for a blocked workload whose report changed; only then is
+/// its reason written out.
+fn check(
+    id: &WorkloadId,
+    w: &mut WorkloadState,
+    blocked: &BTreeMap<WorkloadId, Blocked>,
+    view: &View,
+    emits: &mut Vec<(WorkloadId, u32, Reason)>,
+) {
     let want = w.chips_wanted_total();
     let have = w.target_total();
     match blocked.get(id) {
-        Some(reason) if want > have => {
+        Some(b) if want > have => {
             let chips_wanted = want - have;
-            let same = w.pending.as_ref().is_some_and(|p| p.chips_wanted == chips_wanted && p.reason.rule == reason.rule);
+            let same = w.pending.as_ref().is_some_and(|p| p.chips_wanted == chips_wanted && p.reason.rule == b.rule());
             if !same {
-                emits.push((id.clone(), chips_wanted, reason.clone()));
+                emits.push((id.clone(), chips_wanted, b.reason(id, w, view)));
             }
         }
         // Satisfied (or nothing to report): the grant itself was the decision.

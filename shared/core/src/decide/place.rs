@@ -13,7 +13,8 @@ use crate::decide::score::{grain, placement_score, priority, round_down, size_fo
 use crate::decide::share::fair_shares;
 use crate::decide::Round;
 use crate::state::WorkloadState;
-use qm_model::{Action, Reason, TeamId, WorkloadId};
+use crate::decide::blocked::{Blocked, Shortfall};
+use qm_model::{Action, FigureName, Reason, RuleId, TeamId, WorkloadId};
 use std::collections::BTreeMap;
 
 /// Workloads that want more than they hold, queued per team in priority order.
@@ -48,8 +49,7 @@ pub fn compute_shares(r: &mut Round, scope: Option<(Sums, &WorkloadId)>) -> (Wan
         let have = w.target_total();
         let Some(c) = contribution(&r.view, w) else {
             if want > have {
-                let reason = Reason::new("unknown_team", format!("team {} is not declared", w.spec.team));
-                r.blocked.insert(id.clone(), reason);
+                r.blocked.insert(id.clone(), Blocked::UnknownTeam);
             }
             continue;
         };
@@ -122,10 +122,7 @@ pub fn place(r: &mut Round, wanting: &Wanting) -> Vec<WorkloadId> {
             continue;
         }
         if !r.blocked.contains_key(&id) {
-            let reason = Reason::new("no_capacity", format!("{id} got {have} of {want} chips; no room for the rest"))
-                .with("chips_wanted", f64::from(want))
-                .with("chips_held", f64::from(have));
-            r.blocked.insert(id.clone(), reason);
+            r.blocked.insert(id.clone(), Blocked::Short { want, have });
         }
         unplaced.push(id);
     }
@@ -230,7 +227,7 @@ fn fits(r: &Round, w: &WorkloadState, i: usize) -> Option<(u32, u32)> {
 /// Grants a workload what it wants, or as much of it as fits, or says why not.
 /// `fair_cap`: the entitled pass, where a grant may not take the team past its fair share.
 /// `start`: what the workload held at round start, for the hysteresis rule.
-fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Result<(), Reason> {
+fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Result<(), Blocked> {
     let w = &r.state.workloads[id];
     let want = w.chips_wanted_total();
     let have = w.target_total();
@@ -241,7 +238,7 @@ fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Resu
         None => r.view.candidates(w),
     };
     if pools.is_empty() {
-        return Err(Reason::new("no_accepted_pool", format!("no healthy pool of a type {id} accepts in its team's regions")));
+        return Err(Blocked::NoAcceptedPool);
     }
     let mut best: Option<(f64, usize, u32)> = None;
     let mut free_max = 0u32;
@@ -281,19 +278,14 @@ fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Resu
     let w = &r.state.workloads[id];
     let team = &r.view.teams[&w.spec.team];
     let Some((score, i, total)) = best else {
-        let (rule, msg) = if limited {
-            ("team_limit", format!("{id}'s team is at its limit"))
+        let s = Shortfall { want, have, free_max, team_held: team.held, team_fair: team.fair };
+        return Err(if limited {
+            Blocked::TeamLimit(s)
         } else if w.spec.gang {
-            ("gang_no_fit", format!("{id} needs {want} chips at once; no candidate pool has them free"))
+            Blocked::GangNoFit(s)
         } else {
-            ("no_capacity", format!("{id} wants {want} chips; no candidate pool has room"))
-        };
-        return Err(Reason::new(rule, msg)
-            .with("chips_wanted", f64::from(want))
-            .with("chips_held", f64::from(have))
-            .with("largest_free_chips", f64::from(free_max))
-            .with("team_held", team.held)
-            .with("team_fair_share", team.fair));
+            Blocked::NoRoom(s)
+        });
     };
     let p = &r.view.pools[i];
     let pool = p.id.clone();
@@ -301,22 +293,22 @@ fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Resu
     let held_here = w.grants.get(&pool).map_or(0, |g| g.target());
     let type_owed_here = team.by_type.get(&p.accelerator).map_or(0, |s| s.owed());
     let rule = if type_owed_here > 0 {
-        "guarantee"
+        RuleId::Guarantee
     } else if team.held + f64::from(total - held_here) * tp <= team.fair + 1e-9 {
-        if team.held < team.guarantee { "guarantee" } else { "fair_share" }
+        if team.held < team.guarantee { RuleId::Guarantee } else { RuleId::FairShare }
     } else {
-        "borrow"
+        RuleId::Borrow
     };
     let reason = Reason::new(rule, format!("{id} gets {total} chips in {pool} (wants {want})"))
-        .with("chips_wanted", f64::from(want))
-        .with("chips_granted", f64::from(total))
-        .with("relative_throughput", tp)
-        .with("price_per_chip_hour", p.price)
-        .with("placement_score", score)
-        .with("pool_free_chips", f64::from(p.free_now()))
-        .with("team_held", team.held)
-        .with("team_guarantee", team.guarantee)
-        .with("team_fair_share", team.fair);
+        .with(FigureName::ChipsWanted, f64::from(want))
+        .with(FigureName::ChipsGranted, f64::from(total))
+        .with(FigureName::RelativeThroughput, tp)
+        .with(FigureName::PricePerChipHour, p.price)
+        .with(FigureName::PlacementScore, score)
+        .with(FigureName::PoolFreeChips, f64::from(p.free_now()))
+        .with(FigureName::TeamHeld, team.held)
+        .with(FigureName::TeamGuarantee, team.guarantee)
+        .with(FigureName::TeamFairShare, team.fair);
     r.emit(id, Action::Grant { pool, chips: total }, reason);
     Ok(())
 }

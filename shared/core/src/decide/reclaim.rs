@@ -15,14 +15,14 @@
 
 use crate::decide::score::{grain, placement_score, round_down, round_up, victim_score};
 use crate::decide::Round;
-use qm_model::{Action, Reason, ReclaimCause, TeamId, WorkloadId};
+use crate::decide::blocked::Blocked;
+use qm_model::{Action, FigureName, Reason, ReclaimCause, RuleId, TeamId, WorkloadId};
 
 /// Reclaims for each blocked workload in claim order, or explains why not.
 pub fn reclaim_for(r: &mut Round, unplaced: &[WorkloadId]) {
     let mut holders: Option<Vec<Vec<WorkloadId>>> = None;
     for id in unplaced {
-        let rule = r.blocked.get(id).map(|b| b.rule.as_str()).unwrap_or("");
-        if matches!(rule, "unknown_team" | "no_accepted_pool" | "team_limit") {
+        if r.blocked.get(id).is_some_and(Blocked::reclaim_cannot_help) {
             continue;
         }
         let h = holders.get_or_insert_with(|| index_holders(r));
@@ -53,7 +53,7 @@ struct Take {
     grace_s: u32,
 }
 
-fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<Reason> {
+fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<Blocked> {
     let now = r.now();
     let w = &r.state.workloads[id];
     let critical = w.spec.critical;
@@ -109,7 +109,7 @@ fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<
         if avail >= need_min {
             let got = need.min(avail);
             r.reserved[i] += got;
-            return Some(awaiting(id, &p.id, got, avail));
+            return Some(Blocked::AwaitingReclaim { pool: i, need: got, coming_free: avail });
         }
         let (takes, covered, young) = plan_takes(r, id, i, need - avail, &holders[i], typed > 0);
         if let Some(t) = young {
@@ -125,15 +125,15 @@ fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<
             let vteam = r.state.workloads[&t.victim].spec.team.clone();
             let vt = &r.view.teams[&vteam];
             let held = r.state.workloads[&t.victim].grants[&pool].target();
-            let rule = if critical { "critical_preemption" } else { "owner_reclaim" };
+            let rule = if critical { RuleId::CriticalPreemption } else { RuleId::OwnerReclaim };
             let reason = Reason::new(rule, format!("{} needs {need} chips in {pool}; {} shrinks to {}", id, t.victim, t.keep))
-                .with("claimant_team_held", tv.held)
-                .with("claimant_team_fair_share", tv.fair)
-                .with("victim_team_held", vt.held)
-                .with("victim_team_fair_share", vt.fair)
-                .with("chips_held", f64::from(held))
-                .with("chips_kept", f64::from(t.keep))
-                .with("chips_needed", f64::from(need));
+                .with(FigureName::ClaimantTeamHeld, tv.held)
+                .with(FigureName::ClaimantTeamFairShare, tv.fair)
+                .with(FigureName::VictimTeamHeld, vt.held)
+                .with(FigureName::VictimTeamFairShare, vt.fair)
+                .with(FigureName::ChipsHeld, f64::from(held))
+                .with(FigureName::ChipsKept, f64::from(t.keep))
+                .with(FigureName::ChipsNeeded, f64::from(need));
             let action = Action::Reclaim {
                 pool: pool.clone(),
                 chips: t.keep,
@@ -145,23 +145,16 @@ fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<
         }
         r.reserved[i] += need;
         let avail = r.view.pools[i].free_planned();
-        return Some(awaiting(id, &pool, need, avail));
+        return Some(Blocked::AwaitingReclaim { pool: i, need, coming_free: avail });
     }
     let t = young_until?;
     r.wake_at(t);
-    Some(
-        Reason::new("min_lifetime", format!("{id} waits for borrowed grants to reach their minimum lifetime"))
-            .with("grant_lifetime_min_s", f64::from(r.policy.grant_lifetime_min_s))
-            .with("reclaimable_at_ms", t as f64)
-            .with("team_held", tv.held)
-            .with("team_fair_share", tv.fair),
-    )
-}
-
-fn awaiting(id: &WorkloadId, pool: &qm_model::PoolId, need: u32, avail: u32) -> Reason {
-    Reason::new("awaiting_reclaim", format!("{id} waits for {need} chips being reclaimed in {pool}"))
-        .with("chips_needed", f64::from(need))
-        .with("chips_coming_free", f64::from(avail))
+    Some(Blocked::MinLifetime {
+        lifetime_min_s: r.policy.grant_lifetime_min_s,
+        reclaimable_at_ms: t,
+        team_held: tv.held,
+        team_fair: tv.fair,
+    })
 }
 
 /// Picks victims in pool `i` for up to `short` chips. Returns the takes, the chips they

@@ -13,7 +13,7 @@
 use crate::decide::place::fit;
 use crate::decide::score::placement_score;
 use crate::decide::Round;
-use qm_model::{Action, Reason, ReclaimCause, WorkloadId};
+use qm_model::{Action, FigureName, Reason, ReclaimCause, RuleId, WorkloadId};
 
 /// Moves workload `id` out of pool `from`, where it could hold `stays` chips this round,
 /// if another candidate pool is clearly better. Returns whether it moved.
@@ -67,16 +67,16 @@ pub fn try_move(r: &mut Round, id: &WorkloadId, from: usize, stays: u32) -> bool
     let (from_id, to_id) = (from_id.clone(), r.view.pools[to].id.clone());
     let figures = |reason: Reason| {
         reason
-            .with("chips_wanted", f64::from(want))
-            .with("chips_held", f64::from(held))
-            .with("chips_granted", f64::from(total))
-            .with("value_stay", value_from)
-            .with("value_move", value)
-            .with("gain_normalized", gain)
-            .with("gain_min", gain_min)
+            .with(FigureName::ChipsWanted, f64::from(want))
+            .with(FigureName::ChipsHeld, f64::from(held))
+            .with(FigureName::ChipsGranted, f64::from(total))
+            .with(FigureName::ValueStay, value_from)
+            .with(FigureName::ValueMove, value)
+            .with(FigureName::GainNormalized, gain)
+            .with(FigureName::GainMin, gain_min)
     };
     let msg = format!("{id} moves from {from_id} ({held} chips, room for {stays}) to {to_id} ({total} chips, wants {want})");
-    r.emit(id, Action::Grant { pool: to_id, chips: total }, figures(Reason::new("move", msg.clone())));
+    r.emit(id, Action::Grant { pool: to_id, chips: total }, figures(Reason::new(RuleId::Move, msg.clone())));
     let action = Action::Reclaim {
         pool: from_id,
         chips: 0,
@@ -84,6 +84,6 @@ pub fn try_move(r: &mut Round, id: &WorkloadId, from: usize, stays: u32) -> bool
         deadline_ms: r.now() + i64::from(grace_s) * 1000,
         cause: ReclaimCause::Move,
     };
-    r.emit(id, action, figures(Reason::new("move", msg)));
+    r.emit(id, action, figures(Reason::new(RuleId::Move, msg)));
     true
 }

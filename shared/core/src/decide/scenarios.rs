@@ -2,7 +2,7 @@
 //! heterogeneity and policy-file effects are in `scenarios_policy`.
 
 use crate::fixtures::{pool, spec, team, Given};
-use qm_model::{Action, Decision, InputEvent, PolicyConfig, ReclaimCause};
+use qm_model::{Action, Decision, InputEvent, PolicyConfig, ReclaimCause, RuleId};
 
 fn fleet(chips: u32, teams: &[(&str, f64)]) -> Given {
     let mut g = Given::new(PolicyConfig::default());
@@ -30,7 +30,7 @@ fn idle_capacity_is_given_back_and_goes_to_pending_demand() {
     let mut gang = spec("gang", "b", &[("h100", 1.0)]);
     gang.gang = true;
     let d = g.demand(&gang, 6);
-    assert_eq!(d[0].reason.rule, "gang_no_fit", "{d:?}");
+    assert_eq!(d[0].reason.rule, RuleId::GangNoFit, "{d:?}");
     // When: idle uses 1 of 8 chips for the idle window.
     g.input(InputEvent::UsageReported { workload: "idle".into(), chips_busy: 1.0, window_s: 60 });
     assert!(g.tick_after(299).is_empty(), "not before the window");
@@ -39,8 +39,8 @@ fn idle_capacity_is_given_back_and_goes_to_pending_demand() {
     // told it now waits for those chips.
     let shrink = actions(&d, "idle");
     assert!(matches!(shrink[..], [Action::Reclaim { chips: 2, grace_s: 60, cause: ReclaimCause::IdleGiveBack, .. }]));
-    assert_eq!(d[0].reason.rule, "idle_give_back");
-    assert_eq!(d[1].reason.rule, "awaiting_reclaim");
+    assert_eq!(d[0].reason.rule, RuleId::IdleGiveBack);
+    assert_eq!(d[1].reason.rule, RuleId::AwaitingReclaim);
     let d = g.tick_after(60);
     assert_eq!(actions(&d, "idle"), vec![Action::Revoke { pool: "us/h100".into(), chips: 2 }]);
     // The freed chips go to pending demand in the round that frees them.
@@ -83,7 +83,7 @@ fn owner_reclaims_fair_share_from_borrower_after_min_lifetime_with_grace() {
     let owner = spec("ow", "a", &[("h100", 1.0)]);
     let d = g.demand(&owner, 10);
     assert_eq!(d.len(), 1, "{d:?}");
-    assert_eq!(d[0].reason.rule, "min_lifetime");
+    assert_eq!(d[0].reason.rule, RuleId::MinLifetime);
     // When the lifetime is over: reclaim to restore the fair share (5), not just the quota (2).
     let d = g.tick_after(500);
     let reclaim = actions(&d, "bw");
@@ -171,7 +171,7 @@ fn every_decision_carries_a_rule_and_figures() {
     all.extend(g.tick_after(10_000));
     assert!(!all.is_empty());
     for d in &all {
-        assert!(!d.reason.rule.is_empty() && !d.reason.message.is_empty(), "{d:?}");
+        assert!(!matches!(d.reason.rule, RuleId::Other(_)) && !d.reason.message.is_empty(), "{d:?}");
         if !matches!(d.action, Action::Release { .. }) {
             assert!(!d.reason.figures.is_empty(), "{d:?}");
         }

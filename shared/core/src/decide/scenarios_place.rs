@@ -179,7 +179,7 @@ fn given_per_type_guarantee_when_team_needs_that_type_then_it_gets_it_back() {
     g.ack(d);
     let all = settle(&mut g);
     assert_eq!(held(&g, "train"), 4, "{all:?}");
-    assert!(all.iter().any(|d| d.workload.as_str() == "train" && d.reason.rule == "guarantee"), "{all:?}");
+    assert!(all.iter().any(|d| d.workload.as_str() == "train" && d.reason.rule == qm_model::RuleId::Guarantee), "{all:?}");
     let st = g.engine.status();
     let lm = st.teams.iter().find(|t| t.id.as_str() == "lm").expect("lm");
     assert!(lm.granted >= 8.0, "lm keeps a fair part: {}", lm.granted);

@@ -3,7 +3,7 @@
 
 use crate::decide::score::{grain, round_down, round_up, size_for, victim_score};
 use crate::decide::{members, Round};
-use qm_model::{Action, PoolId, Reason, ReclaimCause, WorkloadId};
+use qm_model::{Action, FigureName, PoolId, Reason, ReclaimCause, RuleId, WorkloadId};
 
 /// A finished workload's grants end; the workload is then forgotten.
 pub fn release_finished(r: &mut Round) {
@@ -12,7 +12,7 @@ pub fn release_finished(r: &mut Round) {
     for id in done {
         let pools: Vec<PoolId> = r.state.workloads[&id].grants.keys().cloned().collect();
         for pool in pools {
-            let reason = Reason::new("finished", format!("{id} finished; its grant in {pool} ends"));
+            let reason = Reason::new(RuleId::Finished, format!("{id} finished; its grant in {pool} ends"));
             r.emit(&id, Action::Release { pool }, reason);
         }
         r.state.workloads.remove(&id);
@@ -49,11 +49,11 @@ pub fn fit_pools(r: &mut Round) {
             if w.spec.gang || keep < w.spec.chips_min {
                 keep = 0;
             }
-            let rule = if healthy == 0 { "pool_retired" } else { "pool_shrink" };
+            let rule = if healthy == 0 { RuleId::PoolRetired } else { RuleId::PoolShrink };
             let reason = Reason::new(rule, format!("{pool} has {healthy} healthy chips for {planned} granted"))
-                .with("pool_healthy_chips", f64::from(healthy))
-                .with("pool_granted_chips", f64::from(planned))
-                .with("chips_kept", f64::from(keep));
+                .with(FigureName::PoolHealthyChips, f64::from(healthy))
+                .with(FigureName::PoolGrantedChips, f64::from(planned))
+                .with(FigureName::ChipsKept, f64::from(keep));
             r.emit(&id, Action::Revoke { pool: pool.clone(), chips: keep }, reason);
         }
     }
@@ -88,10 +88,10 @@ pub fn follow_demand_down(r: &mut Round) {
         }
     }
     for (id, pool, keep, held, desired) in cuts {
-        let reason = Reason::new("demand_drop", format!("{id} asks for {desired} chips and holds {held} in {pool}"))
-            .with("chips_desired", f64::from(desired))
-            .with("chips_held", f64::from(held))
-            .with("chips_kept", f64::from(keep));
+        let reason = Reason::new(RuleId::DemandDrop, format!("{id} asks for {desired} chips and holds {held} in {pool}"))
+            .with(FigureName::ChipsDesired, f64::from(desired))
+            .with(FigureName::ChipsHeld, f64::from(held))
+            .with(FigureName::ChipsKept, f64::from(keep));
         r.emit(&id, Action::Revoke { pool, chips: keep }, reason);
     }
 }
@@ -130,15 +130,15 @@ pub fn give_back_idle(r: &mut Round) {
         }
         let grace_s = w.spec.drain_grace_s;
         let reason = Reason::new(
-            "idle_give_back",
+            RuleId::IdleGiveBack,
             format!("{id} used {:.1} of {held} chips for {}s; keeping use plus headroom", w.chips_busy, (now - since) / 1000),
         )
-        .with("chips_busy", w.chips_busy)
-        .with("chips_held", f64::from(held))
-        .with("idle_threshold_fraction", r.policy.idle_threshold_fraction)
-        .with("idle_s", ((now - since) / 1000) as f64)
-        .with("headroom_fraction", headroom)
-        .with("chips_kept", f64::from(keep));
+        .with(FigureName::ChipsBusy, w.chips_busy)
+        .with(FigureName::ChipsHeld, f64::from(held))
+        .with(FigureName::IdleThresholdFraction, r.policy.idle_threshold_fraction)
+        .with(FigureName::IdleS, ((now - since) / 1000) as f64)
+        .with(FigureName::HeadroomFraction, headroom)
+        .with(FigureName::ChipsKept, f64::from(keep));
         let action = Action::Reclaim {
             pool: pool.clone(),
             chips: keep,
@@ -170,9 +170,9 @@ pub fn revoke_due(r: &mut Round) {
         }
     }
     for (id, pool, chips, held, cause) in due {
-        let reason = Reason::new("grace_over", format!("{id}'s grace in {pool} is over ({cause:?}); revoking to {chips}"))
-            .with("chips_held", f64::from(held))
-            .with("chips_kept", f64::from(chips));
+        let reason = Reason::new(RuleId::GraceOver, format!("{id}'s grace in {pool} is over ({cause:?}); revoking to {chips}"))
+            .with(FigureName::ChipsHeld, f64::from(held))
+            .with(FigureName::ChipsKept, f64::from(chips));
         r.emit(&id, Action::Revoke { pool, chips }, reason);
     }
 }

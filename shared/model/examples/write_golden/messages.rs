@@ -68,7 +68,7 @@ pub fn inputs() -> Vec<(&'static str, Envelope<InputEvent>)> {
 
 /// A reason with figures.
 fn reason(rule: &str, message: &str, figures: &[(&str, f64)]) -> Reason {
-    figures.iter().fold(Reason::new(rule, message), |r, &(name, value)| r.with(name, value))
+    figures.iter().fold(Reason::new(rule.into(), message), |r, &(name, value)| r.with(name.into(), value))
 }
 
 /// Decisions as stored in `QM_DECISIONS`: every action, and every reclaim cause.

@@ -92,7 +92,7 @@ impl Quartermaster {
 
     /// Plays the actuator for one decision.
     fn act(&mut self, now_ms: i64, seq: u64, index: usize, d: Decision) {
-        *self.rules.entry(d.reason.rule.clone()).or_default() += 1;
+        *self.rules.entry(d.reason.rule.to_string()).or_default() += 1;
         let decision_id = Uuid::from_u128((u128::from(seq) << 32) | index as u128);
         let Some(&j) = self.job_by_id.get(&d.workload) else { return };
         let due = now_ms + self.delay_ms;
