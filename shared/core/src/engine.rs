@@ -7,6 +7,7 @@
 use crate::decide;
 use crate::decide::demand::{contribution, Contribution};
 use crate::decide::incremental::{idle_end, round_scoped, Cache};
+use crate::decide::renew;
 use crate::fold::{self, Effect};
 use crate::state::FleetState;
 use crate::status::FleetStatus;
@@ -105,6 +106,7 @@ impl Engine {
             LogEvent::Input(e) => fold::apply_input(&mut self.state, &self.policy, e),
             LogEvent::Actuation(e) => fold::apply_actuation(&mut self.state, e),
         };
+        let effect = self.react(event, effect);
         if effect == Effect::Usage {
             // Use fell below the idle threshold: the give-back rule may fire once the
             // idle window is over, so wake up then.
@@ -162,6 +164,24 @@ impl Engine {
             Some(Box::new(Cache::default()))
         };
         decisions
+    }
+
+    /// Applies the rules that act on an entry as it is folded (`decide::renew`) and
+    /// says what the entry means for the round.
+    fn react(&mut self, event: &LogEvent, effect: Effect) -> Effect {
+        match (effect, event) {
+            (Effect::NewRequest, LogEvent::Input(InputEvent::DemandDeclared { spec, .. })) => {
+                renew::new_request(&mut self.state, &spec.id);
+                Effect::Round
+            }
+            (Effect::NewRequest, _) => Effect::Round,
+            (Effect::Usage, LogEvent::Input(InputEvent::UsageReported { workload, .. }))
+                if renew::use_came_back(&mut self.state, workload) =>
+            {
+                Effect::Round
+            }
+            (effect, _) => effect,
+        }
     }
 
     /// Whether the incremental path may decide this entry (see `decide::incremental`),

@@ -15,6 +15,9 @@ pub enum Effect {
     Quiet,
     /// Measured use changed; the engine asks the rules whether that matters.
     Usage,
+    /// A workload's request (`chips_desired`) changed: the engine applies the
+    /// new-request rule (`decide::renew`), then runs a round.
+    NewRequest,
     /// Capacity, demand, teams or pools changed: run a decision round.
     Round,
 }
@@ -72,15 +75,10 @@ fn apply_demand(state: &mut FleetState, spec: &qm_model::WorkloadSpec, chips_des
         Some(w) if w.finished => Effect::Nothing,
         Some(w) if &w.spec == spec && w.chips_desired == chips_desired => Effect::Nothing,
         Some(w) => {
-            if w.chips_desired != chips_desired {
-                // A new request is a fresh statement of need: it lifts an idle cap and
-                // gives failed pools another chance.
-                w.idle_cap = None;
-                w.failed_pools.clear();
-            }
+            let renewed = w.chips_desired != chips_desired;
             w.spec = spec.clone();
             w.chips_desired = chips_desired;
-            Effect::Round
+            if renewed { Effect::NewRequest } else { Effect::Round }
         }
         None => {
             let w = WorkloadState {
@@ -118,13 +116,6 @@ fn apply_usage(state: &mut FleetState, policy: &PolicyConfig, id: &WorkloadId, c
     let old_busy = w.chips_busy;
     w.chips_busy = busy;
     w.idle_since_ms = idle_since;
-    // Use came back: a workload busy on every chip of its capped grant needs more than
-    // the cap, so the cap is lifted and it competes for its declared demand again.
-    // (Give-back leaves headroom above use, so steady use never reaches the cap.)
-    let use_came_back = w.idle_cap.is_some_and(|cap| applied >= cap && busy >= f64::from(cap));
-    if use_came_back {
-        w.idle_cap = None;
-    }
     // Team use in normalized compute, decayed: the fair-share rule reads it.
     let tp = w
         .home_pool()
@@ -135,11 +126,7 @@ fn apply_usage(state: &mut FleetState, policy: &PolicyConfig, id: &WorkloadId, c
         decay_usage(t, now, policy.usage_half_life_s);
         t.usage_now += (busy - old_busy) * tp;
     }
-    if use_came_back {
-        Effect::Round
-    } else {
-        Effect::Usage
-    }
+    Effect::Usage
 }
 
 /// Brings a team's decayed use up to `now`: an exponential moving average of its

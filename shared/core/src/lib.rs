@@ -7,7 +7,7 @@
 //!   runs a full round, or the incremental path where that provably decides the same.
 //! - [`state`]: the folded state (pools, teams, workloads, grants), all in `BTreeMap`s.
 //! - [`fold`]: applies log entries and the core's own decisions to the state; no rules.
-//! - [`decide`]: every rule, as the phases of one decision round.
+//! - [`decide`]: every rule, as the phases of one decision round ([`decide::PHASES`]).
 //!   - [`decide::view`]: capacity and team holdings derived for one round.
 //!   - [`decide::demand`]: per-team demand and per-type reference throughput, exact sums.
 //!   - [`decide::share`]: guarantees and usage-aware weighted fair share.
@@ -18,6 +18,7 @@
 //!   - [`decide::reclaim`]: owner reclaim and preemption for critical work.
 //!   - [`decide::blocked`]: why a workload waits, as data; its reason is written on report.
 //!   - [`decide::pending`]: pending reports on change, next wake-up.
+//!   - [`decide::renew`]: rules that act as an entry is folded (new request, use came back).
 //!   - [`decide::incremental`]: what the engine keeps between rounds; the scoped round.
 //! - [`grants`]: a workload's grants by pool, in a small sorted vector.
 //! - [`status`]: [`FleetStatus`], what `qm status` prints.

@@ -23,9 +23,9 @@
 //! decisions are still exact but the kept state is dropped, so the next round is full.
 //! `tests/incremental.rs` checks the claim against forced full rounds on random logs.
 
-use crate::decide::demand::{contribution, Sums};
+use crate::decide::demand::{contribution, Contribution, Sums};
 use crate::decide::view::View;
-use crate::decide::{coalesce_grants, pending, place, reclaim, shrink, Round};
+use crate::decide::{coalesce_grants, Round};
 use crate::state::{FleetState, WorkloadState};
 use qm_model::{Decision, PolicyConfig, WorkloadId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,16 +96,60 @@ impl Cache {
     }
 }
 
-/// Runs the phases of a round for workload `x` only, on the kept view. `base` holds
-/// every other workload's contribution. Returns the decisions and the next wake-up, and
-/// whether the kept state is still valid afterwards (false once another workload was
-/// touched).
+/// What a scoped round knows beyond the state: the changed workload, and the kept
+/// demand sums of every other workload.
+#[derive(Clone, Debug)]
+pub struct Scoped {
+    /// The workload whose entry is being decided.
+    pub changed: WorkloadId,
+    /// Other workloads whose idle window is over, with their contributions at round
+    /// start: idle give-back may change them before shares are computed.
+    idle_expired: Vec<(WorkloadId, Option<Contribution>)>,
+    /// Every other workload's contribution, as the kept sums hold it.
+    base: Sums,
+    /// The changed workload's contribution as `compute_shares` counted it.
+    pub changed_at_shares: Option<Contribution>,
+}
+
+impl Scoped {
+    /// The changed workload and the workloads whose idle window is over, sorted.
+    pub fn idle_scope(&self) -> Vec<WorkloadId> {
+        let mut ids: Vec<WorkloadId> = self.idle_expired.iter().map(|(id, _)| id.clone()).collect();
+        ids.push(self.changed.clone());
+        ids.sort();
+        ids
+    }
+
+    /// The sums `compute_shares` starts from: the kept ones, brought up to date for the
+    /// idle workloads the round has decided for so far. Notes the changed workload's
+    /// contribution as it stands now.
+    pub fn base_for_shares(&mut self, out: &[Decision], state: &FleetState, view: &View) -> Sums {
+        let mut base = std::mem::take(&mut self.base);
+        for (id, old) in &self.idle_expired {
+            if out.iter().any(|d| &d.workload == id) {
+                if let Some(k) = old {
+                    base.add(k, -1);
+                }
+                if let Some(k) = state.workloads.get(id).and_then(|w| contribution(view, w)) {
+                    base.add(&k, 1);
+                }
+            }
+        }
+        self.changed_at_shares = state.workloads.get(&self.changed).and_then(|w| contribution(view, w));
+        base
+    }
+}
+
+/// Runs the phases of a round for workload `x`, on the kept view, each on its scope
+/// (see [`crate::decide::Scope`]). `base` holds every other workload's contribution.
+/// Returns the decisions and the next wake-up, and whether the kept state is still
+/// valid afterwards (false once another workload was touched).
 pub fn round_scoped(
     state: &mut FleetState,
     policy: &PolicyConfig,
     cache: &mut Cache,
     x: &WorkloadId,
-    mut base: Sums,
+    base: Sums,
 ) -> (Vec<Decision>, Option<i64>, bool) {
     let now = state.now_ms;
     let mut view = std::mem::take(&mut cache.view);
@@ -113,41 +157,19 @@ pub fn round_scoped(
     // Idle give-back also acts on every workload whose idle window is over: a full round
     // looks at them every time, and their outcome may have changed since (a grant made
     // after the give-back phase of the last round).
-    let expired: Vec<WorkloadId> =
-        cache.idle_by_time.iter().take_while(|(at, _)| *at <= now).map(|(_, id)| id.clone()).filter(|id| id != x).collect();
-    let mut idle_scope = expired.clone();
-    idle_scope.push(x.clone());
-    idle_scope.sort();
-    let olds: Vec<_> = expired.iter().map(|id| state.workloads.get(id).and_then(|w| contribution(&view, w))).collect();
-    let mut r = Round::with_view(state, policy, view, Some(vec![x.clone()]));
-    shrink::follow_demand_down(&mut r);
-    r.scope = Some(idle_scope);
-    shrink::give_back_idle(&mut r);
-    for (id, old) in expired.iter().zip(&olds) {
-        if r.out.iter().any(|d| &d.workload == id) {
-            if let Some(k) = old {
-                base.add(k, -1);
-            }
-            if let Some(k) = r.state.workloads.get(id).and_then(|w| contribution(&r.view, w)) {
-                base.add(&k, 1);
-            }
-        }
-    }
-    // The sums the round uses hold `x` as it is now; the kept ones, `x` as it ends up.
-    let x_now = r.state.workloads.get(x).and_then(|w| contribution(&r.view, w));
-    let (order, mut sums) = place::compute_shares(&mut r, Some((base, x)));
-    let unplaced = place::place(&mut r, &order);
-    reclaim::reclaim_for(&mut r, &unplaced);
-    // Reclaims in flight exist only where this round made them.
-    let mut touched: Vec<WorkloadId> = r.out.iter().map(|d| d.workload.clone()).collect();
-    touched.push(x.clone());
-    touched.sort();
-    touched.dedup();
-    r.scope = Some(touched.clone());
-    shrink::revoke_due(&mut r);
-    r.scope = Some(vec![x.clone()]);
-    pending::report(&mut r);
-    let Round { mut out, wake_ms, view, .. } = r;
+    let idle_expired = cache
+        .idle_by_time
+        .iter()
+        .take_while(|(at, _)| *at <= now)
+        .map(|(_, id)| id)
+        .filter(|id| *id != x)
+        .map(|id| (id.clone(), state.workloads.get(id).and_then(|w| contribution(&view, w))))
+        .collect();
+    let scoped = Scoped { changed: x.clone(), idle_expired, base, changed_at_shares: None };
+    let mut r = Round::with_view(state, policy, view, Some(scoped));
+    r.run_phases();
+    let touched = r.touched();
+    let Round { mut out, wake_ms, view, sums: mut kept, scoped, .. } = r;
     coalesce_grants(&mut out);
     let wake = match (wake_ms, cache.next_idle_end(now)) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -156,16 +178,18 @@ pub fn round_scoped(
     cache.view = view;
     let alone = touched.len() == 1;
     if alone {
-        if let Some(k) = &x_now {
-            sums.add(k, -1);
+        // The sums the round used hold `x` as it was at shares; the kept ones, `x` as
+        // it ends up.
+        if let Some(k) = scoped.and_then(|s| s.changed_at_shares) {
+            kept.add(&k, -1);
         }
         if let Some(w) = state.workloads.get(x) {
             if let Some(k) = contribution(&cache.view, w) {
-                sums.add(&k, 1);
+                kept.add(&k, 1);
             }
             cache.quiet = !wanting(w) && w.grants.values().all(|g| g.reclaim.is_none());
         }
-        cache.sums = sums;
+        cache.sums = kept;
     }
     (out, wake, alone)
 }

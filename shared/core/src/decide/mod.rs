@@ -1,16 +1,19 @@
 //! Decide: every rule of the policy, run as one round over the folded state.
 //!
-//! A round runs its phases in a fixed order (see [`round`]); each phase walks workloads
-//! in id order or in an explicit, totally ordered priority order, so the same state
-//! always yields the same decisions in the same order.
+//! A round runs the phases of [`PHASES`] in order; each phase walks workloads in id
+//! order or in an explicit, totally ordered priority order, so the same state always
+//! yields the same decisions in the same order. The same table drives the full round
+//! and the scoped round of the engine's incremental path: each phase says what it looks
+//! at there ([`Scope`]), so a new rule is one file and one line in the table.
 
 pub mod blocked;
 pub mod demand;
-pub mod pending;
 pub mod incremental;
+pub mod pending;
 pub mod place;
 pub mod reclaim;
 pub mod relocate;
+pub mod renew;
 pub mod score;
 pub mod share;
 pub mod shrink;
@@ -25,10 +28,47 @@ mod scenarios_policy;
 
 use crate::fold;
 use crate::state::FleetState;
+use blocked::Blocked;
+use demand::Sums;
+use incremental::Scoped;
+use place::Wanting;
 use qm_model::{Action, Decision, PolicyConfig, Reason, WorkloadId};
 use std::collections::BTreeMap;
-use blocked::Blocked;
 use view::View;
+
+/// What a phase looks at in a scoped round (the engine's incremental path, which runs
+/// only when the fleet is quiet; `incremental` argues why each choice is exact).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Skipped: in a quiet fleet it has nothing to act on.
+    FullOnly,
+    /// The changed workload only.
+    Changed,
+    /// The changed workload and every workload whose idle window is over.
+    ChangedAndIdleExpired,
+    /// The changed workload and every workload the round has decided for so far.
+    ChangedAndTouched,
+}
+
+/// One phase of a round: a rule, and what it looks at in a scoped round.
+pub struct Phase {
+    pub name: &'static str,
+    pub run: fn(&mut Round),
+    pub scoped: Scope,
+}
+
+/// The phases of a round, in order.
+pub const PHASES: &[Phase] = &[
+    Phase { name: "release_finished", run: shrink::release_finished, scoped: Scope::FullOnly },
+    Phase { name: "fit_pools", run: shrink::fit_pools, scoped: Scope::FullOnly },
+    Phase { name: "follow_demand_down", run: shrink::follow_demand_down, scoped: Scope::Changed },
+    Phase { name: "give_back_idle", run: shrink::give_back_idle, scoped: Scope::ChangedAndIdleExpired },
+    Phase { name: "compute_shares", run: place::compute_shares, scoped: Scope::Changed },
+    Phase { name: "place", run: place::place, scoped: Scope::Changed },
+    Phase { name: "reclaim", run: reclaim::reclaim_for, scoped: Scope::Changed },
+    Phase { name: "revoke_due", run: shrink::revoke_due, scoped: Scope::ChangedAndTouched },
+    Phase { name: "report_pending", run: pending::report, scoped: Scope::Changed },
+];
 
 /// One decision round in progress: the state, the derived view and what was decided.
 pub struct Round<'a> {
@@ -47,6 +87,14 @@ pub struct Round<'a> {
     pub scope: Option<Vec<WorkloadId>>,
     /// Whether a reclaim is still in its grace after the revoke phase.
     pub reclaims_pending: bool,
+    /// Set by `compute_shares`: the workloads that want more, queued per team.
+    pub wanting: Wanting,
+    /// Set by `place`: the workloads still wanting, in claim order, for `reclaim`.
+    pub unplaced: Vec<WorkloadId>,
+    /// Set by `compute_shares`: the demand sums it used.
+    pub sums: Sums,
+    /// In a scoped round: the changed workload and what the engine kept for it.
+    pub scoped: Option<Scoped>,
 }
 
 /// The workloads a phase walks: all of them, in id order, or the round's scope.
@@ -66,9 +114,48 @@ impl<'a> Round<'a> {
         Self::with_view(state, policy, view, None)
     }
 
-    fn with_view(state: &'a mut FleetState, policy: &'a PolicyConfig, view: View, scope: Option<Vec<WorkloadId>>) -> Self {
+    fn with_view(state: &'a mut FleetState, policy: &'a PolicyConfig, view: View, scoped: Option<Scoped>) -> Self {
         let reserved = vec![0; view.pools.len()];
-        Self { state, policy, view, out: Vec::new(), blocked: BTreeMap::new(), reserved, wake_ms: None, scope, reclaims_pending: false }
+        Self {
+            state,
+            policy,
+            view,
+            out: Vec::new(),
+            blocked: BTreeMap::new(),
+            reserved,
+            wake_ms: None,
+            scope: None,
+            reclaims_pending: false,
+            wanting: Wanting::default(),
+            unplaced: Vec::new(),
+            sums: Sums::default(),
+            scoped,
+        }
+    }
+
+    /// Runs every phase of [`PHASES`] in order; in a scoped round, each on its scope.
+    fn run_phases(&mut self) {
+        for phase in PHASES {
+            if let Some(s) = &self.scoped {
+                self.scope = Some(match phase.scoped {
+                    Scope::FullOnly => continue,
+                    Scope::Changed => vec![s.changed.clone()],
+                    Scope::ChangedAndIdleExpired => s.idle_scope(),
+                    Scope::ChangedAndTouched => self.touched(),
+                });
+            }
+            (phase.run)(self);
+        }
+    }
+
+    /// The workloads the round has decided for, and in a scoped round the changed one,
+    /// sorted.
+    pub fn touched(&self) -> Vec<WorkloadId> {
+        let mut ids: Vec<WorkloadId> = self.out.iter().map(|d| d.workload.clone()).collect();
+        ids.extend(self.scoped.as_ref().map(|s| s.changed.clone()));
+        ids.sort();
+        ids.dedup();
+        ids
     }
 
     /// The engine's clock.
@@ -121,12 +208,9 @@ impl<'a> Round<'a> {
     }
 }
 
-/// Runs one decision round. Returns the decisions, in order, and the earliest future
-/// time (unix ms) at which a time-based rule may fire without any new event.
-///
-/// Phases: release finished work; shrink to fit shrunk or retired pools; follow demand
-/// down; give back idle capacity; compute fair shares; place wanting work; reclaim for
-/// work still blocked; revoke what is past its grace; report pending changes.
+/// Runs one decision round ([`PHASES`]). Returns the decisions, in order, and the
+/// earliest future time (unix ms) at which a time-based rule may fire without any new
+/// event.
 pub fn round(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, Option<i64>) {
     let (out, wake, _, _) = round_full(state, policy);
     (out, wake)
@@ -137,16 +221,7 @@ pub fn round(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, O
 /// a reclaim is in its grace or a pool is over-decided; `true` is checked again).
 pub fn round_full(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, Option<i64>, View, bool) {
     let mut r = Round::new(state, policy);
-    shrink::release_finished(&mut r);
-    shrink::fit_pools(&mut r);
-    shrink::follow_demand_down(&mut r);
-    shrink::give_back_idle(&mut r);
-    let (order, _) = place::compute_shares(&mut r, None);
-    let unplaced = place::place(&mut r, &order);
-    reclaim::reclaim_for(&mut r, &unplaced);
-    shrink::revoke_due(&mut r);
-    pending::report(&mut r);
-    pending::schedule_wake(&mut r);
+    r.run_phases();
     let maybe_quiet = r.blocked.is_empty() && !r.reclaims_pending && r.view.pools.iter().all(|p| p.decided <= p.healthy);
     let Round { mut out, wake_ms, view, .. } = r;
     coalesce_grants(&mut out);

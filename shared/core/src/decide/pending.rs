@@ -1,4 +1,4 @@
-//! Pending reports and the next wake-up time.
+//! Pending reports: what each blocked workload waits for, reported when it changes.
 
 use crate::decide::blocked::Blocked;
 use crate::decide::view::View;
@@ -61,5 +61,3 @@ fn check(
     }
 }
 
-/// Nothing else to schedule yet beyond what the phases recorded.
-pub fn schedule_wake(_r: &mut Round) {}

@@ -11,37 +11,30 @@ use crate::decide::demand::{contribution, Sums};
 use crate::decide::relocate;
 use crate::decide::score::{grain, placement_score, priority, round_down, size_for};
 use crate::decide::share::fair_shares;
-use crate::decide::Round;
+use crate::decide::{members, Round};
 use crate::state::WorkloadState;
 use crate::decide::blocked::{Blocked, Shortfall};
 use qm_model::{Action, FigureName, Reason, RuleId, TeamId, WorkloadId};
 use std::collections::BTreeMap;
 
 /// Workloads that want more than they hold, queued per team in priority order.
+#[derive(Clone, Debug, Default)]
 pub struct Wanting {
     pub queues: Vec<(TeamId, Vec<WorkloadId>)>,
 }
 
 /// Sums demand, computes normalized capacity and every team's fair share, and queues
-/// the workloads that want more. A full round sums over every workload; a scoped round
-/// (the engine's incremental path) starts from the engine's kept `base` sums, which
-/// already hold every other workload, and adds workload `x` only.
-pub fn compute_shares(r: &mut Round, scope: Option<(Sums, &WorkloadId)>) -> (Wanting, Sums) {
+/// the workloads that want more (into `r.wanting`, the sums into `r.sums`). A full
+/// round sums over every workload; a scoped round (the engine's incremental path)
+/// starts from the kept sums of every other workload and adds the changed one.
+pub fn compute_shares(r: &mut Round) {
     let now = r.now();
-    let (mut sums, scope) = match scope {
-        Some((base, x)) => (base, Some(x)),
-        None => (Sums::default(), None),
+    let mut sums = match r.scoped.as_mut() {
+        Some(s) => s.base_for_shares(&r.out, r.state, &r.view),
+        None => Sums::default(),
     };
     let mut queues: BTreeMap<TeamId, Vec<(bool, f64, i64, WorkloadId)>> = BTreeMap::new();
-    let one;
-    let members: Box<dyn Iterator<Item = (&WorkloadId, &WorkloadState)>> = match scope {
-        Some(x) => {
-            one = r.state.workloads.get_key_value(x);
-            Box::new(one.into_iter())
-        }
-        None => Box::new(r.state.workloads.iter()),
-    };
-    for (id, w) in members {
+    for (id, w) in members(&r.state.workloads, r.scope.as_deref()) {
         let want = w.chips_wanted_total();
         if want == 0 || want < w.spec.chips_min {
             continue;
@@ -79,7 +72,8 @@ pub fn compute_shares(r: &mut Round, scope: Option<(Sums, &WorkloadId)>) -> (Wan
             (team, q.into_iter().map(|k| k.3).collect())
         })
         .collect();
-    (Wanting { queues }, sums)
+    r.wanting = Wanting { queues };
+    r.sums = sums;
 }
 
 /// Which placement pass is running: entitled work first, then borrowing.
@@ -96,16 +90,17 @@ enum Pass {
 /// share fills up to it, then what is left is lent. Without the first pass a team far
 /// below a small fair share could take a whole large request and strand chips that were
 /// just reclaimed for a team owed more (the guarantee property's counterexample).
-/// Returns the workloads still wanting, in the order they were first considered (that
-/// order is their claim order for reclaims).
-pub fn place(r: &mut Round, wanting: &Wanting) -> Vec<WorkloadId> {
+/// Leaves in `r.unplaced` the workloads still wanting, in the order they were first
+/// considered (that order is their claim order for reclaims).
+pub fn place(r: &mut Round) {
+    let wanting = std::mem::take(&mut r.wanting);
     let mut considered = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     // Round-start holdings, so the hysteresis rule compares against what the workload
     // held before this round, not after the first pass.
     let mut held_start: BTreeMap<WorkloadId, u32> = BTreeMap::new();
     for pass in [Pass::Entitled, Pass::Borrow] {
-        run_pass(r, wanting, pass, &mut |id: &WorkloadId, held: u32| {
+        run_pass(r, &wanting, pass, &mut |id: &WorkloadId, held: u32| {
             if seen.insert(id.clone()) {
                 considered.push(id.clone());
                 held_start.insert(id.clone(), held);
@@ -126,7 +121,8 @@ pub fn place(r: &mut Round, wanting: &Wanting) -> Vec<WorkloadId> {
         }
         unplaced.push(id);
     }
-    unplaced
+    r.wanting = wanting;
+    r.unplaced = unplaced;
 }
 
 /// Whether a team is still owed chips of a type the workload accepts.

@@ -18,10 +18,11 @@ use crate::decide::Round;
 use crate::decide::blocked::Blocked;
 use qm_model::{Action, FigureName, Reason, ReclaimCause, RuleId, TeamId, WorkloadId};
 
-/// Reclaims for each blocked workload in claim order, or explains why not.
-pub fn reclaim_for(r: &mut Round, unplaced: &[WorkloadId]) {
+/// Reclaims for each blocked workload in claim order (`r.unplaced`), or explains why not.
+pub fn reclaim_for(r: &mut Round) {
+    let unplaced = std::mem::take(&mut r.unplaced);
     let mut holders: Option<Vec<Vec<WorkloadId>>> = None;
-    for id in unplaced {
+    for id in &unplaced {
         if r.blocked.get(id).is_some_and(Blocked::reclaim_cannot_help) {
             continue;
         }
@@ -30,6 +31,7 @@ pub fn reclaim_for(r: &mut Round, unplaced: &[WorkloadId]) {
             r.blocked.insert(id.clone(), reason);
         }
     }
+    r.unplaced = unplaced;
 }
 
 /// Who holds chips in each pool, built once per round and only when a claim needs it.
