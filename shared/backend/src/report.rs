@@ -36,7 +36,7 @@ mod tests {
                 workload: WorkloadId::from("w"),
                 team: TeamId::from("ml"),
                 action,
-                reason: Reason::new("guarantee", "within guarantee"),
+                reason: Reason::new(qm_model::RuleId::Guarantee, "within guarantee"),
             },
         }
     }
