@@ -116,7 +116,7 @@ mod tests {
     use qm_model::{Action, Decision, Reason};
 
     fn envelope(id: u128, action: Action, advisory: bool) -> Envelope<DecisionRecorded> {
-        let decision = Decision { workload: "w".into(), team: "ml".into(), action, reason: Reason::new("guarantee", "within guarantee") };
+        let decision = Decision { workload: "w".into(), team: "ml".into(), action, reason: Reason::new(qm_model::RuleId::Guarantee, "within guarantee") };
         let body = DecisionRecorded { input_seq: 1, index: 0, policy_version: "v1".into(), advisory, decision };
         Envelope::new(Uuid::from_u128(id), 0, "policy", None, body)
     }
