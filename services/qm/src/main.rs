@@ -3,6 +3,7 @@
 
 mod audit;
 mod demo;
+mod explain;
 mod fleet;
 mod init;
 mod send;
@@ -82,6 +83,8 @@ enum Command {
     },
     /// Recorded decisions, filtered by team, pool, workload and time.
     History(audit::HistoryArgs),
+    /// Why a workload waits or was shrunk, and what would change it; --demand N: what a demand would get now (publishes nothing).
+    Explain(explain::ExplainArgs),
     /// Shadow mode: what the advisory decisions would have changed against standing reservations.
     ShadowReport {
         /// Today's reservations: `[[reservation]]` tables with team, pool, chips.
@@ -199,6 +202,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Why { workload, json } => audit::why(&bus().await?, &workload, json).await,
         Command::History(args) => audit::history(&bus().await?, &args).await,
+        Command::Explain(args) => explain::run(&bus().await?, &args).await,
         Command::ShadowReport { reservations, json } => {
             audit::shadow_report(&bus().await?, &reservations, json).await
         }

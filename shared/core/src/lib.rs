@@ -24,10 +24,12 @@
 //! - [`status`]: [`FleetStatus`], what `qm status` prints.
 //! - [`fixtures`]: builders and a given/when/then harness for tests and examples.
 //! - [`error`]: [`PolicyError`] and [`validate_policy`].
+//! - [`explain`]: why a workload waits and what a demand would get: read-only, for `qm explain`.
 
 pub mod decide;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod fixtures;
 pub mod fold;
 pub mod grants;
