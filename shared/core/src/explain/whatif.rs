@@ -56,52 +56,77 @@ pub struct Loss {
 }
 
 /// Decides `spec` asking for `chips_desired` now, on a copy of `engine`.
+///
+/// Losses are measured against a second copy that sees the same time pass without the
+/// demand, so rules that would fire anyway (idle give-back, say) are not blamed on it.
 pub fn what_if(engine: &Engine, spec: &WorkloadSpec, chips_desired: u32) -> WhatIf {
     let mut e = engine.clone();
-    let before = holdings(&e);
-    let mut seq = e.last_seq() + 1;
-    let mut now = e.now_ms();
+    let seq = e.last_seq() + 1;
+    let start = e.now_ms();
     let demand = InputEvent::DemandDeclared { spec: spec.clone(), chips_desired };
-    let mut decisions = e.step(seq, now, &LogEvent::Input(demand));
-    let first = outcome(&e, &spec.id, &decisions);
-    let mut batch = decisions.clone();
-    for _ in 0..SETTLE_ROUNDS_MAX {
-        let mut next = Vec::new();
-        for (i, d) in batch.iter().enumerate() {
-            let id = deterministic_id(now, WHAT_IF_TAG, seq, u32::try_from(i).unwrap_or(u32::MAX));
-            if let Some(report) = d.applied_report(id) {
-                seq += 1;
-                next.extend(e.step(seq, now, &LogEvent::Actuation(report)));
-            }
-        }
-        if next.is_empty() {
-            // Quiet: wait for the next drain deadline, if one is running.
-            let Some(deadline) = next_deadline(&e) else { break };
-            now = now.max(deadline + 1);
-            seq += 1;
-            next = e.step(seq, now, &LogEvent::Input(InputEvent::Tick));
-            if next.is_empty() {
-                break;
-            }
-        }
-        decisions.extend(next.iter().cloned());
-        batch = next;
-    }
+    let first_round = e.step(seq, start, &LogEvent::Input(demand));
+    let first = outcome(&e, &spec.id, &first_round);
+    let mut decisions = first_round.clone();
+    let ticks = settle(&mut e, first_round, seq, start, None, &mut decisions);
     let settled = outcome(&e, &spec.id, &decisions);
-    let others = losses(&before, &holdings(&e), &spec.id, &decisions);
+    let mut baseline = engine.clone();
+    let mut ignored = Vec::new();
+    settle(&mut baseline, Vec::new(), seq, start, Some(&ticks), &mut ignored);
+    let others = losses(&holdings(&baseline), &holdings(&e), &spec.id, &decisions);
     let mut out = WhatIf {
         workload: spec.id.clone(),
         team: spec.team.clone(),
         chips_desired,
         now: first,
         settled,
-        settled_at_ms: now,
+        settled_at_ms: ticks.last().copied().unwrap_or(start),
         others,
         decisions,
         lines: Vec::new(),
     };
-    out.lines = what_if_sentences(&out, engine.now_ms());
+    out.lines = what_if_sentences(&out, start);
     out
+}
+
+/// Applies `batch` as an ideal actuator would, to a fixpoint, then waits out drain
+/// deadlines with ticks: at the next deadline (`ticks: None`, returning the tick times)
+/// or at the given times. Every decision made is appended to `log`.
+fn settle(e: &mut Engine, mut batch: Vec<Decision>, mut seq: u64, start: i64, ticks: Option<&[i64]>, log: &mut Vec<Decision>) -> Vec<i64> {
+    let mut times = Vec::new();
+    let mut now = start;
+    for round in 0..=SETTLE_ROUNDS_MAX {
+        for _ in 0..SETTLE_ROUNDS_MAX {
+            let mut next = Vec::new();
+            for (i, d) in batch.iter().enumerate() {
+                let id = deterministic_id(now, WHAT_IF_TAG, seq, u32::try_from(i).unwrap_or(u32::MAX));
+                if let Some(report) = d.applied_report(id) {
+                    seq += 1;
+                    next.extend(e.step(seq, now, &LogEvent::Actuation(report)));
+                }
+            }
+            log.extend(next.iter().cloned());
+            batch = next;
+            if batch.is_empty() {
+                break;
+            }
+        }
+        let at = match ticks {
+            Some(given) => match given.get(round) {
+                Some(&t) => t,
+                None => break,
+            },
+            None => match next_deadline(e) {
+                Some(deadline) if round < SETTLE_ROUNDS_MAX => deadline + 1,
+                _ => break,
+            },
+        };
+        now = now.max(at);
+        times.push(now);
+        seq += 1;
+        batch = e.step(seq, now, &LogEvent::Input(InputEvent::Tick));
+        log.extend(batch.iter().cloned());
+    }
+    times
 }
 
 type Holdings = BTreeMap<(WorkloadId, PoolId), (TeamId, u32)>;
