@@ -109,7 +109,7 @@ pub fn members<'s>(
 }
 
 impl<'a> Round<'a> {
-    fn new(state: &'a mut FleetState, policy: &'a PolicyConfig) -> Self {
+    pub(crate) fn new(state: &'a mut FleetState, policy: &'a PolicyConfig) -> Self {
         let view = View::build(state, policy);
         Self::with_view(state, policy, view, None)
     }

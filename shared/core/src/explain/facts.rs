@@ -143,20 +143,8 @@ pub fn explain(engine: &Engine, workload: &WorkloadId) -> Option<Explanation> {
 /// The round's view with fair shares computed, from a copy of the state.
 fn shares(state: &FleetState, engine: &Engine) -> View {
     let mut copy = state.clone();
-    let view = View::build(&copy, engine.policy());
-    let reserved = vec![0; view.pools.len()];
-    let mut round = Round {
-        state: &mut copy,
-        policy: engine.policy(),
-        view,
-        out: Vec::new(),
-        blocked: BTreeMap::new(),
-        reserved,
-        wake_ms: None,
-        scope: None,
-        reclaims_pending: false,
-    };
-    let _ = compute_shares(&mut round, None);
+    let mut round = Round::new(&mut copy, engine.policy());
+    compute_shares(&mut round);
     round.view
 }
 
