@@ -134,7 +134,7 @@ fn apply_usage(state: &mut FleetState, policy: &PolicyConfig, id: &WorkloadId, c
 pub fn decay_usage(t: &mut TeamState, now: i64, half_life_s: u32) {
     let dt_s = (now - t.usage_at_ms).max(0) as f64 / 1000.0;
     if dt_s > 0.0 {
-        let keep = if half_life_s == 0 { 0.0 } else { (-dt_s / f64::from(half_life_s)).exp2() };
+        let keep = if half_life_s == 0 { 0.0 } else { crate::maths::exp2(-dt_s / f64::from(half_life_s)) };
         t.usage_recent = t.usage_now + (t.usage_recent - t.usage_now) * keep;
         t.usage_at_ms = now;
     }

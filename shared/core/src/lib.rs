@@ -22,6 +22,7 @@
 //!   - [`decide::incremental`]: what the engine keeps between rounds; the scoped round.
 //! - [`grants`]: a workload's grants by pool, in a small sorted vector.
 //! - [`status`]: [`FleetStatus`], what `qm status` prints.
+//! - [`maths`]: `exp2` and `pow` computed alike on every machine (pure-Rust `libm`).
 //! - [`fixtures`]: builders and a given/when/then harness for tests and examples.
 //! - [`error`]: [`PolicyError`] and [`validate_policy`].
 //! - [`explain`]: why a workload waits and what a demand would get: read-only, for `qm explain`.
@@ -33,6 +34,7 @@ pub mod explain;
 pub mod fixtures;
 pub mod fold;
 pub mod grants;
+pub mod maths;
 pub mod state;
 pub mod status;
 

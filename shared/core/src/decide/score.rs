@@ -31,7 +31,7 @@ pub fn victim_score(w: &WorkloadState, policy: &PolicyConfig, now_ms: i64) -> f6
 /// `throughput / max(price, 0.01) ^ cost_weight`. Higher is better.
 pub fn placement_score(tp: f64, pool: &PoolView, policy: &PolicyConfig) -> f64 {
     let cw = if policy.cost_weight.is_finite() { policy.cost_weight.clamp(0.0, 1.0) } else { 0.0 };
-    tp / pool.price.max(0.01).powf(cw)
+    tp / crate::maths::pow(pool.price.max(0.01), cw)
 }
 
 /// The granularity of a workload's grants in a pool: a multiple of both its step and
