@@ -24,6 +24,12 @@ struct Args {
     /// TOML file for the slurm backend: pools -> partition and GPU type (see qm-slurm).
     #[arg(long, env = "QM_SLURM_CONFIG")]
     slurm_config: Option<std::path::PathBuf>,
+    /// URL the webhook backend POSTs each decision to (http://).
+    #[arg(long, env = "QM_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// File holding the webhook's HMAC secret (the receiver checks X-Qm-Signature with it).
+    #[arg(long, env = "QM_WEBHOOK_SECRET_FILE")]
+    webhook_secret_file: Option<std::path::PathBuf>,
 }
 
 /// The backends this binary can run; each is one arm in `main`.
@@ -35,6 +41,8 @@ enum BackendKind {
     Exec,
     /// Sets Slurm QOS limits per workload and GPU type (--slurm-config).
     Slurm,
+    /// POSTs each decision, signed, to --webhook-url.
+    Webhook,
 }
 
 #[tokio::main]
@@ -54,6 +62,15 @@ async fn main() -> anyhow::Result<()> {
             let Some(path) = args.slurm_config else { anyhow::bail!("--backend slurm needs --slurm-config") };
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             let backend = qm_slurm::SlurmBackend::new(qm_slurm::SlurmConfig::from_toml(&text)?);
+            qm_actuator::run(config, backend, SystemClock, shutdown).await
+        }
+        BackendKind::Webhook => {
+            let (Some(url), Some(secret_file)) = (args.webhook_url, args.webhook_secret_file) else {
+                anyhow::bail!("--backend webhook needs --webhook-url and --webhook-secret-file")
+            };
+            let secret = std::fs::read(&secret_file).with_context(|| format!("reading {}", secret_file.display()))?;
+            let secret = secret.trim_ascii().to_vec();
+            let backend = qm_webhook::WebhookBackend::new(qm_webhook::WebhookConfig { url, secret, ..Default::default() })?;
             qm_actuator::run(config, backend, SystemClock, shutdown).await
         }
     }
