@@ -41,6 +41,7 @@ async fn demand_is_granted_in_slurm_and_idle_grants_are_given_back() -> anyhow::
     let _turn = slurm.lock().await;
     let (team_id, workload) = (unique("e2e"), unique("w"));
     let qos = format!("qm-{workload}");
+    let _cleanup = slurm_fixture::CancelOnDrop(vec![qos.clone()]);
     slurm.account(&team_id);
     let mut slurm_config = SlurmConfig::default();
     slurm_config.pools.insert("use-h100".into(), PoolTarget { partition: "h100".into(), gpu_type: "h100".into() });
@@ -88,5 +89,73 @@ async fn demand_is_granted_in_slurm_and_idle_grants_are_given_back() -> anyhow::
     assert!(usage_seen(&bus, &workload, 0.0), "the give-back followed a measured idle window");
     let _ = stop.send(());
     collector.await??;
+    Ok(())
+}
+
+/// Given a borrower running 4 h100 jobs on capacity another team is guaranteed, when the
+/// owner asks for 2, then Slurm's limit for the borrower drops to 2, its 2 newest jobs
+/// get SIGTERM and keep running through the grace, and after the grace they are requeued
+/// (pending on the limit) while its 2 oldest keep running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_reclaim_signals_the_borrower_then_requeues_after_the_grace() -> anyhow::Result<()> {
+    let Some(slurm) = slurm_fixture::slurm() else { return Ok(()) };
+    let _turn = slurm.lock().await;
+    let (owner, borrower, workload) = (unique("own"), unique("bor"), unique("b"));
+    let qos = format!("qm-{workload}");
+    let owner_workload = unique("o");
+    let owner_qos = format!("qm-{owner_workload}");
+    let _cleanup = slurm_fixture::CancelOnDrop(vec![qos.clone(), owner_qos.clone()]);
+    slurm.account(&owner);
+    slurm.account(&borrower);
+    let config_path = slurm.scratch.path().join(format!("{owner}.toml"));
+    std::fs::write(&config_path, "[pools.use-h100]\npartition = \"h100\"\ngpu_type = \"h100\"\n")?;
+    let nats = NatsServer::start()?;
+    let config_arg = config_path.display().to_string();
+    let _services = Services::start_all(&nats.url(), &[("QM_BACKEND", "slurm"), ("QM_SLURM_CONFIG", &config_arg)])?;
+    let bus = qm_bus::connect(&qm_bus::ConnectSettings { url: nats.url(), ..Default::default() }).await?;
+    // Owner reclaim acts once the owner is short by more than preemption_cost / lifetime
+    // chips (and never with a lifetime of 0): 1 / 1 s here, so it acts after 1 s.
+    let policy = PolicyConfig { version: "e2e-reclaim".into(), grant_lifetime_min_s: 1, preemption_cost: 1.0, ..Default::default() };
+    expect_accepted(send_until_answered(&bus, "qm.in.policy", &InputEvent::PolicyPublished(policy), None, WITHIN).await?)?;
+    for (id, guarantee) in [(&owner, 4.0), (&borrower, 0.0)] {
+        expect_accepted(send_until_answered(&bus, &format!("qm.in.team.{id}"), &InputEvent::TeamDeclared(team(id, guarantee)), None, WITHIN).await?)?;
+    }
+    expect_accepted(send_until_answered(&bus, "qm.in.pool.use-h100", &InputEvent::PoolDeclared(h100_pool("use-h100", 4)), None, WITHIN).await?)?;
+
+    let subject = format!("qm.in.demand.{borrower}.{workload}");
+    expect_accepted(send_until_answered(&bus, &subject, &demand(&borrower, &workload, 4), None, WITHIN).await?)?;
+    assert!(eventually(WITHIN, || enforced_h100(&qos) == Some(4)).await, "borrower granted 4, saw {:?}", enforced_h100(&qos));
+    let mut jobs = Vec::new();
+    for _ in 0..4 {
+        let job = slurm.submit(&borrower, &qos, "h100", 1);
+        assert!(eventually(WITHIN, || state(job) == "RUNNING").await, "borrower job {job} runs");
+        jobs.push(job);
+        // Start times have one-second resolution: keep the jobs' ages apart.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+
+    let owner_subject = format!("qm.in.demand.{owner}.{owner_workload}");
+    expect_accepted(send_until_answered(&bus, &owner_subject, &demand(&owner, &owner_workload, 2), None, WITHIN).await?)?;
+    let lowered = eventually(WITHIN, || enforced_h100(&qos) == Some(2)).await;
+    if !lowered {
+        let entries = qm_bus::read::read_all(&bus, qm_bus::subjects::DECISIONS_STREAM, 1).await?;
+        for e in entries {
+            if let Ok(d) = qm_model::decode::<qm_model::DecisionRecorded>(&e.payload) {
+                eprintln!("decision: {:?} {:?} {}", d.body.decision.workload, d.body.decision.action, d.body.decision.reason.message);
+            }
+        }
+    }
+    assert!(lowered, "borrower limit lowered, saw {:?}", enforced_h100(&qos));
+    assert!(eventually(Duration::from_secs(10), || slurm.signalled(jobs[2]) && slurm.signalled(jobs[3])).await, "newest two signalled");
+    assert!(!slurm.signalled(jobs[0]) && !slurm.signalled(jobs[1]), "the oldest two are within the new grant");
+    // The grace (5 s for the testkit workload) ends in a revoke: the signalled jobs are requeued.
+    assert!(
+        eventually(Duration::from_secs(30), || state(jobs[2]) == "PENDING" && state(jobs[3]) == "PENDING").await,
+        "requeued after the grace: {} {}",
+        state(jobs[2]),
+        state(jobs[3])
+    );
+    assert_eq!((state(jobs[0]).as_str(), state(jobs[1]).as_str()), ("RUNNING", "RUNNING"));
+    assert!(eventually(WITHIN, || enforced_h100(&owner_qos) == Some(2)).await, "owner granted 2 in Slurm, saw {:?}", enforced_h100(&owner_qos));
     Ok(())
 }

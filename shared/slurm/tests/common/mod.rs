@@ -133,3 +133,13 @@ pub fn cancel_qos(qos: &[&str]) {
         sh(&["scancel", &format!("--qos={q}")]);
     }
 }
+
+/// Cancels the jobs of these QOS when dropped, so a failed test leaves no job holding GPUs.
+pub struct CancelOnDrop(pub Vec<String>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let qos: Vec<&str> = self.0.iter().map(String::as_str).collect();
+        cancel_qos(&qos);
+    }
+}
