@@ -140,3 +140,82 @@ impl Bootstrap {
         self.bus
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// Flags fall back to these variables; a developer's shell may set them.
+    fn env_free() -> bool {
+        let names = ["QM_NATS_URL", "QM_NATS_CREDS", "QM_NATS_TLS_CA", "QM_NATS_TLS_CERT", "QM_NATS_TLS_KEY"];
+        let more = ["QM_NATS_TLS_REQUIRED", "QM_NATS_TLS_FIRST", "QM_STREAM_REPLICAS", "QM_METRICS_ADDR"];
+        let free = names.iter().chain(&more).all(|name| std::env::var_os(name).is_none());
+        if !free {
+            eprintln!("skipped: QM_NATS_* / QM_STREAM_REPLICAS / QM_METRICS_ADDR set in this environment");
+        }
+        free
+    }
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    /// Given flags, the settings every service connects with carry them all through.
+    #[test]
+    fn flags_become_connect_and_stream_settings() {
+        if !env_free() {
+            return;
+        }
+        let flags = Flags::try_parse_from([
+            "svc",
+            "--nats-url",
+            "nats://a:4222,nats://b:4222",
+            "--nats-creds",
+            "/etc/qm/policy.creds",
+            "--nats-tls-ca",
+            "/etc/qm/ca.pem",
+            "--nats-tls-cert",
+            "/etc/qm/policy.pem",
+            "--nats-tls-key",
+            "/etc/qm/policy-key.pem",
+            "--nats-tls-required",
+            "--stream-replicas",
+            "3",
+            "--metrics-addr",
+            "127.0.0.1:9102",
+        ])
+        .expect("valid flags");
+        let settings = flags.common.service_settings("qm-policy");
+        assert_eq!(settings.nats.url, "nats://a:4222,nats://b:4222");
+        assert_eq!(settings.nats.name, "qm-policy");
+        assert_eq!(settings.nats.credentials, Some(PathBuf::from("/etc/qm/policy.creds")));
+        assert_eq!(settings.nats.tls.ca, Some(PathBuf::from("/etc/qm/ca.pem")));
+        assert_eq!(settings.nats.tls.client_cert, Some(PathBuf::from("/etc/qm/policy.pem")));
+        assert_eq!(settings.nats.tls.client_key, Some(PathBuf::from("/etc/qm/policy-key.pem")));
+        assert!(settings.nats.tls.required && !settings.nats.tls.first);
+        assert_eq!(settings.streams.replicas, 3);
+        assert_eq!(settings.metrics_addr, Some("127.0.0.1:9102".parse().expect("addr")));
+        // And child processes get the same settings back as environment.
+        let env = flags.common.nats.env();
+        for name in ["QM_NATS_URL", "QM_NATS_CREDS", "QM_NATS_TLS_CA", "QM_NATS_TLS_CERT", "QM_NATS_TLS_KEY", "QM_NATS_TLS_REQUIRED"] {
+            assert!(env.iter().any(|(k, _)| *k == name), "{name} missing from {env:?}");
+        }
+        assert!(!env.iter().any(|(k, _)| *k == "QM_NATS_TLS_FIRST"));
+    }
+
+    /// Without flags: one local server, no auth, no TLS, one replica, no endpoint.
+    #[test]
+    fn defaults_are_a_local_unauthenticated_server() {
+        if !env_free() {
+            return;
+        }
+        let settings = Flags::try_parse_from(["svc"]).expect("no flags").common.service_settings("qm-ingest");
+        assert_eq!(settings.nats.url, "nats://127.0.0.1:4222");
+        assert!(settings.nats.credentials.is_none() && settings.nats.tls.ca.is_none());
+        assert_eq!(settings.streams.replicas, 1);
+        assert!(settings.metrics_addr.is_none());
+    }
+}
