@@ -11,7 +11,7 @@ have_all() {
 }
 
 if have_all; then
-    echo "slurm setup: already installed ($(sbatch --version))" >&2
+    echo "slurm setup: already installed ($(/usr/sbin/slurmctld -V 2>/dev/null || echo unknown version))" >&2
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -29,4 +29,4 @@ apt-get update -qq >&2
 # quietly, and start.sh runs the daemons itself with its own configuration.
 apt-get install -y -qq --no-install-recommends slurm-wlm slurmdbd slurm-client mariadb-server munge >&2
 have_all || { echo "slurm setup: daemons still missing after install" >&2; exit 1; }
-echo "slurm setup: installed ($(sbatch --version))" >&2
+echo "slurm setup: installed ($(/usr/sbin/slurmctld -V 2>/dev/null || echo unknown version))" >&2
