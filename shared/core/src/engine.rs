@@ -57,6 +57,18 @@ impl PartialEq for Engine {
     }
 }
 
+/// What the engine does with a folded entry.
+enum Plan {
+    /// Nothing material changed and no time-based rule is due.
+    Skip,
+    /// The incremental path decides it (`decide::incremental`).
+    Incremental(FastPath),
+    /// With `round_batch_ms`: decided by the batch's round, at `until_ms` at the latest.
+    Defer { until_ms: i64 },
+    /// A full round now.
+    Full,
+}
+
 /// What the engine notes before folding an entry the incremental path may decide.
 struct FastPath {
     workload: qm_model::WorkloadId,
@@ -94,6 +106,26 @@ impl Engine {
         self.last_seq = seq;
         self.state.now_ms = self.state.now_ms.max(time_ms);
         let fast = self.fast_path_for(event);
+        let effect = self.fold(event);
+        match self.plan(event, effect, fast) {
+            Plan::Skip => Vec::new(),
+            Plan::Incremental(fast) => match self.step_incremental(fast) {
+                Some(out) => out,
+                // The kept state could not be used after all: decide as if it had
+                // never been eligible.
+                None => match self.plan_round(event, false) {
+                    Plan::Defer { until_ms } => self.defer(until_ms),
+                    _ => self.round_full(),
+                },
+            },
+            Plan::Defer { until_ms } => self.defer(until_ms),
+            Plan::Full => self.round_full(),
+        }
+    }
+
+    /// Folds an entry (the policy, an input or an actuation report) and applies the
+    /// rules that act as it is folded. Notes when an idle window will end.
+    fn fold(&mut self, event: &LogEvent) -> Effect {
         let effect = match event {
             LogEvent::Input(InputEvent::PolicyPublished(p)) => {
                 if self.pinned || *p == self.policy {
@@ -122,15 +154,24 @@ impl Engine {
                 }
             }
         }
+        effect
+    }
+
+    /// Chooses what to do with a folded entry: nothing, the incremental path, a round
+    /// deferred to the batch, or a full round now.
+    fn plan(&self, event: &LogEvent, effect: Effect, fast: Option<FastPath>) -> Plan {
         let due = self.wake_ms.is_some_and(|w| w <= self.state.now_ms);
         if effect != Effect::Round && !due {
-            return Vec::new();
+            return Plan::Skip;
         }
-        if let (Some(fast), false, Effect::Round) = (fast, due, effect) {
-            if let Some(out) = self.step_incremental(fast) {
-                return out;
-            }
+        match fast {
+            Some(fast) if !due && effect == Effect::Round => Plan::Incremental(fast),
+            _ => self.plan_round(event, due),
         }
+    }
+
+    /// A round is needed: now, or with `round_batch_ms` at the end of the batch window.
+    fn plan_round(&self, event: &LogEvent, due: bool) -> Plan {
         let batch_ms = i64::from(self.policy.round_batch_ms);
         // Never batched: lost capacity and failed actuation (a failure rolls a grant back
         // to what the backend holds, which may be more than a pool now has: revoked at
@@ -140,16 +181,27 @@ impl Engine {
             LogEvent::Input(InputEvent::PoolDeclared(_) | InputEvent::PoolRetired { .. })
                 | LogEvent::Actuation(qm_model::ActuationEvent::ActuationFailed { .. })
         ) || matches!(event, LogEvent::Input(InputEvent::DemandDeclared { spec, .. }) if spec.critical);
-        if !due && !urgent && batch_ms > 0 {
-            if let Some(at) = self.last_round_ms.map(|t| t + batch_ms).filter(|at| *at > self.state.now_ms) {
-                // Inside the batch window: fold now, decide with the batch. The kept
-                // round state no longer matches the folded state, so it goes.
-                self.dirty = true;
-                self.cache = None;
-                self.wake_ms = Some(self.wake_ms.map_or(at, |w| w.min(at)));
-                return Vec::new();
-            }
+        if due || urgent || batch_ms <= 0 {
+            return Plan::Full;
         }
+        match self.last_round_ms.map(|t| t + batch_ms).filter(|at| *at > self.state.now_ms) {
+            Some(until_ms) => Plan::Defer { until_ms },
+            None => Plan::Full,
+        }
+    }
+
+    /// Inside the batch window: the entry is folded, the decision waits for the batch.
+    /// The kept round state no longer matches the folded state, so it goes.
+    fn defer(&mut self, until_ms: i64) -> Vec<Decision> {
+        self.dirty = true;
+        self.cache = None;
+        self.wake_ms = Some(self.wake_ms.map_or(until_ms, |w| w.min(until_ms)));
+        Vec::new()
+    }
+
+    /// Runs a full round and keeps what the incremental path needs from it.
+    fn round_full(&mut self) -> Vec<Decision> {
+        let batch_ms = i64::from(self.policy.round_batch_ms);
         let (decisions, wake, view, maybe_quiet) = decide::round_full(&mut self.state, &self.policy);
         self.wake_ms = wake;
         self.dirty = false;
