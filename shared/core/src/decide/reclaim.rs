@@ -14,7 +14,9 @@
 //! Critical and non-preemptible work is never a victim.
 
 use crate::decide::score::{grain, placement_score, round_down, round_up, victim_score};
+use crate::decide::view::TeamView;
 use crate::decide::Round;
+use crate::state::WorkloadState;
 use crate::decide::blocked::Blocked;
 use qm_model::{Action, FigureName, Reason, ReclaimCause, RuleId, TeamId, WorkloadId};
 
@@ -55,21 +57,48 @@ struct Take {
     grace_s: u32,
 }
 
+/// What a claimant is owed, worked out once per claim.
+struct Claimant {
+    critical: bool,
+    team: TeamView,
+    want: u32,
+    hyst: f64,
+    /// Normalized compute the team is below its fair share.
+    deficit: f64,
+    /// Whether the deficit is worth a reclaim.
+    fair_due: bool,
+}
+
+impl Claimant {
+    fn of(r: &Round, w: &WorkloadState) -> Option<Self> {
+        let team = r.view.teams.get(&w.spec.team)?.clone();
+        let hyst = r.policy.hysteresis_fraction.max(0.0);
+        let deficit = team.fair - team.held;
+        let threshold = (hyst * team.fair).max(r.policy.preemption_cost / f64::from(r.policy.grant_lifetime_min_s.max(1)));
+        let fair_due = deficit > threshold;
+        Some(Self { critical: w.spec.critical, team, want: w.chips_wanted_total(), hyst, deficit, fair_due })
+    }
+
+    /// Chips of type `a` the team is owed under a per-type guarantee, when worth a reclaim.
+    fn type_due(&self, a: &qm_model::AcceleratorType) -> u32 {
+        let worth = |s: &crate::decide::view::TypeShare| f64::from(s.owed()) >= (self.hyst * f64::from(s.guarantee)).max(1.0);
+        self.team.by_type.get(a).map_or(0, |s| if worth(s) { s.owed() } else { 0 })
+    }
+}
+
+/// What a claimant asks for in one pool, beyond what it holds there.
+struct Ask {
+    need: u32,
+    /// The least it settles for: an elastic claimant takes part, down to its minimum.
+    need_min: u32,
+    /// The claim is for a per-type guarantee.
+    typed: bool,
+}
+
 fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<Blocked> {
-    let now = r.now();
     let w = &r.state.workloads[id];
-    let critical = w.spec.critical;
-    let tv = r.view.teams.get(&w.spec.team)?.clone();
-    let want = w.chips_wanted_total();
-    let hyst = r.policy.hysteresis_fraction.max(0.0);
-    let deficit = tv.fair - tv.held;
-    let threshold = (hyst * tv.fair).max(r.policy.preemption_cost / f64::from(r.policy.grant_lifetime_min_s.max(1)));
-    let fair_due = deficit > threshold;
-    // Chips of a type the team is owed under a per-type guarantee, when worth a reclaim.
-    let type_due = |a: &qm_model::AcceleratorType| {
-        tv.by_type.get(a).map_or(0, |s| if f64::from(s.owed()) >= (hyst * f64::from(s.guarantee)).max(1.0) { s.owed() } else { 0 })
-    };
-    if !critical && !fair_due && !w.spec.accepts.iter().any(|a| a.relative_throughput > 0.0 && type_due(&a.accelerator) > 0) {
+    let c = Claimant::of(r, w)?;
+    if !c.critical && !c.fair_due && !w.spec.accepts.iter().any(|a| a.relative_throughput > 0.0 && c.type_due(&a.accelerator) > 0) {
         return None;
     }
     let mut pools = match w.home_pool().and_then(|p| r.view.pool_index.get(p)) {
@@ -80,71 +109,22 @@ fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<
     pools.sort_by(|a, b| score(*b).total_cmp(&score(*a)).then(a.cmp(b)));
     let mut young_until: Option<i64> = None;
     for i in pools {
-        let p = &r.view.pools[i];
-        let tp = r.view.tp(w, i);
-        let g = grain(w, p);
-        let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
-        let mut total = round_down(want, g);
-        let typed = if critical { 0 } else { type_due(&p.accelerator) };
-        if !critical && !fair_due && typed == 0 {
-            continue;
-        }
-        if w.spec.gang {
-            if want % g != 0 {
-                continue;
-            }
-        } else if !critical && tp > 0.0 {
-            // A per-type claim asks for what the type guarantee owes, no more.
-            let extra = if typed > 0 { typed } else { (deficit / tp).floor().max(0.0).min(1e9) as u32 };
-            total = total.min(round_down(held_here + extra, g)).max(round_up(w.spec.chips_min, g));
-        }
-        if !w.spec.gang {
-            total = total.min(round_down(p.healthy, g));
-        }
-        if total <= held_here || total > p.healthy || total < w.spec.chips_min {
-            continue;
-        }
-        let mut need = total - held_here;
-        // An elastic claimant settles for part of its request, down to its minimum.
-        let need_min = if w.spec.gang { need } else { round_up(w.spec.chips_min, g).saturating_sub(held_here).max(g.min(need)) };
-        let avail = p.free_planned().saturating_sub(r.reserved[i]);
-        if avail >= need_min {
-            let got = need.min(avail);
+        let Some(ask) = ask_in(r, &r.state.workloads[id], &c, i) else { continue };
+        let avail = r.view.pools[i].free_planned().saturating_sub(r.reserved[i]);
+        if avail >= ask.need_min {
+            let got = ask.need.min(avail);
             r.reserved[i] += got;
             return Some(Blocked::AwaitingReclaim { pool: i, need: got, coming_free: avail });
         }
-        let (takes, covered, young) = plan_takes(r, id, i, need - avail, &holders[i], typed > 0);
+        let (takes, covered, young) = plan_takes(r, id, i, ask.need - avail, &holders[i], ask.typed);
         if let Some(t) = young {
             young_until = Some(young_until.map_or(t, |y: i64| y.min(t)));
         }
-        if takes.is_empty() || avail + covered < need_min {
+        if takes.is_empty() || avail + covered < ask.need_min {
             continue;
         }
-        need = need.min(avail + covered);
-        let pool = r.view.pools[i].id.clone();
-        let cause = if critical { ReclaimCause::Preemption } else { ReclaimCause::OwnerReclaim };
-        for t in takes {
-            let vteam = r.state.workloads[&t.victim].spec.team.clone();
-            let vt = &r.view.teams[&vteam];
-            let held = r.state.workloads[&t.victim].grants[&pool].target();
-            let rule = if critical { RuleId::CriticalPreemption } else { RuleId::OwnerReclaim };
-            let reason = Reason::new(rule, format!("{} needs {need} chips in {pool}; {} shrinks to {}", id, t.victim, t.keep))
-                .with(FigureName::ClaimantTeamHeld, tv.held)
-                .with(FigureName::ClaimantTeamFairShare, tv.fair)
-                .with(FigureName::VictimTeamHeld, vt.held)
-                .with(FigureName::VictimTeamFairShare, vt.fair)
-                .with(FigureName::ChipsHeld, f64::from(held))
-                .with(FigureName::ChipsKept, f64::from(t.keep))
-                .with(FigureName::ChipsNeeded, f64::from(need));
-            let action = Action::Reclaim {
-                pool: pool.clone(),
-                chips: t.keep,
-                grace_s: t.grace_s,
-                deadline_ms: now + i64::from(t.grace_s) * 1000,
-                cause,
-            };
-            r.emit(&t.victim, action, reason);
-        }
+        let need = ask.need.min(avail + covered);
+        emit_takes(r, id, &c, i, takes, need);
         r.reserved[i] += need;
         let avail = r.view.pools[i].free_planned();
         return Some(Blocked::AwaitingReclaim { pool: i, need, coming_free: avail });
@@ -154,9 +134,67 @@ fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<
     Some(Blocked::MinLifetime {
         lifetime_min_s: r.policy.grant_lifetime_min_s,
         reclaimable_at_ms: t,
-        team_held: tv.held,
-        team_fair: tv.fair,
+        team_held: c.team.held,
+        team_fair: c.team.fair,
     })
+}
+
+/// What claimant `w` asks for in pool `i`, or `None` if it has no claim there.
+fn ask_in(r: &Round, w: &WorkloadState, c: &Claimant, i: usize) -> Option<Ask> {
+    let p = &r.view.pools[i];
+    let tp = r.view.tp(w, i);
+    let g = grain(w, p);
+    let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
+    let mut total = round_down(c.want, g);
+    let typed = if c.critical { 0 } else { c.type_due(&p.accelerator) };
+    if !c.critical && !c.fair_due && typed == 0 {
+        return None;
+    }
+    if w.spec.gang {
+        if c.want % g != 0 {
+            return None;
+        }
+    } else if !c.critical && tp > 0.0 {
+        // A per-type claim asks for what the type guarantee owes, no more.
+        let extra = if typed > 0 { typed } else { (c.deficit / tp).floor().max(0.0).min(1e9) as u32 };
+        total = total.min(round_down(held_here + extra, g)).max(round_up(w.spec.chips_min, g));
+    }
+    if !w.spec.gang {
+        total = total.min(round_down(p.healthy, g));
+    }
+    if total <= held_here || total > p.healthy || total < w.spec.chips_min {
+        return None;
+    }
+    let need = total - held_here;
+    let need_min = if w.spec.gang { need } else { round_up(w.spec.chips_min, g).saturating_sub(held_here).max(g.min(need)) };
+    Some(Ask { need, need_min, typed: typed > 0 })
+}
+
+/// Asks each victim to shrink, with its grace, for claimant `id`'s `need` chips in pool `i`.
+fn emit_takes(r: &mut Round, id: &WorkloadId, c: &Claimant, i: usize, takes: Vec<Take>, need: u32) {
+    let now = r.now();
+    let pool = r.view.pools[i].id.clone();
+    let (cause, rule) = if c.critical {
+        (ReclaimCause::Preemption, RuleId::CriticalPreemption)
+    } else {
+        (ReclaimCause::OwnerReclaim, RuleId::OwnerReclaim)
+    };
+    for t in takes {
+        let victim = &r.state.workloads[&t.victim];
+        let vt = &r.view.teams[&victim.spec.team];
+        let held = victim.grants[&pool].target();
+        let reason = Reason::new(rule.clone(), format!("{} needs {need} chips in {pool}; {} shrinks to {}", id, t.victim, t.keep))
+            .with(FigureName::ClaimantTeamHeld, c.team.held)
+            .with(FigureName::ClaimantTeamFairShare, c.team.fair)
+            .with(FigureName::VictimTeamHeld, vt.held)
+            .with(FigureName::VictimTeamFairShare, vt.fair)
+            .with(FigureName::ChipsHeld, f64::from(held))
+            .with(FigureName::ChipsKept, f64::from(t.keep))
+            .with(FigureName::ChipsNeeded, f64::from(need));
+        let deadline_ms = now + i64::from(t.grace_s) * 1000;
+        let action = Action::Reclaim { pool: pool.clone(), chips: t.keep, grace_s: t.grace_s, deadline_ms, cause };
+        r.emit(&t.victim, action, reason);
+    }
 }
 
 /// Picks victims in pool `i` for up to `short` chips. Returns the takes, the chips they
