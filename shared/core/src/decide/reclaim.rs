@@ -211,15 +211,62 @@ fn plan_takes(
     holders: &[WorkloadId],
     typed: bool,
 ) -> (Vec<Take>, u32, Option<i64>) {
+    let critical = r.state.workloads[id].spec.critical;
+    let (victims, young) = victims(r, id, i, holders, typed);
+    let pool = &r.view.pools[i];
+    let mut remaining = short;
+    let mut takes = Vec::new();
+    let mut lent = Lent::default();
+    for vid in victims {
+        let vw = &r.state.workloads[vid];
+        let held = vw.grants[&pool.id].target();
+        let vtp = r.view.tp(vw, i);
+        // Chips the lender can give without going below (1 - hysteresis) * fair. The
+        // claimant takes what the floor allows rather than skipping the lender: skipping
+        // left a team below its guarantee with no reclaim at all.
+        let floor_chips = if critical { held } else { lent.floor_chips(r, vw, i, typed) };
+        let take = take_size(vw, grain(vw, pool), held, floor_chips, remaining);
+        if take == 0 {
+            continue;
+        }
+        lent.record(&vw.spec.team, take, if critical { 0.0 } else { f64::from(take) * vtp });
+        takes.push(Take { victim: vid.clone(), keep: held - take, grace_s: vw.spec.drain_grace_s });
+        remaining = remaining.saturating_sub(take);
+        if remaining == 0 {
+            break;
+        }
+    }
+    (takes, short - remaining, young)
+}
+
+/// The order victims are asked in: most over fair share first, then lowest victim
+/// score, then id.
+struct VictimKey<'a> {
+    share_ratio: f64,
+    victim_score: f64,
+    id: &'a WorkloadId,
+}
+
+impl VictimKey<'_> {
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .share_ratio
+            .total_cmp(&self.share_ratio)
+            .then(self.victim_score.total_cmp(&other.victim_score))
+            .then(self.id.cmp(other.id))
+    }
+}
+
+/// Who in pool `i` claimant `id` may take chips from, in order, and the earliest time a
+/// grant still too young becomes eligible.
+fn victims<'r>(r: &'r Round, id: &WorkloadId, i: usize, holders: &'r [WorkloadId], typed: bool) -> (Vec<&'r WorkloadId>, Option<i64>) {
     let now = r.now();
     let w = &r.state.workloads[id];
-    let critical = w.spec.critical;
-    let Some(tv) = r.view.teams.get(&w.spec.team) else { return (Vec::new(), 0, None) };
+    let Some(tv) = r.view.teams.get(&w.spec.team) else { return (Vec::new(), None) };
     let pool = &r.view.pools[i];
     let lifetime_ms = i64::from(r.policy.grant_lifetime_min_s) * 1000;
-    let hyst = r.policy.hysteresis_fraction.max(0.0);
     let mut young = None;
-    let mut cands: Vec<(f64, f64, &WorkloadId)> = Vec::new();
+    let mut keys: Vec<VictimKey> = Vec::new();
     for vid in holders {
         let Some(vw) = r.state.workloads.get(vid) else { continue };
         let Some(vg) = vw.grants.get(&pool.id) else { continue };
@@ -230,7 +277,7 @@ fn plan_takes(
         if vt.tier > tv.tier {
             continue;
         }
-        if !critical {
+        if !w.spec.critical {
             if vw.spec.team == w.spec.team || (!typed && vt.held <= vt.fair) {
                 continue;
             }
@@ -240,64 +287,66 @@ fn plan_takes(
                 continue;
             }
         }
-        cands.push((vt.ratio(), victim_score(vw, r.policy, now), vid));
+        keys.push(VictimKey { share_ratio: vt.ratio(), victim_score: victim_score(vw, r.policy, now), id: vid });
     }
-    cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(b.2)));
-    let mut remaining = short;
-    let mut takes = Vec::new();
-    let mut loss: Vec<(TeamId, f64)> = Vec::new();
-    let mut taken: Vec<(TeamId, u32)> = Vec::new();
-    for (_, _, vid) in cands {
-        let vw = &r.state.workloads[vid];
-        let held = vw.grants[&pool.id].target();
-        let vgr = grain(vw, pool);
-        let min_keep = round_up(vw.spec.chips_min, vgr);
+    keys.sort_by(|a, b| a.order(b));
+    (keys.into_iter().map(|k| k.id).collect(), young)
+}
+
+/// What lending teams have given up so far in this claim.
+#[derive(Default)]
+struct Lent {
+    /// Normalized compute per team.
+    loss: Vec<(TeamId, f64)>,
+    /// Chips per team, in this pool.
+    taken: Vec<(TeamId, u32)>,
+}
+
+impl Lent {
+    /// Chips victim `vw` can give in pool `i` without taking its team below
+    /// `(1 - hysteresis) * fair` (for a per-type claim: below its guarantee), nor below
+    /// its own per-type guarantee on the pool's type.
+    fn floor_chips(&self, r: &Round, vw: &WorkloadState, i: usize, typed: bool) -> u32 {
+        let vt = &r.view.teams[&vw.spec.team];
         let vtp = r.view.tp(vw, i);
-        // Chips the lender can give without going below (1 - hysteresis) * fair. The
-        // claimant takes what the floor allows rather than skipping the lender: skipping
-        // left a team below its guarantee with no reclaim at all.
-        let floor_chips = if critical {
-            held
-        } else {
-            let vt = &r.view.teams[&vw.spec.team];
-            let lost = loss.iter().find(|(t, _)| *t == vw.spec.team).map_or(0.0, |x| x.1);
-            let keep = if typed { vt.guarantee } else { vt.fair * (1.0 - hyst) };
-            let room = vt.held - lost - keep;
-            let by_fair = if room <= 0.0 || vtp <= 0.0 { 0 } else { (room / vtp + 1e-9).floor().min(1e9) as u32 };
-            // Nor below the lender's own per-type guarantee on this type.
-            let lost_here = taken.iter().filter(|(t, _)| *t == vw.spec.team).map(|x| x.1).sum::<u32>();
-            let by_type = vt.by_type.get(&pool.accelerator).map_or(u32::MAX, |s| {
-                s.held.saturating_sub(lost_here).saturating_sub(s.guarantee.min(s.demand))
-            });
-            by_fair.min(by_type)
-        };
-        let need = round_up(remaining, vgr);
-        let take = if vw.spec.gang {
-            if held <= floor_chips { held } else { 0 }
-        } else if need <= held.saturating_sub(min_keep) && need <= floor_chips {
-            need
-        } else if held <= floor_chips {
-            // Shrinking below its minimum would stop it anyway: take all.
-            held
-        } else {
-            round_down(floor_chips.min(held.saturating_sub(min_keep)), vgr)
-        };
-        if take == 0 {
-            continue;
-        }
-        taken.push((vw.spec.team.clone(), take));
-        if !critical {
-            let cost = f64::from(take) * vtp;
-            match loss.iter_mut().find(|(t, _)| *t == vw.spec.team) {
+        let hyst = r.policy.hysteresis_fraction.max(0.0);
+        let lost = self.loss.iter().find(|(t, _)| *t == vw.spec.team).map_or(0.0, |x| x.1);
+        let keep = if typed { vt.guarantee } else { vt.fair * (1.0 - hyst) };
+        let room = vt.held - lost - keep;
+        let by_fair = if room <= 0.0 || vtp <= 0.0 { 0 } else { (room / vtp + 1e-9).floor().min(1e9) as u32 };
+        let lost_here = self.taken.iter().filter(|(t, _)| *t == vw.spec.team).map(|x| x.1).sum::<u32>();
+        let by_type = vt
+            .by_type
+            .get(&r.view.pools[i].accelerator)
+            .map_or(u32::MAX, |s| s.held.saturating_sub(lost_here).saturating_sub(s.guarantee.min(s.demand)));
+        by_fair.min(by_type)
+    }
+
+    /// Notes that `team` gave `chips` chips worth `cost` normalized compute.
+    fn record(&mut self, team: &TeamId, chips: u32, cost: f64) {
+        self.taken.push((team.clone(), chips));
+        if cost > 0.0 {
+            match self.loss.iter_mut().find(|(t, _)| t == team) {
                 Some(x) => x.1 += cost,
-                None => loss.push((vw.spec.team.clone(), cost)),
+                None => self.loss.push((team.clone(), cost)),
             }
         }
-        takes.push(Take { victim: vid.clone(), keep: held - take, grace_s: vw.spec.drain_grace_s });
-        remaining = remaining.saturating_sub(take);
-        if remaining == 0 {
-            break;
-        }
     }
-    (takes, short - remaining, young)
+}
+
+/// How many of its `held` chips a victim gives for the `remaining` chips still
+/// needed, given what its team can spare (`floor_chips`) and its grain `g`.
+fn take_size(vw: &WorkloadState, g: u32, held: u32, floor_chips: u32, remaining: u32) -> u32 {
+    let min_keep = round_up(vw.spec.chips_min, g);
+    let need = round_up(remaining, g);
+    if vw.spec.gang {
+        if held <= floor_chips { held } else { 0 }
+    } else if need <= held.saturating_sub(min_keep) && need <= floor_chips {
+        need
+    } else if held <= floor_chips {
+        // Shrinking below its minimum would stop it anyway: take all.
+        held
+    } else {
+        round_down(floor_chips.min(held.saturating_sub(min_keep)), g)
+    }
 }
