@@ -33,7 +33,7 @@ pub fn compute_shares(r: &mut Round) {
         Some(s) => s.base_for_shares(&r.out, r.state, &r.view),
         None => Sums::default(),
     };
-    let mut queues: BTreeMap<TeamId, Vec<(bool, f64, i64, WorkloadId)>> = BTreeMap::new();
+    let mut queues: BTreeMap<TeamId, Vec<QueueKey>> = BTreeMap::new();
     for (id, w) in members(&r.state.workloads, r.scope.as_deref()) {
         let want = w.chips_wanted_total();
         if want == 0 || want < w.spec.chips_min {
@@ -48,7 +48,7 @@ pub fn compute_shares(r: &mut Round) {
         };
         sums.add(&c, 1);
         if want > have {
-            let key = (w.spec.critical, priority(w, r.policy, now), w.declared_at_ms, id.clone());
+            let key = QueueKey { critical: w.spec.critical, priority: priority(w, r.policy, now), declared_at_ms: w.declared_at_ms, id: id.clone() };
             queues.entry(w.spec.team.clone()).or_default().push(key);
         }
     }
@@ -68,12 +68,31 @@ pub fn compute_shares(r: &mut Round) {
     let queues = queues
         .into_iter()
         .map(|(team, mut q)| {
-            q.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
-            (team, q.into_iter().map(|k| k.3).collect())
+            q.sort_by(QueueKey::order);
+            (team, q.into_iter().map(|k| k.id).collect())
         })
         .collect();
     r.wanting = Wanting { queues };
     r.sums = sums;
+}
+
+/// A workload's place in its team's queue: critical first, then higher soft
+/// priority, then older, then id.
+struct QueueKey {
+    critical: bool,
+    priority: f64,
+    declared_at_ms: i64,
+    id: WorkloadId,
+}
+
+impl QueueKey {
+    fn order(a: &Self, b: &Self) -> std::cmp::Ordering {
+        b.critical
+            .cmp(&a.critical)
+            .then(b.priority.total_cmp(&a.priority))
+            .then(a.declared_at_ms.cmp(&b.declared_at_ms))
+            .then(a.id.cmp(&b.id))
+    }
 }
 
 /// Which placement pass is running: entitled work first, then borrowing.
@@ -132,12 +151,29 @@ fn type_owed(r: &Round, team: &TeamId, id: &WorkloadId) -> bool {
         && w.spec.accepts.iter().any(|a| a.relative_throughput > 0.0 && tv.by_type.get(&a.accelerator).is_some_and(|s| s.owed() > 0))
 }
 
+/// Which team's head goes next: critical work first, then teams below their fair
+/// share, then higher tier, then lowest share ratio; ties keep queue order.
+struct TurnKey {
+    critical: bool,
+    at_share: bool,
+    tier: qm_model::PriorityTier,
+    share_ratio: f64,
+}
+
+impl TurnKey {
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        (other.critical, self.at_share, other.tier)
+            .cmp(&(self.critical, other.at_share, self.tier))
+            .then(self.share_ratio.total_cmp(&other.share_ratio))
+    }
+}
+
 /// One pass over the team queues. `first_seen` records the claim order and returns
 /// the workload's holding at round start.
 fn run_pass(r: &mut Round, wanting: &Wanting, pass: Pass, first_seen: &mut dyn FnMut(&WorkloadId, u32) -> u32) {
     let mut heads = vec![0usize; wanting.queues.len()];
     loop {
-        let mut best: Option<(usize, (bool, bool, std::cmp::Reverse<qm_model::PriorityTier>, f64))> = None;
+        let mut best: Option<(usize, TurnKey)> = None;
         for (k, (team, q)) in wanting.queues.iter().enumerate() {
             let Some(id) = q.get(heads[k]) else { continue };
             let critical = r.state.workloads.get(id).is_some_and(|w| w.spec.critical);
@@ -150,14 +186,8 @@ fn run_pass(r: &mut Round, wanting: &Wanting, pass: Pass, first_seen: &mut dyn F
             if pass == Pass::Entitled && !critical && ratio >= 1.0 {
                 continue;
             }
-            let key = (!critical, ratio >= 1.0, std::cmp::Reverse(tv.tier), ratio);
-            let better = match &best {
-                None => true,
-                Some((_, b)) => {
-                    (key.0, key.1, key.2).cmp(&(b.0, b.1, b.2)).then(key.3.total_cmp(&b.3)).is_lt()
-                }
-            };
-            if better {
+            let key = TurnKey { critical, at_share: ratio >= 1.0, tier: tv.tier, share_ratio: ratio };
+            if best.as_ref().is_none_or(|(_, b)| key.order(b).is_lt()) {
                 best = Some((k, key));
             }
         }
@@ -225,9 +255,7 @@ fn fits(r: &Round, w: &WorkloadState, i: usize) -> Option<(u32, u32)> {
 /// `start`: what the workload held at round start, for the hysteresis rule.
 fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Result<(), Blocked> {
     let w = &r.state.workloads[id];
-    let want = w.chips_wanted_total();
-    let have = w.target_total();
-    let hyst = r.policy.hysteresis_fraction.max(0.0);
+    let (want, have) = (w.chips_wanted_total(), w.target_total());
     let home = w.home_pool().and_then(|p| r.view.pool_index.get(p)).copied();
     let pools = match home {
         Some(i) => vec![i],
@@ -236,17 +264,60 @@ fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Resu
     if pools.is_empty() {
         return Err(Blocked::NoAcceptedPool);
     }
-    let mut best: Option<(f64, usize, u32)> = None;
-    let mut free_max = 0u32;
-    let mut limited = false;
-    for i in pools {
+    let look = best_pool(r, w, &pools, fair_cap, start);
+    if let Some(from) = home {
+        let stays = look.best.as_ref().map_or(have, |b| b.total);
+        // Moves wait for the borrow pass, so the entitled pass is about shares only.
+        if !fair_cap && stays < want && relocate::try_move(r, id, from, stays) {
+            return Ok(());
+        }
+    }
+    let w = &r.state.workloads[id];
+    let Some(best) = look.best else {
+        let team = &r.view.teams[&w.spec.team];
+        let s = Shortfall { want, have, free_max: look.free_max, team_held: team.held, team_fair: team.fair };
+        return Err(if look.limited {
+            Blocked::TeamLimit(s)
+        } else if w.spec.gang {
+            Blocked::GangNoFit(s)
+        } else {
+            Blocked::NoRoom(s)
+        });
+    };
+    grant(r, id, best);
+    Ok(())
+}
+
+/// The pool a placement goes to, and the grant there.
+struct Placement {
+    /// `placement_score * useful chips`: what the pool is chosen by.
+    score: f64,
+    pool: usize,
+    total: u32,
+}
+
+/// What a look over the candidate pools found.
+struct Look {
+    best: Option<Placement>,
+    /// The most chips free in any candidate pool.
+    free_max: u32,
+    /// Some pool was closed by the team limit.
+    limited: bool,
+}
+
+/// The candidate pool with the highest placement value where growth is worth a change.
+fn best_pool(r: &Round, w: &WorkloadState, pools: &[usize], fair_cap: bool, start: u32) -> Look {
+    let want = w.chips_wanted_total();
+    let hyst = r.policy.hysteresis_fraction.max(0.0);
+    let mut look = Look { best: None, free_max: 0, limited: false };
+    for &i in pools {
         let p = &r.view.pools[i];
-        free_max = free_max.max(p.free_now());
+        look.free_max = look.free_max.max(p.free_now());
         let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
         // The pool is chosen by what the workload could get there in all (so it goes
         // where its whole request fits), the grant by what this pass allows.
         let Some((room_all, capped)) = fits(r, w, i) else {
-            limited = true;
+            look.limited = true;
             continue;
         };
         let total = if fair_cap { capped } else { room_all };
@@ -260,29 +331,20 @@ fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Resu
         }
         // Useful chips: an allocation unit may force a grant above the request.
         let score = placement_score(r.view.tp(w, i), p, r.policy) * f64::from(room_all.min(want));
-        if best.is_none_or(|(s, _, _)| score > s) {
-            best = Some((score, i, total));
+        if look.best.as_ref().is_none_or(|b| score > b.score) {
+            look.best = Some(Placement { score, pool: i, total });
         }
     }
-    if let Some(from) = home {
-        let stays = best.map_or(have, |(_, _, t)| t);
-        // Moves wait for the borrow pass, so the entitled pass is about shares only.
-        if !fair_cap && stays < want && relocate::try_move(r, id, from, stays) {
-            return Ok(());
-        }
-    }
+    look
+}
+
+/// Grants workload `id` its placement, naming the rule it falls under: its team's
+/// guarantee (or a per-type guarantee), its fair share, or borrowing beyond it.
+fn grant(r: &mut Round, id: &WorkloadId, at: Placement) {
     let w = &r.state.workloads[id];
+    let want = w.chips_wanted_total();
     let team = &r.view.teams[&w.spec.team];
-    let Some((score, i, total)) = best else {
-        let s = Shortfall { want, have, free_max, team_held: team.held, team_fair: team.fair };
-        return Err(if limited {
-            Blocked::TeamLimit(s)
-        } else if w.spec.gang {
-            Blocked::GangNoFit(s)
-        } else {
-            Blocked::NoRoom(s)
-        });
-    };
+    let Placement { score, pool: i, total } = at;
     let p = &r.view.pools[i];
     let pool = p.id.clone();
     let tp = r.view.tp(w, i);
@@ -306,5 +368,4 @@ fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Resu
         .with(FigureName::TeamGuarantee, team.guarantee)
         .with(FigureName::TeamFairShare, team.fair);
     r.emit(id, Action::Grant { pool, chips: total }, reason);
-    Ok(())
 }
