@@ -123,6 +123,8 @@ vocabulary!(
         IdleGiveBack = "idle_give_back",
         /// A reclaim's grace is over; the chips are revoked.
         GraceOver = "grace_over",
+        /// A reclaim is called off: the work it was for was served elsewhere or left.
+        ReclaimCancelled = "reclaim_cancelled",
     }
 );
 

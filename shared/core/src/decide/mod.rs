@@ -25,6 +25,8 @@ mod scenarios;
 mod scenarios_place;
 #[cfg(test)]
 mod scenarios_policy;
+#[cfg(test)]
+mod scenarios_quality;
 
 use crate::fold;
 use crate::state::FleetState;

@@ -170,9 +170,23 @@ pub fn revoke_due(r: &mut Round) {
         }
     }
     for (id, pool, chips, held, cause) in due {
+        if matches!(cause, ReclaimCause::OwnerReclaim | ReclaimCause::Preemption) && !anyone_waits_for(r, &id, &pool) {
+            // The work the chips were taken for was served elsewhere or went away: the
+            // victim keeps what it holds instead of losing it for nobody.
+            let msg = format!("nobody waits for {id}'s chips in {pool} any more; it keeps {held}");
+            let reason = Reason::new(RuleId::ReclaimCancelled, msg).with(FigureName::ChipsHeld, f64::from(held));
+            r.emit(&id, Action::Grant { pool, chips: held }, reason);
+            continue;
+        }
         let reason = Reason::new(RuleId::GraceOver, format!("{id}'s grace in {pool} is over ({cause:?}); revoking to {chips}"))
             .with(FigureName::ChipsHeld, f64::from(held))
             .with(FigureName::ChipsKept, f64::from(chips));
         r.emit(&id, Action::Revoke { pool, chips }, reason);
     }
+}
+
+/// Whether a workload other than `victim` is blocked this round and could run in `pool`.
+fn anyone_waits_for(r: &Round, victim: &WorkloadId, pool: &PoolId) -> bool {
+    let Some(&i) = r.view.pool_index.get(pool) else { return true };
+    r.blocked.keys().filter(|b| *b != victim).any(|b| r.state.workloads.get(b).is_some_and(|w| r.view.candidates(w).contains(&i)))
 }

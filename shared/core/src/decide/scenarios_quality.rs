@@ -1,0 +1,41 @@
+//! Scenarios for allocation quality: a reclaim whose beneficiary was served elsewhere is
+//! called off; a blocked workload is not re-reported while nothing changes for it.
+
+use crate::fixtures::{pool, spec, team, Given};
+use qm_model::{Action, Decision, InputEvent, PolicyConfig, Pool};
+
+fn actions(d: &[Decision], w: &str) -> Vec<Action> {
+    d.iter().filter(|x| x.workload.as_str() == w).map(|x| x.action.clone()).collect()
+}
+
+fn fleet(pools: &[Pool], teams: &[(&str, f64)]) -> Given {
+    let mut g = Given::new(PolicyConfig::default());
+    for p in pools {
+        g.input(InputEvent::PoolDeclared(p.clone()));
+    }
+    for (t, guarantee) in teams {
+        g.input(InputEvent::TeamDeclared(team(t, *guarantee)));
+    }
+    g
+}
+
+#[test]
+fn reclaim_is_called_off_when_its_beneficiary_was_served_elsewhere() {
+    // Given: b borrows the whole of p1 for longer than the minimum lifetime.
+    let mut g = fleet(&[pool("p1", "r", "h100", 10)], &[("a", 5.0), ("b", 5.0)]);
+    let d = g.demand(&spec("bw", "b", &[("h100", 1.0)]), 10);
+    g.ack(d);
+    g.now_ms += 700_000;
+    // When a's work arrives, b is asked to give 5 back (owner reclaim, 60 s grace).
+    let d = g.demand(&spec("aw", "a", &[("h100", 1.0)]), 5);
+    assert!(actions(&d, "bw").iter().any(|a| matches!(a, Action::Reclaim { chips: 5, .. })), "{d:?}");
+    // ... but within the grace a new pool comes up and a's work runs there.
+    let d = g.input(InputEvent::PoolDeclared(pool("p2", "r", "h100", 5)));
+    assert_eq!(actions(&d, "aw"), vec![Action::Grant { pool: "p2".into(), chips: 5 }], "{d:?}");
+    g.ack(d);
+    // Then: at the deadline nobody waits for b's chips: b keeps all 10, no revoke.
+    let d = g.tick_after(60);
+    assert_eq!(actions(&d, "bw"), vec![Action::Grant { pool: "p1".into(), chips: 10 }], "{d:?}");
+    assert_eq!(d[0].reason.rule, qm_model::RuleId::ReclaimCancelled);
+    assert!(g.tick_after(3_600).is_empty(), "and nothing more happens");
+}
