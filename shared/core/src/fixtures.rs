@@ -104,22 +104,7 @@ impl Given {
             guard += 1;
             let mut next = Vec::new();
             for d in &queue {
-                let e = match &d.action {
-                    Action::Grant { pool, chips } => Some(ActuationEvent::GrantApplied {
-                        decision_id: uuid_zero(),
-                        workload: d.workload.clone(),
-                        pool: pool.clone(),
-                        chips: *chips,
-                    }),
-                    Action::Revoke { pool, chips } => Some(ActuationEvent::GrantRevoked {
-                        decision_id: uuid_zero(),
-                        workload: d.workload.clone(),
-                        pool: pool.clone(),
-                        chips: *chips,
-                    }),
-                    _ => None,
-                };
-                if let Some(e) = e {
+                if let Some(e) = ack_of(d) {
                     next.extend(self.actuation(e));
                 }
             }
@@ -130,6 +115,13 @@ impl Given {
     }
 }
 
-fn uuid_zero() -> qm_model::Uuid {
-    qm_model::Uuid::nil()
+/// What an ideal actuator reports for a decision: grants and revokes applied in full
+/// (nil decision id); `None` for decisions that apply nothing by themselves.
+pub fn ack_of(d: &Decision) -> Option<ActuationEvent> {
+    let (decision_id, workload) = (qm_model::Uuid::nil(), d.workload.clone());
+    match &d.action {
+        Action::Grant { pool, chips } => Some(ActuationEvent::GrantApplied { decision_id, workload, pool: pool.clone(), chips: *chips }),
+        Action::Revoke { pool, chips } => Some(ActuationEvent::GrantRevoked { decision_id, workload, pool: pool.clone(), chips: *chips }),
+        _ => None,
+    }
 }

@@ -6,6 +6,24 @@ use proptest::prelude::*;
 use qm_core::fixtures::{pool, spec, team, Given};
 use qm_model::{InputEvent, PolicyConfig};
 
+/// Team `t<i>`'s workloads (H100 only, one per wanted size) arrive team by team, 30 s
+/// apart, every decision applied at once; then `settle` rounds of 700 s pass (past
+/// drain graces and minimum lifetimes).
+fn arrive_in_turn(g: &mut Given, teams: &[(u32, Vec<u32>)], settle: usize) {
+    for (i, (_, ws)) in teams.iter().enumerate() {
+        for (j, want) in ws.iter().enumerate() {
+            let d = g.demand(&spec(&format!("w{i}_{j}"), &format!("t{i}"), &[("h100", 1.0)]), *want);
+            g.ack(d);
+        }
+        let d = g.tick_after(30);
+        g.ack(d);
+    }
+    for _ in 0..settle {
+        let d = g.tick_after(700);
+        g.ack(d);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
@@ -30,18 +48,7 @@ proptest! {
             g.input(InputEvent::TeamDeclared(t));
         }
         // Later teams arrive after earlier ones have borrowed everything.
-        for (i, (_, ws)) in teams.iter().enumerate() {
-            for (j, want) in ws.iter().enumerate() {
-                let d = g.demand(&spec(&format!("w{i}_{j}"), &format!("t{i}"), &[("h100", 1.0)]), *want);
-                g.ack(d);
-            }
-            let d = g.tick_after(30);
-            g.ack(d);
-        }
-        for _ in 0..6 {
-            let d = g.tick_after(700);
-            g.ack(d);
-        }
+        arrive_in_turn(&mut g, &teams, 6);
         let status = g.engine.status();
         let slack = (policy.hysteresis_fraction * f64::from(chips)).max(policy.preemption_cost / f64::from(policy.grant_lifetime_min_s)) + 1.0;
         for (i, (guar, ws)) in teams.iter().enumerate() {
@@ -82,18 +89,7 @@ proptest! {
         g.ack(d);
         let d = g.demand(&spec("hog-l4", "borrower", &[("l4", 0.5)]), 16);
         g.ack(d);
-        for (i, (_, ws)) in teams.iter().enumerate() {
-            for (j, want) in ws.iter().enumerate() {
-                let d = g.demand(&spec(&format!("w{i}_{j}"), &format!("t{i}"), &[("h100", 1.0)]), *want);
-                g.ack(d);
-            }
-            let d = g.tick_after(30);
-            g.ack(d);
-        }
-        for _ in 0..8 {
-            let d = g.tick_after(700);
-            g.ack(d);
-        }
+        arrive_in_turn(&mut g, &teams, 8);
         let s = g.engine.state();
         for (i, (guar, ws)) in teams.iter().enumerate() {
             let demand: u32 = ws.iter().sum();

@@ -4,9 +4,9 @@
 //! incremental path runs; the log is built from the full-round engine's decisions.
 
 use proptest::prelude::*;
-use qm_core::fixtures::{pool, spec, team};
+use qm_core::fixtures::{ack_of, pool, spec, team};
 use qm_core::Engine;
-use qm_model::{Action, ActuationEvent, Decision, InputEvent, LogEvent, PolicyConfig, Uuid};
+use qm_model::{Decision, InputEvent, LogEvent, PolicyConfig};
 
 const TYPES: [&str; 2] = ["h100", "a100"];
 
@@ -97,13 +97,9 @@ fn run(pools: &[(usize, u32, u32)], specs: &[(usize, usize, u32, bool)], ops: &[
             Op::Ack { n } => {
                 let take = (*n).min(p.unacked.len());
                 for d in p.unacked.drain(..take).collect::<Vec<_>>() {
-                    let (workload, decision_id) = (d.workload.clone(), Uuid::nil());
-                    let e = match d.action {
-                        Action::Grant { pool, chips } => ActuationEvent::GrantApplied { decision_id, workload, pool, chips },
-                        Action::Revoke { pool, chips } => ActuationEvent::GrantRevoked { decision_id, workload, pool, chips },
-                        _ => continue,
-                    };
-                    p.step(LogEvent::Actuation(e));
+                    if let Some(e) = ack_of(&d) {
+                        p.step(LogEvent::Actuation(e));
+                    }
                 }
             }
             Op::Finish { w } => {

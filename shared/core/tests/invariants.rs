@@ -3,7 +3,7 @@
 //! its seed; `PROPTEST_CASES` scales the run.
 
 use proptest::prelude::*;
-use qm_core::fixtures::{pool, spec, team};
+use qm_core::fixtures::{ack_of, pool, spec, team};
 use qm_core::Engine;
 use qm_model::{
     Action, ActuationEvent, Decision, InputEvent, LogEvent, PolicyConfig, PriorityTier, ReclaimCause, RuleId, Uuid,
@@ -223,13 +223,9 @@ fn run(sc: &Scenario, dup: bool, snapshot_at: Option<usize>) -> Vec<(i64, Decisi
             }
             Op::Ack => {
                 for d in std::mem::take(&mut r.unacked) {
-                    let (workload, decision_id) = (d.workload.clone(), Uuid::nil());
-                    let e = match d.action {
-                        Action::Grant { pool, chips } => ActuationEvent::GrantApplied { decision_id, workload, pool, chips },
-                        Action::Revoke { pool, chips } => ActuationEvent::GrantRevoked { decision_id, workload, pool, chips },
-                        _ => continue,
-                    };
-                    r.step(LogEvent::Actuation(e));
+                    if let Some(e) = ack_of(&d) {
+                        r.step(LogEvent::Actuation(e));
+                    }
                 }
             }
             Op::Fail { w } => {
