@@ -308,7 +308,9 @@ impl Engine {
     }
 
     /// Turns the incremental path off (`true`): every material entry then runs a full
-    /// round. Decisions are the same either way; tests compare the two.
+    /// round. Decisions are the same either way, except with `round_batch_ms`: there a
+    /// forced full round waits for the batch where the incremental path decides at
+    /// once. Tests compare the two.
     pub fn set_full_rounds_only(&mut self, on: bool) {
         self.full_rounds_only = on;
         if on {

@@ -19,6 +19,20 @@ pub fn release_finished(r: &mut Round) {
     }
 }
 
+/// Who loses chips first when a pool shrinks: non-critical work, then lowest victim
+/// score, then id.
+struct RevokeKey {
+    critical: bool,
+    victim_score: f64,
+    id: WorkloadId,
+}
+
+impl RevokeKey {
+    fn order(a: &Self, b: &Self) -> std::cmp::Ordering {
+        a.critical.cmp(&b.critical).then(a.victim_score.total_cmp(&b.victim_score)).then(a.id.cmp(&b.id))
+    }
+}
+
 /// A pool that shrank (or was retired) below what it has granted: the chips are gone
 /// already, so grants are revoked at once, lowest victim score first, critical last.
 pub fn fit_pools(r: &mut Round) {
@@ -28,15 +42,15 @@ pub fn fit_pools(r: &mut Round) {
         }
         let pool = r.view.pools[i].id.clone();
         let now = r.now();
-        let mut holders: Vec<(bool, f64, WorkloadId)> = r
+        let mut holders: Vec<RevokeKey> = r
             .state
             .workloads
             .iter()
             .filter(|(_, w)| w.grants.get(&pool).is_some_and(|g| g.decided > 0))
-            .map(|(id, w)| (w.spec.critical, victim_score(w, r.policy, now), id.clone()))
+            .map(|(id, w)| RevokeKey { critical: w.spec.critical, victim_score: victim_score(w, r.policy, now), id: id.clone() })
             .collect();
-        holders.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
-        for (_, _, id) in holders {
+        holders.sort_by(RevokeKey::order);
+        for RevokeKey { id, .. } in holders {
             let (healthy, planned) = (r.view.pools[i].healthy, r.view.pools[i].decided);
             if planned <= healthy {
                 break;
