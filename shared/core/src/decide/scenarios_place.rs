@@ -68,10 +68,9 @@ fn given_euw_h100_mostly_taken_when_gptj_wants_12_then_it_gets_all_of_it_in_use_
     assert_eq!((w.pending_chips, w.granted.get(&"use-h100".into()).copied()), (0, Some(16)));
 }
 
-#[test]
-fn given_gptj_short_in_euw_h100_when_use_h100_frees_then_it_moves_after_min_lifetime() {
-    let mut g = demo_fleet();
-    // Given: another team fills use-h100, and euw-h100 has 8 free chips.
+/// `llama` (llm-training) fills use-h100 with 64 chips; gptj-eval-1 takes 24 chips and
+/// gptj-eval-2, asking for 12, gets the 8 left in euw-h100.
+fn gptj_short_in_euw(g: &mut Given) {
     let mut big = spec("llama", "llm-training", &[("h100", 1.0)]);
     big.chips_step = 8;
     let d = g.demand(&big, 64);
@@ -82,6 +81,13 @@ fn given_gptj_short_in_euw_h100_when_use_h100_frees_then_it_moves_after_min_life
     let d = g.demand(&gptj("gptj-eval-2"), 12);
     assert_eq!(grants(&d, "gptj-eval-2"), vec![("euw-h100".to_string(), 8)], "{d:?}");
     g.ack(d);
+}
+
+#[test]
+fn given_gptj_short_in_euw_h100_when_use_h100_frees_then_it_moves_after_min_lifetime() {
+    let mut g = demo_fleet();
+    // Given: another team fills use-h100, and euw-h100 has 8 free chips.
+    gptj_short_in_euw(&mut g);
     // When: use-h100 frees up 100 s later. The grant in euw-h100 is younger than the
     // minimum lifetime, so the move waits, and the core wakes up when it may happen.
     g.now_ms += 100_000;
@@ -118,15 +124,7 @@ fn a_gain_below_the_move_cost_is_not_worth_a_move() {
     }
     g.input(InputEvent::TeamDeclared(team("research", 16.0)));
     g.input(InputEvent::TeamDeclared(team("llm-training", 48.0)));
-    let mut big = spec("llama", "llm-training", &[("h100", 1.0)]);
-    big.chips_step = 8;
-    let d = g.demand(&big, 64);
-    g.ack(d);
-    let d = g.demand(&WorkloadSpec { chips_max: 32, ..gptj("gptj-eval-1") }, 24);
-    g.ack(d);
-    let d = g.demand(&gptj("gptj-eval-2"), 12);
-    assert_eq!(grants(&d, "gptj-eval-2"), vec![("euw-h100".to_string(), 8)], "{d:?}");
-    g.ack(d);
+    gptj_short_in_euw(&mut g);
     g.now_ms += 100_000;
     g.input(InputEvent::WorkloadFinished { workload: "llama".into() });
     let d = g.tick_after(3_600);
