@@ -3,9 +3,8 @@
 //! the services may not create themselves: streams, buckets, the actuator's consumer.
 
 use anyhow::Context;
-use qm_bus::lease::{LeaseSettings, LeaseStore};
-use qm_bus::snapshot::{SnapshotSettings, SnapshotStore};
-use qm_bus::{subjects, Bus, StreamSettings};
+use qm_bus::provision::Provision;
+use qm_bus::Bus;
 use qm_runtime::service::NatsArgs;
 use qm_trust::registry::TrustDir;
 use qm_trust::Names;
@@ -104,12 +103,8 @@ async fn apply_as_admin(dir: &TrustDir, nats: &NatsArgs, provision: &ProvisionAr
 /// Creates (idempotently) everything the services need and may not create: the four
 /// streams, the lease and snapshot buckets, and the actuator's durable consumer.
 pub async fn apply(bus: &Bus, provision: &ProvisionArgs) -> anyhow::Result<()> {
-    let replicas = provision.stream_replicas;
-    qm_bus::streams::ensure_streams(bus, &StreamSettings { replicas, ..Default::default() }).await?;
-    let lease = LeaseSettings { ttl: Duration::from_millis(provision.lease_ttl_ms.max(100)), replicas, ..Default::default() };
-    LeaseStore::open(bus, &lease).await?;
-    SnapshotStore::open(bus, &SnapshotSettings { replicas, ..Default::default() }).await?;
-    let consumer = Names::default().actuator_consumer;
-    qm_bus::read::ensure_durable(bus, subjects::DECISIONS_STREAM, &consumer, 1_024, replicas).await.context("actuator consumer")?;
-    Ok(())
+    let mut settings = Provision::replicated(provision.stream_replicas);
+    settings.lease.ttl = Duration::from_millis(provision.lease_ttl_ms.max(100));
+    settings.actuator_consumer = Names::default().actuator_consumer;
+    Ok(qm_bus::provision::provision(bus, &settings).await?)
 }

@@ -47,7 +47,8 @@ async fn runs_one_command_per_decision_and_reports_failures() -> anyhow::Result<
     // A restarted actuator that lost its consumer position re-reads every decision, but
     // runs no command again: it knows from QM_ACTUATION which decisions it reported.
     system.kill_service("qm-actuator");
-    qm_bus::streams::delete_consumer(&js, subjects::DECISIONS_STREAM, "qm-actuator").await?;
+    // Only the admin may delete a consumer on a secured server; the actuator recreates its own.
+    qm_bus::streams::delete_consumer(&system.bus_as("admin").await?, subjects::DECISIONS_STREAM, "qm-actuator").await?;
     system.start_service("qm-actuator")?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = std::fs::read_to_string(&journal)?;

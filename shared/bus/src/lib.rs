@@ -10,6 +10,7 @@
 //! - [`read`]: reads a stream in order from a sequence (rebuild and follow).
 //! - [`request`]: request/reply (senders to ingest; ingest serving them).
 //! - [`lease`]: a lease in a KV bucket (create/compare-and-set/expiry): one holder at a time.
+//! - [`provision`]: what an admin creates before services start on a secured server.
 //! - [`snapshot`]: opaque snapshot bytes in an object store, one object per name.
 //! - [`error`]: the one error type, by what the caller can do about it.
 
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod connect;
 pub mod error;
 pub mod lease;
+pub mod provision;
 pub mod publish;
 pub mod read;
 pub mod request;

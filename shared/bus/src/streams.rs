@@ -1,4 +1,5 @@
-//! The four streams, created idempotently by whichever service starts first.
+//! The four streams, created idempotently by whichever service starts first (on a
+//! secured server: by the admin, see [`crate::provision`]; services only check them).
 
 use crate::error::BusError;
 use crate::subjects::*;
@@ -51,13 +52,45 @@ pub async fn ensure_streams(bus: &Bus, settings: &StreamSettings) -> Result<(), 
     let decisions = settings.config(DECISIONS_STREAM, DECISION_SUBJECTS);
     let dead = settings.config(DEAD_STREAM, DEAD_SUBJECTS);
     for config in [actuation, input, decisions, dead] {
-        let name = config.name.clone();
-        bus.js()
-            .create_or_update_stream(config)
-            .await
-            .map_err(|e| BusError::Stream { stream: name, message: e.to_string() })?;
+        ensure_stream(bus, config).await?;
     }
     Ok(())
+}
+
+/// Reads the stream's config first and writes only if it is missing or differs, so a
+/// service on a secured server (allowed to read stream info, never to create or change
+/// a stream) starts when the admin has provisioned the streams, and says which one is
+/// missing or different otherwise.
+async fn ensure_stream(bus: &Bus, config: stream::Config) -> Result<(), BusError> {
+    let name = config.name.clone();
+    let stream_error = |e: &dyn std::fmt::Display| BusError::Stream { stream: name.clone(), message: e.to_string() };
+    if let Ok(mut existing) = bus.js().get_stream(&name).await {
+        let info = existing.info().await.map_err(|e| stream_error(&e))?;
+        if same_settings(&info.config, &config) {
+            return Ok(());
+        }
+    }
+    bus.js().create_or_update_stream(config.clone()).await.map_err(|e| {
+        stream_error(&format!("{e} (on a secured server only the admin creates or changes streams: qm creds apply)"))
+    })?;
+    Ok(())
+}
+
+/// Whether a stream already has every setting `wanted` sets (the server fills in the rest).
+fn same_settings(existing: &stream::Config, wanted: &stream::Config) -> bool {
+    let sources = |c: &stream::Config| c.sources.iter().flatten().map(|s| s.name.clone()).collect::<Vec<_>>();
+    // The server reports "no limit" as -1 where a config left at default says 0.
+    let limit = |n: i64| if n <= 0 { -1 } else { n };
+    existing.subjects == wanted.subjects
+        && existing.num_replicas == wanted.num_replicas
+        && existing.duplicate_window == wanted.duplicate_window
+        && existing.storage == wanted.storage
+        && existing.discard == wanted.discard
+        && existing.allow_direct == wanted.allow_direct
+        && limit(existing.max_bytes) == limit(wanted.max_bytes)
+        && existing.max_age == wanted.max_age
+        && limit(existing.max_messages) == limit(wanted.max_messages)
+        && sources(existing) == sources(wanted)
 }
 
 /// Sequence of the last message in a stream (0 when empty).

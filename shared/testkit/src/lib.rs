@@ -72,6 +72,33 @@ impl NatsServer {
         Ok(server)
     }
 
+    /// [`NatsServer::start_secure`], then provisioned as `qm creds apply` does: streams,
+    /// buckets and the actuator's consumer created by the admin, so the services (which
+    /// may not create them) can start.
+    pub fn start_provisioned(teams: &[&str]) -> Result<Self> {
+        let server = Self::start_secure(teams)?;
+        let settings = server.connect_settings("admin")?;
+        // Blocking on a fresh runtime in its own thread: callers may be inside one.
+        std::thread::spawn(move || -> Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let bus = qm_bus::connect(&settings).await?;
+                qm_bus::provision::provision(&bus, &qm_bus::provision::Provision::default()).await?;
+                anyhow::Ok(())
+            })
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("provisioning thread panicked"))??;
+        Ok(server)
+    }
+
+    /// Settings to connect as identity `name` (its credentials when auth is on; any
+    /// name connects to a server without auth).
+    pub fn connect_settings(&self, name: &str) -> Result<qm_bus::ConnectSettings> {
+        let credentials = if self.auth.is_some() { Some(self.creds(name)?) } else { None };
+        Ok(qm_bus::ConnectSettings { url: self.url(), name: format!("test-{name}"), credentials, ..Default::default() })
+    }
+
     /// Makes the server re-read its configuration (SIGHUP), as after `qm creds add-team`.
     pub fn reload(&self) -> Result<()> {
         let child = self.child.as_ref().context("server is not running")?;

@@ -2,7 +2,8 @@
 //! integration tests and the cluster test run Quartermaster as. A test can SIGKILL one
 //! and start it again; each keeps its metrics port across restarts.
 
-use crate::{free_port, workspace_binary};
+use crate::{free_port, workspace_binary, NatsServer};
+use qm_trust::TrustDir;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -17,13 +18,42 @@ pub struct Services {
     metrics_ports: BTreeMap<String, u16>,
     /// Set on every process, on top of the NATS URL, metrics address and a fast tick.
     env: Vec<(String, String)>,
+    /// With auth on: each service connects with its own credentials, the CLI as operator.
+    trust: Option<TrustDir>,
 }
 
 impl Services {
     /// No service yet; `env` is given to every one started later.
     pub fn new(url: &str, env: &[(&str, &str)]) -> Self {
         let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        Self { url: url.to_owned(), children: BTreeMap::new(), metrics_ports: BTreeMap::new(), env }
+        Self { url: url.to_owned(), children: BTreeMap::new(), metrics_ports: BTreeMap::new(), env, trust: None }
+    }
+
+    /// No service yet, against `server`: with its credentials when auth is on.
+    pub fn for_server(server: &NatsServer, env: &[(&str, &str)]) -> Self {
+        let mut services = Self::new(&server.url(), env);
+        services.trust = server.trust().cloned();
+        services
+    }
+
+    /// Starts ingest, policy and actuator against `server`; see [`Services::for_server`].
+    pub fn start_all_on(server: &NatsServer, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut services = Self::for_server(server, env);
+        for name in SERVICES {
+            services.start(name)?;
+        }
+        Ok(services)
+    }
+
+    /// The credentials a binary runs with: `qm-ingest` is identity `ingest`, and so on;
+    /// the `qm` CLI acts as the operator.
+    fn credentials_env(&self, binary: &str) -> Vec<(String, String)> {
+        let Some(trust) = &self.trust else { return Vec::new() };
+        let identity = match binary.strip_prefix("qm-") {
+            Some(service) => service,
+            None => "operator",
+        };
+        vec![("QM_NATS_CREDS".to_owned(), trust.creds_path(identity).display().to_string())]
     }
 
     /// Starts ingest, policy and actuator.
@@ -59,6 +89,7 @@ impl Services {
             .env("QM_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
             .env("QM_TICK_MS", "200")
             .env("RUST_LOG", "warn")
+            .envs(self.credentials_env(binary))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -101,7 +132,7 @@ impl Services {
 
     /// Runs the `qm` CLI against the same server and returns its stdout.
     pub fn qm(&self, args: &[&str]) -> anyhow::Result<String> {
-        let output = Command::new(workspace_binary("qm")?).args(args).env("QM_NATS_URL", &self.url).output()?;
+        let output = Command::new(workspace_binary("qm")?).args(args).env("QM_NATS_URL", &self.url).envs(self.credentials_env("qm")).output()?;
         if !output.status.success() {
             bail!("qm {args:?} failed: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         }

@@ -3,7 +3,8 @@
 //!
 //! Whitelists: anything not allowed is refused by the server, so every create, update,
 //! purge or delete of a stream, consumer or bucket is the admin's alone, except where
-//! a carve-out below says otherwise and why. Read access to a whole log is granted as:
+//! a carve-out below says otherwise and why (the actuator may create its own durable
+//! consumer by its exact name; the policy may purge its own snapshot bucket). Read access to a whole log is granted as:
 //! stream info, *ephemeral* consumers through the unnamed create endpoint
 //! (`$JS.API.CONSUMER.CREATE.<stream>`, where the server refuses a durable name), pulling
 //! from them, and direct/message gets. A team reads its own decisions only through a
@@ -148,9 +149,12 @@ fn actuator(p: &mut Permissions, names: &Names) {
     p.publish.allow.push("qm.act.>".into());
     read_stream(p, &names.actuation_stream);
     let (d, c) = (&names.decisions_stream, &names.actuator_consumer);
+    // Its own durable consumer, by its exact name: created if absent (after an admin
+    // deleted it, say), never changed or deleted. The admin provisions it first.
     for rest in [
         format!("STREAM.INFO.{d}"),
         format!("CONSUMER.INFO.{d}.{c}"),
+        format!("CONSUMER.CREATE.{d}.{c}"),
         format!("CONSUMER.MSG.NEXT.{d}.{c}"),
     ] {
         p.publish.allow.push(api(&rest));

@@ -87,7 +87,6 @@ fn nobody_but_admin_creates_changes_purges_or_deletes_streams_and_consumers() {
         "$JS.API.STREAM.MSG.DELETE.KV_qm_leases",
         "$JS.API.CONSUMER.DELETE.QM_DECISIONS.qm-actuator",
         "$JS.API.CONSUMER.DURABLE.CREATE.QM_DECISIONS.qm-actuator",
-        "$JS.API.CONSUMER.CREATE.QM_DECISIONS.qm-actuator",
         "$JS.API.CONSUMER.CREATE.QM_DECISIONS.qm-actuator.qm.decision.ml.>",
         "$JS.API.STREAM.RESTORE.QM_INPUT",
         "$JS.API.ACCOUNT.PURGE.QM",
@@ -98,6 +97,11 @@ fn nobody_but_admin_creates_changes_purges_or_deletes_streams_and_consumers() {
             assert!(may_publish(&Role::Admin, subject));
         }
     }
+    // The one carve-out: the actuator recreates its own durable consumer if it is gone.
+    let own = "$JS.API.CONSUMER.CREATE.QM_DECISIONS.qm-actuator";
+    assert!(may_publish(&Role::Actuator, own));
+    assert!(!may_publish(&Role::Actuator, "$JS.API.CONSUMER.CREATE.QM_DECISIONS.other"));
+    assert!(!may_publish(&Role::Actuator, "$JS.API.CONSUMER.CREATE.QM_DECISIONS"));
 }
 
 #[test]

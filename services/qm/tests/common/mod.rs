@@ -29,15 +29,17 @@ impl System {
     }
 
     /// Starts nats-server and all three services with extra environment (e.g. `QM_SHADOW`).
+    /// Auth is on: the server is provisioned by the admin, each service connects as
+    /// itself, the CLI and [`System::bus`] as the operator.
     pub fn start_with_env(env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let nats = NatsServer::start()?;
-        Ok(Self { services: Services::start_all(&nats.url(), env)?, nats })
+        let nats = NatsServer::start_provisioned(&[])?;
+        Ok(Self { services: Services::start_all_on(&nats, env)?, nats })
     }
 
     /// Starts nats-server only; start services one by one with [`System::start_instance`].
     pub fn start_bare() -> anyhow::Result<Self> {
-        let nats = NatsServer::start()?;
-        Ok(Self { services: Services::new(&nats.url(), &[]), nats })
+        let nats = NatsServer::start_provisioned(&[])?;
+        Ok(Self { services: Services::for_server(&nats, &[]), nats })
     }
 
     /// Starts (or restarts) one service.
@@ -60,9 +62,14 @@ impl System {
         self.services.http_get(service, path)
     }
 
-    /// A connection of the test's own.
+    /// A connection of the test's own, as the operator (sends any input, reads every log).
     pub async fn bus(&self) -> anyhow::Result<Bus> {
-        Ok(connect(&ConnectSettings { url: self.nats.url(), name: "test".into(), ..Default::default() }).await?)
+        self.bus_as("operator").await
+    }
+
+    /// A connection as identity `name` (`admin`, `auditor`, `team-<team>`, ...).
+    pub async fn bus_as(&self, name: &str) -> anyhow::Result<Bus> {
+        Ok(connect(&self.nats.connect_settings(name)?).await?)
     }
 
     /// Runs the `qm` CLI against this system and returns its stdout.
