@@ -16,6 +16,13 @@ const TTL_MS: u64 = 1000;
 const CHIPS_EACH: u32 = 2;
 const POOL_CHIPS: u32 = 256;
 
+/// The lease bucket's TTL is the admin's to set on a secured server.
+fn fast_lease() -> qm_bus::provision::Provision {
+    let mut provision = qm_bus::provision::Provision::default();
+    provision.lease.ttl = Duration::from_millis(TTL_MS);
+    provision
+}
+
 fn policy_env(instance: &'static str, snapshot_every: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![("QM_INSTANCE", instance), ("QM_LEASE_TTL_MS", "1000"), ("QM_SNAPSHOT_EVERY", snapshot_every)]
 }
@@ -57,7 +64,7 @@ async fn all_applied(system: &System, workloads: std::ops::Range<u32>) -> anyhow
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standby_takes_over_when_the_writer_is_killed_and_nothing_is_lost_or_doubled() -> anyhow::Result<()> {
-    let mut system = System::start_bare()?;
+    let mut system = System::start_bare_with(fast_lease())?;
     start_ingest_and_actuator(&mut system)?;
     system.start_instance("policy-a", "qm-policy", &policy_env("policy-a", "40"))?;
     let js = system.bus().await?;
@@ -96,11 +103,11 @@ async fn standby_takes_over_when_the_writer_is_killed_and_nothing_is_lost_or_dou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_from_a_snapshot_decides_the_same_and_a_bad_snapshot_only_costs_time() -> anyhow::Result<()> {
-    let mut system = System::start_bare()?;
+    let mut system = System::start_bare_with(fast_lease())?;
     start_ingest_and_actuator(&mut system)?;
     system.start_instance("policy", "qm-policy", &policy_env("policy-1", "10"))?;
     let client = system.bus().await?;
-    let js = system.bus().await?;
+    let js = system.bus_as("admin").await?; // only the admin (and the policy) may write snapshots
     declare_fleet(&client, &[team("ml", 64.0)], &[h100_pool("use-h100", POOL_CHIPS)]).await?;
     send_demand(client.clone(), 0..30).await??;
     all_applied(&system, 0..30).await?;

@@ -76,6 +76,11 @@ impl NatsServer {
     /// buckets and the actuator's consumer created by the admin, so the services (which
     /// may not create them) can start.
     pub fn start_provisioned(teams: &[&str]) -> Result<Self> {
+        Self::start_provisioned_with(teams, qm_bus::provision::Provision::default())
+    }
+
+    /// [`NatsServer::start_provisioned`] with other settings (e.g. a lease TTL).
+    pub fn start_provisioned_with(teams: &[&str], provision: qm_bus::provision::Provision) -> Result<Self> {
         let server = Self::start_secure(teams)?;
         let settings = server.connect_settings("admin")?;
         // Blocking on a fresh runtime in its own thread: callers may be inside one.
@@ -83,7 +88,7 @@ impl NatsServer {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let bus = qm_bus::connect(&settings).await?;
-                qm_bus::provision::provision(&bus, &qm_bus::provision::Provision::default()).await?;
+                qm_bus::provision::provision(&bus, &provision).await?;
                 anyhow::Ok(())
             })
         })

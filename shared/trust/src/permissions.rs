@@ -74,6 +74,12 @@ pub fn permissions(role: &Role, public_key: &str, names: &Names) -> Permissions 
         return p;
     }
     p.subscribe.allow.push(format!("{}.>", inbox_prefix(public_key)));
+    if matches!(role, Role::Ingest | Role::Policy | Role::Actuator) {
+        // Every service checks at start that the four streams are as it expects.
+        for stream in [&names.input_stream, &names.decisions_stream, &names.actuation_stream, &names.dead_stream] {
+            p.publish.allow.push(api(&format!("STREAM.INFO.{stream}")));
+        }
+    }
     match role {
         Role::Admin => {}
         Role::Ingest => ingest(&mut p, names),

@@ -38,7 +38,13 @@ impl System {
 
     /// Starts nats-server only; start services one by one with [`System::start_instance`].
     pub fn start_bare() -> anyhow::Result<Self> {
-        let nats = NatsServer::start_provisioned(&[])?;
+        Self::start_bare_with(qm_bus::provision::Provision::default())
+    }
+
+    /// [`System::start_bare`], provisioned with other settings: the lease bucket's TTL is
+    /// the admin's choice on a secured server, not each policy instance's.
+    pub fn start_bare_with(provision: qm_bus::provision::Provision) -> anyhow::Result<Self> {
+        let nats = NatsServer::start_provisioned_with(&[], provision)?;
         Ok(Self { services: Services::for_server(&nats, &[]), nats })
     }
 
