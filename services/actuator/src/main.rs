@@ -30,6 +30,10 @@ struct Args {
     /// File holding the webhook's HMAC secret (the receiver checks X-Qm-Signature with it).
     #[arg(long, env = "QM_WEBHOOK_SECRET_FILE")]
     webhook_secret_file: Option<std::path::PathBuf>,
+    /// The registry of identities (`trust.json` from `qm init`): decisions not signed by
+    /// the policy's key are refused.
+    #[arg(long, env = "QM_TRUST_FILE")]
+    trust_file: Option<std::path::PathBuf>,
 }
 
 /// The backends this binary can run; each is one arm in `main`.
@@ -49,7 +53,8 @@ enum BackendKind {
 async fn main() -> anyhow::Result<()> {
     qm_runtime::init_logging("info");
     let args = Args::parse();
-    let config = ActuatorConfig { service: args.common.service_settings("qm-actuator"), ..Default::default() };
+    let trust = args.trust_file.as_deref().map(qm_trust::registry::load_registry).transpose()?;
+    let config = ActuatorConfig { service: args.common.service_settings("qm-actuator"), trust, ..Default::default() };
     let shutdown = qm_runtime::shutdown_signal();
     match args.backend {
         BackendKind::Sim => qm_actuator::run(config, SimFleet::default(), SystemClock, shutdown).await,

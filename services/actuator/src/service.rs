@@ -23,6 +23,10 @@ pub struct ActuatorConfig {
     /// Decisions delivered but not yet acked, at most.
     pub ack_pending_max: i64,
     pub source: String,
+    /// The identities whose keys sign the logs (`trust.json` of `qm init`). When set,
+    /// a decision not signed by the policy is refused: dead-lettered, counted, logged,
+    /// and nothing is applied.
+    pub trust: Option<qm_trust::Registry>,
 }
 
 impl Default for ActuatorConfig {
@@ -32,6 +36,7 @@ impl Default for ActuatorConfig {
             consumer: "qm-actuator".into(),
             ack_pending_max: 1_024,
             source: "actuator".into(),
+            trust: None,
         }
     }
 }
@@ -76,6 +81,14 @@ pub async fn run<B: Backend, C: Clock>(
                 continue;
             }
         };
+        if let Some(refusal) = config.trust.as_ref().and_then(|trust| delivery.entry.verify(trust).err()) {
+            outcomes.inc("refused_signature");
+            tracing::error!(sequence = delivery.entry.sequence, subject = %delivery.entry.subject, error = %refusal, "decision refused: not signed by the policy; nothing applied");
+            dead_letter(&bus, &clock, &config.source, &delivery.entry, &refusal).await;
+            let due = pipeline.hold((None, delivery));
+            settle(&mut pipeline, due).await?;
+            continue;
+        }
         let envelope = decode::<DecisionRecorded>(&delivery.entry.payload)
             // The policy wrote it, so this is a bug or a newer schema: keep it visible, move on.
             .map_err(|e| tracing::error!(error = %e, sequence = delivery.entry.sequence, "undecodable decision skipped"))
@@ -118,6 +131,21 @@ async fn report<C: Clock>(
     let subject = subjects::actuation(event_workload(&event));
     let envelope = Envelope::new(Uuid::now_v7(), clock.now_ms(), source, Some(decision_id), event);
     Ok(publish::send(bus, subject, &format!("act:{decision_id}"), &envelope).await?)
+}
+
+/// Keeps a refused decision in `QM_DEAD` with the reason; if even that fails, the error
+/// log line and the metric still tell.
+async fn dead_letter<C: Clock>(bus: &Bus, clock: &C, source: &str, entry: &read::Entry, refusal: &qm_trust::SignatureError) {
+    let body = qm_model::InputRejected {
+        subject: entry.subject.clone(),
+        error: format!("unsigned_decision: {refusal}"),
+        payload: entry.payload.to_vec(),
+    };
+    let id = Uuid::now_v7();
+    let envelope = Envelope::new(id, clock.now_ms(), source, None, body);
+    if let Err(e) = publish::publish(bus, subjects::dead("decision"), &id.to_string(), &envelope).await {
+        tracing::error!(error = %e, "could not keep the refused decision as a dead letter");
+    }
 }
 
 /// Settles the `count` oldest deliveries (all, if fewer): waits for each report to be

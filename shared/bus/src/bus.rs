@@ -9,6 +9,9 @@ use async_nats::jetstream;
 pub struct Bus {
     client: async_nats::Client,
     js: jetstream::Context,
+    /// The identity's key, when it connected with an nkey seed: what it appends to a
+    /// log (`qm.input`, `qm.decision`, `qm.act`) is signed with it.
+    signer: Option<qm_trust::Credentials>,
 }
 
 impl Bus {
@@ -19,12 +22,22 @@ impl Bus {
             .max_ack_inflight(publish_inflight_max.max(1))
             .backpressure_on_inflight(true)
             .build(client.clone());
-        Self { client, js }
+        Self { client, js, signer: None }
+    }
+
+    /// The same connection, signing what it appends to a log with `credentials`.
+    pub fn with_signer(mut self, credentials: Option<qm_trust::Credentials>) -> Self {
+        self.signer = credentials;
+        self
+    }
+
+    pub(crate) fn signer(&self) -> Option<&qm_trust::Credentials> {
+        self.signer.as_ref()
     }
 
     /// The same connection with another publish limit.
     pub fn with_publish_inflight_max(&self, publish_inflight_max: usize) -> Self {
-        Self::new(self.client.clone(), publish_inflight_max)
+        Self::new(self.client.clone(), publish_inflight_max).with_signer(self.signer.clone())
     }
 
     /// The raw client, for what must measure NATS itself (the load test's same-run

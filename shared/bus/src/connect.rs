@@ -114,7 +114,8 @@ pub async fn connect(settings: &ConnectSettings) -> Result<Bus, BusError> {
         match tokio::time::timeout(Duration::from_secs(3), attempt).await {
             // retry_on_initial_connect returns at once; wait until really connected.
             Ok(Ok(client)) if wait_connected(&client, deadline).await => {
-                return Ok(Bus::new(client, settings.publish_inflight_max));
+                let signer = settings.credentials.as_deref().and_then(|path| qm_trust::Credentials::load(path).ok());
+                return Ok(Bus::new(client, settings.publish_inflight_max).with_signer(signer));
             }
             Ok(Err(e)) if tokio::time::Instant::now() >= deadline => {
                 return Err(BusError::Unreachable { url: settings.url.clone(), message: e.to_string() });

@@ -33,7 +33,13 @@ pub async fn send_bytes(
     message_id: &str,
     payload: Vec<u8>,
 ) -> Result<PendingAck, BusError> {
-    let message = PublishMessage::build().payload(payload.into()).message_id(message_id);
+    let mut message = PublishMessage::build().message_id(message_id);
+    // Entries of the three logs carry their writer's signature (qm_trust::sign).
+    if let Some(signer) = bus.signer().filter(|_| qm_trust::sign::signer_role(&subject).is_some()) {
+        let signature = qm_trust::sign(&subject, &payload, signer).map_err(|e| BusError::Publish { subject: subject.clone(), message: e.to_string() })?;
+        message = message.header(qm_trust::SIGNER_HEADER, signature.signer.as_str()).header(qm_trust::SIGNATURE_HEADER, signature.signature.as_str());
+    }
+    let message = message.payload(payload.into());
     let future = bus
         .js()
         .send_publish(subject.clone(), message)

@@ -16,6 +16,28 @@ pub struct Entry {
     pub payload: Bytes,
     /// Messages still after this one when it was delivered: 0 means caught up.
     pub pending: u64,
+    /// The writer's signature headers, if the entry has them (see `qm_trust::sign`).
+    pub signature: Option<qm_trust::Signature>,
+}
+
+impl Entry {
+    /// Checks that the entry was signed by the role that writes its subject, with a key
+    /// `registry` knows.
+    pub fn verify<'r>(&self, registry: &'r qm_trust::Registry) -> Result<&'r qm_trust::Identity, qm_trust::SignatureError> {
+        let (signer, signature) = match &self.signature {
+            Some(s) => (Some(s.signer.as_str()), Some(s.signature.as_str())),
+            None => (None, None),
+        };
+        qm_trust::verify(&self.subject, &self.payload, signer, signature, registry)
+    }
+}
+
+/// The signature headers of a stored message.
+pub(crate) fn signature_of(headers: Option<&async_nats::HeaderMap>) -> Option<qm_trust::Signature> {
+    let headers = headers?;
+    let signer = headers.get(qm_trust::SIGNER_HEADER)?.as_str().to_owned();
+    let signature = headers.get(qm_trust::SIGNATURE_HEADER)?.as_str().to_owned();
+    Some(qm_trust::Signature { signer, signature })
 }
 
 /// Reads `stream_name` in order from `from_sequence` (1 = the start), then follows.
@@ -93,6 +115,7 @@ async fn open_consumer(bus: &Bus, stream_name: &str, filter: Option<&str>, next_
             subject: message.subject.to_string(),
             payload: message.payload.clone(),
             pending: info.pending,
+            signature: signature_of(message.headers.as_ref()),
         })
     })))
 }
@@ -234,6 +257,7 @@ pub async fn durable(
             subject: message.subject.to_string(),
             payload: message.payload.clone(),
             pending: info.pending,
+            signature: signature_of(message.headers.as_ref()),
         };
         Ok(Delivery { entry, message })
     }))

@@ -115,7 +115,8 @@ pub async fn get(bus: &Bus, stream_name: &str, sequence: u64) -> Result<Entry, B
     let stream_error = |e: &dyn std::fmt::Display| BusError::Stream { stream: stream_name.to_owned(), message: e.to_string() };
     let stream = bus.js().get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
     let message = stream.direct_get(sequence).await.map_err(|e| stream_error(&e))?;
-    Ok(Entry { sequence: message.sequence, subject: message.subject.to_string(), payload: message.payload, pending: 0 })
+    let signature = crate::read::signature_of(Some(&message.headers));
+    Ok(Entry { sequence: message.sequence, subject: message.subject.to_string(), payload: message.payload, pending: 0, signature })
 }
 
 /// Deletes a durable consumer, so its reader starts over (operators; tests of recovery).

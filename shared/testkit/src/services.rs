@@ -53,7 +53,10 @@ impl Services {
             Some(service) => service,
             None => "operator",
         };
-        vec![("QM_NATS_CREDS".to_owned(), trust.creds_path(identity).display().to_string())]
+        vec![
+            ("QM_NATS_CREDS".to_owned(), trust.creds_path(identity).display().to_string()),
+            ("QM_TRUST_FILE".to_owned(), trust.registry_path().display().to_string()),
+        ]
     }
 
     /// Starts ingest, policy and actuator.

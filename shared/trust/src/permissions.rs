@@ -152,7 +152,9 @@ fn policy(p: &mut Permissions, names: &Names) {
 }
 
 fn actuator(p: &mut Permissions, names: &Names) {
+    // Its reports, and dead letters of decisions it refused (unsigned, forged).
     p.publish.allow.push("qm.act.>".into());
+    p.publish.allow.push("qm.dead.decision".into());
     read_stream(p, &names.actuation_stream);
     let (d, c) = (&names.decisions_stream, &names.actuator_consumer);
     // Its own durable consumer, by its exact name: created if absent (after an admin
