@@ -1,0 +1,97 @@
+//! The attacks of issue 11, each against the running system on a secured server (the
+//! generated accounts, services as themselves). On a server without auth every one of
+//! them succeeded; each test fails if its attack gets through again.
+
+mod common;
+
+use common::*;
+use qm_bus::read::read_all;
+use qm_bus::{publish, subjects};
+use qm_model::{decision_envelope, decode, Action, Decision, InputEvent, InputRejected, Reason, RoundCause, RuleId};
+use std::time::Duration;
+
+/// A grant of 10,000 chips on the 16-chip pool, as a forger would write it.
+fn forged_grant() -> qm_model::Envelope<qm_model::DecisionRecorded> {
+    let decision = Decision {
+        workload: "ghost".into(),
+        team: "ml".into(),
+        action: Action::Grant { pool: "use-h100".into(), chips: 10_000 },
+        reason: Reason::new(RuleId::Guarantee, "forged"),
+    };
+    let cause = RoundCause { input_seq: 1, cause_id: qm_model::Uuid::now_v7(), time_ms: 1 };
+    decision_envelope(cause, 0, "forged", false, decision)
+}
+
+fn granted_to_ghost(system: &System) -> anyhow::Result<u64> {
+    Ok(applied(&system.status()?, "ghost"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_decision_is_refused_by_the_server_and_by_the_actuator() -> anyhow::Result<()> {
+    let system = System::start()?;
+    start_small_fleet(&system).await?;
+    let envelope = forged_grant();
+    // Anyone but the policy: the server refuses the publish outright.
+    for name in ["operator", "auditor", "actuator", "ingest"] {
+        let bus = system.bus_as(name).await?;
+        let stored = tokio::time::timeout(Duration::from_secs(2), publish::publish(&bus, subjects::decision("ml", "ghost"), &format!("forged-{name}"), &envelope)).await;
+        assert!(!matches!(stored, Ok(Ok(_))), "{name} stored a decision");
+    }
+    // Even the admin (who may write anywhere) cannot make one the actuator applies:
+    // it is not signed with the policy's key.
+    let admin = system.bus_as("admin").await?;
+    publish::publish(&admin, subjects::decision("ml", "ghost"), "forged-admin", &envelope).await?;
+    let operator = system.bus().await?;
+    let refused = eventually(Duration::from_secs(10), || {
+        let metrics = system.http_get("qm-actuator", "/metrics")?;
+        Ok(metrics.contains("outcome=\"refused_signature\"").then_some(()))
+    })
+    .await;
+    assert!(refused.is_ok(), "the actuator did not count the refusal");
+    let letters = read_all(&operator, subjects::DEAD_STREAM, 1).await?;
+    let refusal = letters
+        .iter()
+        .filter(|e| e.subject == "qm.dead.decision")
+        .map(|e| decode::<InputRejected>(&e.payload).map(|e| e.body))
+        .next()
+        .transpose()?;
+    let refusal = refusal.ok_or_else(|| anyhow::anyhow!("no dead letter for the forged decision"))?;
+    assert!(refusal.error.contains("unsigned_decision"), "{}", refusal.error);
+    let reports = read_all(&operator, subjects::ACTUATION_STREAM, 1).await?;
+    assert!(reports.iter().all(|e| !e.subject.ends_with(".ghost")), "the forged grant was applied");
+    assert_eq!(granted_to_ghost(&system)?, 0);
+
+    // Genuine decisions still apply: the policy signs them.
+    let event = InputEvent::DemandDeclared { spec: workload("ml", "w1", 8), chips_desired: 4 };
+    expect_accepted(send_until_answered(&operator, "qm.in.demand.ml.w1", &event, None).await?)?;
+    eventually(Duration::from_secs(15), || Ok((applied(&system.status()?, "w1") == 4).then_some(()))).await?;
+    for entry in read_all(&operator, subjects::DECISIONS_STREAM, 1).await?.iter().filter(|e| !e.subject.ends_with(".ghost")) {
+        entry.verify(&system.nats.trust().ok_or_else(|| anyhow::anyhow!("auth off"))?.load()?)?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_appends_forged_ticks_and_fleet_changes_by_a_team_are_refused() -> anyhow::Result<()> {
+    let system = System::start()?;
+    start_small_fleet(&system).await?;
+    let operator = system.bus().await?;
+    let before = read_all(&operator, subjects::INPUT_STREAM, 1).await?.len();
+    for name in ["operator", "auditor", "policy", "actuator"] {
+        let bus = system.bus_as(name).await?;
+        let tick = qm_model::Envelope::new(qm_model::Uuid::now_v7(), i64::MAX / 2, "forger", None, InputEvent::Tick);
+        let stored = tokio::time::timeout(Duration::from_secs(2), publish::publish(&bus, subjects::input("tick", &[]), &format!("tick-{name}"), &tick)).await;
+        assert!(!matches!(stored, Ok(Ok(_))), "{name} appended a tick to QM_INPUT");
+    }
+    // Every entry of the input log is ingest's (or the actuator's, sourced in), signed.
+    let trust = system.nats.trust().ok_or_else(|| anyhow::anyhow!("auth off"))?.load()?;
+    let entries = read_all(&operator, subjects::INPUT_STREAM, 1).await?;
+    assert!(entries.len() >= before, "entries vanished");
+    for entry in &entries {
+        entry.verify(&trust).map_err(|e| anyhow::anyhow!("entry {} ({}): {e}", entry.sequence, entry.subject))?;
+        if entry.subject == "qm.input.tick" {
+            assert!(decode::<InputEvent>(&entry.payload)?.time_ms < i64::MAX / 4, "a forged tick reached the log");
+        }
+    }
+    Ok(())
+}
