@@ -14,7 +14,7 @@
 //! runtime and its own NATS connection: a long round or a full publish pipeline on the
 //! service's connection delays neither its timer nor its compare-and-set.
 
-use qm_bus::lease::{Lease, LeaseSettings, LeaseStore};
+use qm_bus::lease::{Lease, LeaseError, LeaseSettings, LeaseStore};
 use qm_bus::ConnectSettings;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
@@ -117,15 +117,22 @@ async fn keep(store: LeaseStore, key: String, holder: String, tx: watch::Sender<
                             return;
                         }
                     }
-                    match lease.renew().await {
-                        Ok(()) => {
+                    match renew_while_valid(&mut lease, period, &mut stopped).await {
+                        Renewal::Renewed => {
                             let _ = tx.send(Role::Writer { term, valid_until: lease.valid_until() });
                         }
-                        Err(e) => {
+                        Renewal::Lost(e) => {
                             // Stop first, then log: nothing may be published after a failed renewal.
                             let _ = tx.send(Role::Standby);
                             tracing::warn!(error = %e, %key, term, "writer lease lost; standing by");
                             break;
+                        }
+                        Renewal::Stopped => {
+                            let _ = tx.send(Role::Standby);
+                            if let Err(e) = lease.release().await {
+                                tracing::warn!(error = %e, "writer lease not released; it expires by itself");
+                            }
+                            return;
                         }
                     }
                 }
@@ -136,6 +143,35 @@ async fn keep(store: LeaseStore, key: String, holder: String, tx: watch::Sender<
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
             _ = &mut stopped => return,
+        }
+    }
+}
+
+/// How one renewal attempt ended.
+enum Renewal {
+    Renewed,
+    Lost(LeaseError),
+    Stopped,
+}
+
+/// Renews, retrying an unknown outcome (`Unavailable`: a slow or restarting server) every
+/// `period / 4` while the lease is still ours by the local clock. A hiccup shorter than
+/// the remaining lease therefore costs no term change and no gap in publishing; the role
+/// is left as it was meanwhile, and `Role::may_publish` still stops publishing at the old
+/// deadline. `Lost` (someone else holds the key) ends the term at once.
+async fn renew_while_valid(lease: &mut Lease, period: Duration, stopped: &mut oneshot::Receiver<()>) -> Renewal {
+    let retry = (period / 4).max(Duration::from_millis(5));
+    loop {
+        match lease.renew().await {
+            Ok(()) => return Renewal::Renewed,
+            Err(e @ LeaseError::Unavailable { .. }) if lease.is_valid() => {
+                tracing::debug!(error = %e, "lease renewal outcome unknown; retrying while the lease lasts");
+            }
+            Err(e) => return Renewal::Lost(e),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until((Instant::now() + retry).min(lease.valid_until())) => {}
+            _ = &mut *stopped => return Renewal::Stopped,
         }
     }
 }

@@ -201,17 +201,27 @@ impl Lease {
         }
     }
 
-    /// Renews on the key's current revision if the key still names this holder.
+    /// Renews on the key's current revision if the key still names this holder. Our own
+    /// earlier write can land between that read and the update (a request that timed out
+    /// here was still delivered after a reconnect), so a conflict is read again, a few
+    /// times, before the lease is called lost: a holder must not lose it to itself.
     async fn renew_on_current(&mut self) -> Result<(), LeaseError> {
-        let found = tokio::time::timeout_at(self.valid_until, self.store.entry(&self.key)).await;
-        match found {
-            Ok(Ok(Some((holder, revision)))) if holder == self.holder => {
-                tracing::info!(key = %self.key, revision, last = self.revision, "lease still ours at a newer revision; renewing on it");
-                self.update(revision).await
+        const READS: usize = 3;
+        for _ in 0..READS {
+            let found = tokio::time::timeout_at(self.valid_until, self.store.entry(&self.key)).await;
+            match found {
+                Ok(Ok(Some((holder, revision)))) if holder == self.holder => {
+                    tracing::info!(key = %self.key, revision, last = self.revision, "lease still ours at a newer revision; renewing on it");
+                    match self.update(revision).await {
+                        Err(LeaseError::Lost { .. }) if self.is_valid() => continue,
+                        outcome => return outcome,
+                    }
+                }
+                Ok(Err(e)) => return Err(e),
+                _ => return Err(self.lost()),
             }
-            Ok(Err(e)) => Err(e),
-            _ => Err(self.lost()),
         }
+        Err(self.lost())
     }
 
     fn lost(&self) -> LeaseError {
