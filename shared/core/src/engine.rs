@@ -95,6 +95,13 @@ impl Engine {
         }
     }
 
+    /// An engine over a state folded elsewhere, as a standby restores a snapshot: the
+    /// benches and the simulator's shards start from one. The next material entry runs a
+    /// full round.
+    pub fn restore(state: FleetState, policy: PolicyConfig, last_seq: u64) -> Self {
+        Self { state, last_seq, wake_ms: Some(i64::MIN), ..Self::new(policy) }
+    }
+
     /// Folds one entry of the totally ordered log and runs a decision round if the entry
     /// changed something material or a time-based rule is due. Entries at or below
     /// [`Engine::last_seq`] are ignored (redelivery). The clock only moves forward, to
@@ -202,19 +209,13 @@ impl Engine {
     /// Runs a full round and keeps what the incremental path needs from it.
     fn round_full(&mut self) -> Vec<Decision> {
         let batch_ms = i64::from(self.policy.round_batch_ms);
-        let (decisions, wake, view, maybe_quiet) = decide::round_full(&mut self.state, &self.policy);
+        let (decisions, wake, view) = decide::round_full(&mut self.state, &self.policy);
         self.wake_ms = wake;
         self.dirty = false;
         self.last_round_ms = (batch_ms > 0).then_some(self.state.now_ms);
-        self.cache = if self.full_rounds_only {
-            None
-        } else if maybe_quiet {
-            Some(Box::new(Cache::after_full_round(&self.state, &self.policy, view)))
-        } else {
-            // Work is waiting: the incremental path cannot apply until a full round
-            // leaves the fleet quiet, so skip the O(workloads) bookkeeping.
-            Some(Box::new(Cache::default()))
-        };
+        // The rest of the kept state is built when an entry can use it: a run of full
+        // rounds (policy changes, ticks) skips the O(workloads) bookkeeping.
+        self.cache = (!self.full_rounds_only).then(|| Box::new(Cache::kept_view(view)));
         decisions
     }
 
@@ -252,11 +253,20 @@ impl Engine {
             LogEvent::Input(InputEvent::DemandDeclared { .. })
                 | LogEvent::Actuation(qm_model::ActuationEvent::GrantApplied { .. } | qm_model::ActuationEvent::GrantRevoked { .. })
         );
-        if eligible && self.cache.is_none() {
-            let view = crate::decide::view::View::build(&self.state, &self.policy);
-            self.cache = Some(Box::new(Cache::after_full_round(&self.state, &self.policy, view)));
+        if eligible {
+            match self.cache.as_deref_mut() {
+                None => {
+                    let view = crate::decide::view::View::build(&self.state, &self.policy);
+                    self.cache = Some(Box::new(Cache::after_full_round(&self.state, &self.policy, view)));
+                }
+                Some(c) if !c.built() => c.build(&self.state, &self.policy),
+                Some(_) => {}
+            }
         }
-        let cache = self.cache.as_deref().filter(|c| c.quiet)?;
+        // With `round_batch_ms`, entries in a busy fleet wait for the batch: batching is
+        // how such a fleet was configured to be decided, and recorded logs decided so.
+        let batched = self.policy.round_batch_ms > 0;
+        let cache = self.cache.as_deref().filter(|c| c.usable() && (!batched || c.quiet()))?;
         match event {
             LogEvent::Input(InputEvent::DemandDeclared { spec, .. }) => match self.state.workloads.get(&spec.id) {
                 None => Some(FastPath { workload: spec.id.clone(), old: None, occupied: None }),
@@ -292,18 +302,12 @@ impl Engine {
             let p = &mut cache.view.pools[i];
             p.occupied = (p.occupied + after).checked_sub(*before)?;
         }
-        let mut base = std::mem::take(&mut cache.sums);
-        if let Some(old) = &fast.old {
-            base.add(old, -1);
-        }
-        let (out, wake, valid) = round_scoped(&mut self.state, &self.policy, &mut cache, &fast.workload, base);
+        let (out, wake) = round_scoped(&mut self.state, &self.policy, &mut cache, &fast.workload, fast.old.as_ref());
         self.wake_ms = wake;
         self.incremental_steps += 1;
-        if valid {
-            #[cfg(debug_assertions)]
-            check_cache(&self.state, &self.policy, &cache);
-            self.cache = Some(cache);
-        }
+        #[cfg(debug_assertions)]
+        check_cache(&self.state, &self.policy, &cache);
+        self.cache = Some(cache);
         Some(out)
     }
 
@@ -386,4 +390,7 @@ fn check_cache(state: &FleetState, policy: &PolicyConfig, cache: &Cache) {
     let mut kept = cache.sums.clone();
     kept.demand.retain(|_, d| *d != 0);
     assert_eq!(sums, kept, "kept demand sums");
+    let fresh = crate::decide::incremental::Cache::after_full_round(state, policy, fresh);
+    assert_eq!(fresh.active, cache.active, "kept active set");
+    assert_eq!(fresh.owed, cache.owed, "kept owed set");
 }

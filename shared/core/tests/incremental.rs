@@ -142,3 +142,23 @@ fn incremental_path_runs_in_a_quiet_fleet() {
     let fast = run(&pools, &specs, &ops, None);
     assert!(fast >= 24, "incremental path used for {fast} entries (every demand change)");
 }
+
+#[test]
+fn incremental_path_runs_in_a_busy_fleet() {
+    // Far more demand than chips: work is always waiting and reclaims are in flight, yet
+    // every demand change is decided by the incremental path (and equals the full round,
+    // checked in `run`); ticks past the drain grace make the revokes of full rounds.
+    let pools = [(0, 12, 1), (1, 8, 2)];
+    let specs: Vec<(usize, usize, u32, bool)> = (0..8).map(|i| (i % 3, i % 2, 1 + (i as u32 % 2), i % 4 == 3)).collect();
+    let mut ops = Vec::new();
+    for round in 0..3u32 {
+        for w in 0..8 {
+            ops.push(Op::Demand { w, chips: 6 + (w as u32 + round) % 6 });
+            ops.push(Op::Ack { n: 2 });
+        }
+        ops.push(Op::Tick { s: 40 });
+        ops.push(Op::Ack { n: 20 });
+    }
+    let fast = run(&pools, &specs, &ops, Some(4));
+    assert!(fast >= 24, "incremental path used for {fast} entries (every demand change)");
+}

@@ -38,17 +38,18 @@ use qm_model::{Action, Decision, PolicyConfig, Reason, WorkloadId};
 use std::collections::BTreeMap;
 use view::View;
 
-/// What a phase looks at in a scoped round (the engine's incremental path, which runs
-/// only when the fleet is quiet; `incremental` argues why each choice is exact).
+/// What a phase looks at in a scoped round (the engine's incremental path;
+/// `incremental` argues why each choice is exact).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// Skipped: in a quiet fleet it has nothing to act on.
+    /// Skipped: when the incremental path runs it has nothing to act on.
     FullOnly,
-    /// The changed workload only.
+    /// The changed workload and the active set (every workload the rules still owe
+    /// something or have something to take back from).
     Changed,
-    /// The changed workload and every workload whose idle window is over.
+    /// Those and every workload whose idle window is over.
     ChangedAndIdleExpired,
-    /// The changed workload and every workload the round has decided for so far.
+    /// Those and every workload the round has decided for so far.
     ChangedAndTouched,
 }
 
@@ -141,9 +142,9 @@ impl<'a> Round<'a> {
             if let Some(s) = &self.scoped {
                 self.scope = Some(match phase.scoped {
                     Scope::FullOnly => continue,
-                    Scope::Changed => vec![s.changed.clone()],
+                    Scope::Changed => s.scope(),
                     Scope::ChangedAndIdleExpired => s.idle_scope(),
-                    Scope::ChangedAndTouched => self.touched(),
+                    Scope::ChangedAndTouched => s.scope_and(self.touched()),
                 });
             }
             (phase.run)(self);
@@ -189,9 +190,21 @@ impl<'a> Round<'a> {
             g.map_or((0, 0, 0), |g| (g.occupied(), g.target(), g.decided))
         };
         let (occ0, tgt0, dec0) = before(self.state);
+        // A scoped round keeps the demand sums live: the decision's change to the
+        // workload's contribution is applied as it is made.
+        let live = self.scoped.is_some() && pool.is_some();
+        let old = if live { demand::contribution(&self.view, w) } else { None };
         let decision = Decision { workload: id.clone(), team: team.clone(), action, reason };
         fold::apply_decision(self.state, &decision);
         let (occ1, tgt1, dec1) = before(self.state);
+        if let (true, Some(s)) = (live, self.scoped.as_mut()) {
+            if let Some(k) = &old {
+                s.sums.add(k, -1);
+            }
+            if let Some(k) = self.state.workloads.get(id).and_then(|w| demand::contribution(&self.view, w)) {
+                s.sums.add(&k, 1);
+            }
+        }
         if let (Some(i), Some(w)) = (idx, self.state.workloads.get(id)) {
             let tp = self.view.tp(w, i);
             let p = &mut self.view.pools[i];
@@ -214,20 +227,17 @@ impl<'a> Round<'a> {
 /// earliest future time (unix ms) at which a time-based rule may fire without any new
 /// event.
 pub fn round(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, Option<i64>) {
-    let (out, wake, _, _) = round_full(state, policy);
+    let (out, wake, _) = round_full(state, policy);
     (out, wake)
 }
 
-/// A full round that also hands back its final view, which the engine keeps, and
-/// whether the fleet may be quiet afterwards (`false` is exact: work is still waiting,
-/// a reclaim is in its grace or a pool is over-decided; `true` is checked again).
-pub fn round_full(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, Option<i64>, View, bool) {
+/// A full round that also hands back its final view, which the engine keeps.
+pub fn round_full(state: &mut FleetState, policy: &PolicyConfig) -> (Vec<Decision>, Option<i64>, View) {
     let mut r = Round::new(state, policy);
     r.run_phases();
-    let maybe_quiet = r.blocked.is_empty() && !r.reclaims_pending && r.view.pools.iter().all(|p| p.decided <= p.healthy);
     let Round { mut out, wake_ms, view, .. } = r;
     coalesce_grants(&mut out);
-    (out, wake_ms, view, maybe_quiet)
+    (out, wake_ms, view)
 }
 
 /// Keeps only the last of several grants to one workload in one pool in a round (the

@@ -7,7 +7,7 @@
 //! `placement_score * chips it can get there`, i.e. useful throughput per cost, given
 //! what is free.
 
-use crate::decide::demand::{contribution, Sums};
+use crate::decide::demand::contribution;
 use crate::decide::relocate;
 use crate::decide::score::{grain, placement_score, priority, round_down, size_for};
 use crate::decide::share::fair_shares;
@@ -29,10 +29,10 @@ pub struct Wanting {
 /// starts from the kept sums of every other workload and adds the changed one.
 pub fn compute_shares(r: &mut Round) {
     let now = r.now();
-    let mut sums = match r.scoped.as_mut() {
-        Some(s) => s.base_for_shares(&r.out, r.state, &r.view),
-        None => Sums::default(),
-    };
+    // A scoped round's sums are live over the whole fleet already (see `incremental`).
+    let live = r.scoped.as_ref().map(|s| s.sums.clone());
+    let counted = live.is_some();
+    let mut sums = live.unwrap_or_default();
     let mut queues: BTreeMap<TeamId, Vec<QueueKey>> = BTreeMap::new();
     for (id, w) in members(&r.state.workloads, r.scope.as_deref()) {
         let want = w.chips_wanted_total();
@@ -40,13 +40,17 @@ pub fn compute_shares(r: &mut Round) {
             continue;
         }
         let have = w.target_total();
-        let Some(c) = contribution(&r.view, w) else {
+        let known = if counted {
+            r.view.teams.contains_key(&w.spec.team)
+        } else {
+            contribution(&r.view, w).map(|c| sums.add(&c, 1)).is_some()
+        };
+        if !known {
             if want > have {
                 r.blocked.insert(id.clone(), Blocked::UnknownTeam);
             }
             continue;
-        };
-        sums.add(&c, 1);
+        }
         if want > have {
             let key = QueueKey { critical: w.spec.critical, priority: priority(w, r.policy, now), declared_at_ms: w.declared_at_ms, id: id.clone() };
             queues.entry(w.spec.team.clone()).or_default().push(key);
@@ -172,42 +176,58 @@ impl TurnKey {
 /// the workload's holding at round start.
 fn run_pass(r: &mut Round, wanting: &Wanting, pass: Pass, first_seen: &mut dyn FnMut(&WorkloadId, u32) -> u32) {
     let mut heads = vec![0usize; wanting.queues.len()];
+    // Each queue's turn key, kept between picks: a placement changes only the placed
+    // workload's team, so only the queue just picked from needs a new key.
+    let mut keys: Vec<Option<TurnKey>> = (0..wanting.queues.len()).map(|k| turn_key(r, wanting, &heads, k, pass)).collect();
     loop {
-        let mut best: Option<(usize, TurnKey)> = None;
-        for (k, (team, q)) in wanting.queues.iter().enumerate() {
-            let Some(id) = q.get(heads[k]) else { continue };
-            let critical = r.state.workloads.get(id).is_some_and(|w| w.spec.critical);
-            let tv = &r.view.teams[team];
-            // A team owed chips of a type its head accepts goes first in the entitled
-            // pass: otherwise chips reclaimed for that guarantee go to whoever is
-            // furthest below its fair share, and the reclaim starts over.
-            let owed = pass == Pass::Entitled && type_owed(r, team, id);
-            let ratio = if owed { 0.0 } else { tv.ratio() };
-            if pass == Pass::Entitled && !critical && ratio >= 1.0 {
-                continue;
-            }
-            let key = TurnKey { critical, at_share: ratio >= 1.0, tier: tv.tier, share_ratio: ratio };
-            if best.as_ref().is_none_or(|(_, b)| key.order(b).is_lt()) {
+        let mut best: Option<(usize, &TurnKey)> = None;
+        for (k, key) in keys.iter().enumerate() {
+            let Some(key) = key else { continue };
+            if best.is_none_or(|(_, b)| key.order(b).is_lt()) {
                 best = Some((k, key));
             }
         }
         let Some((k, _)) = best else { break };
         let id = wanting.queues[k].1[heads[k]].clone();
         heads[k] += 1;
-        let w = &r.state.workloads[&id];
-        let (want, have) = (w.chips_wanted_total(), w.target_total());
-        let start = first_seen(&id, have);
-        if want <= have {
-            continue;
+        place_head(r, &id, pass, first_seen);
+        keys[k] = turn_key(r, wanting, &heads, k, pass);
+    }
+}
+
+/// The turn key of queue `k`'s head, or `None` if the queue is done or sits this pass out.
+fn turn_key(r: &Round, wanting: &Wanting, heads: &[usize], k: usize, pass: Pass) -> Option<TurnKey> {
+    let (team, q) = &wanting.queues[k];
+    let id = q.get(heads[k])?;
+    let critical = r.state.workloads.get(id).is_some_and(|w| w.spec.critical);
+    let tv = &r.view.teams[team];
+    // A team owed chips of a type its head accepts goes first in the entitled
+    // pass: otherwise chips reclaimed for that guarantee go to whoever is
+    // furthest below its fair share, and the reclaim starts over.
+    let owed = pass == Pass::Entitled && type_owed(r, team, id);
+    let ratio = if owed { 0.0 } else { tv.ratio() };
+    if pass == Pass::Entitled && !critical && ratio >= 1.0 {
+        // Sits the entitled pass out; its queue goes on in the borrow pass.
+        return None;
+    }
+    Some(TurnKey { critical, at_share: ratio >= 1.0, tier: tv.tier, share_ratio: ratio })
+}
+
+/// Places one queue head: what it holds at round start is noted for the hysteresis rule.
+fn place_head(r: &mut Round, id: &WorkloadId, pass: Pass, first_seen: &mut dyn FnMut(&WorkloadId, u32) -> u32) {
+    let w = &r.state.workloads[id];
+    let (want, have) = (w.chips_wanted_total(), w.target_total());
+    let start = first_seen(id, have);
+    if want <= have {
+        return;
+    }
+    let capped = pass == Pass::Entitled && !w.spec.critical;
+    match try_place(r, id, capped, start) {
+        Err(reason) => {
+            r.blocked.insert(id.clone(), reason);
         }
-        let capped = pass == Pass::Entitled && !w.spec.critical;
-        match try_place(r, &id, capped, start) {
-            Err(reason) => {
-                r.blocked.insert(id, reason);
-            }
-            Ok(()) => {
-                r.blocked.remove(&id);
-            }
+        Ok(()) => {
+            r.blocked.remove(id);
         }
     }
 }
@@ -314,6 +334,12 @@ fn best_pool(r: &Round, w: &WorkloadState, pools: &[usize], fair_cap: bool, star
         let p = &r.view.pools[i];
         look.free_max = look.free_max.max(p.free_now());
         let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
+        // A full pool offers no growth (room is what the workload holds there) and, where
+        // the workload runs at all, cannot be closed by the team limit (`fits` never caps
+        // below what is held): most pools, in a busy fleet.
+        if p.free_now() == 0 && r.view.tp(w, i) > 0.0 && held_here <= 1_000_000_000 {
+            continue;
+        }
         // The pool is chosen by what the workload could get there in all (so it goes
         // where its whole request fits), the grant by what this pass allows.
         let Some((room_all, capped)) = fits(r, w, i) else {
