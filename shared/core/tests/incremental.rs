@@ -125,21 +125,27 @@ proptest! {
     }
 }
 
+/// Three rounds of demand changes by eight workloads (`chips(w, round)`), each followed
+/// by a few acknowledgements, then a tick of `tick_s` and the rest acknowledged.
+fn demand_rounds(chips: impl Fn(u32, u32) -> u32, acks: usize, tick_s: u32) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for round in 0..3u32 {
+        for w in 0..8 {
+            ops.push(Op::Demand { w, chips: chips(w as u32, round) });
+            ops.push(Op::Ack { n: acks });
+        }
+        ops.extend([Op::Tick { s: tick_s }, Op::Ack { n: 20 }]);
+    }
+    ops
+}
+
 #[test]
 fn incremental_path_runs_in_a_quiet_fleet() {
     // A roomy fleet, demand changes one by one: after the first full round every change
     // is decided by the incremental path (and equals the full round, checked in `run`).
     let pools = [(0, 64, 1), (1, 64, 4)];
     let specs: Vec<(usize, usize, u32, bool)> = (0..8).map(|i| (i % 3, i % 2, 1 + (i as u32 % 2), false)).collect();
-    let mut ops = Vec::new();
-    for round in 0..3u32 {
-        for w in 0..8 {
-            ops.push(Op::Demand { w, chips: 2 + (w as u32 + round) % 5 });
-            ops.push(Op::Ack { n: 3 });
-        }
-        ops.push(Op::Tick { s: 30 });
-    }
-    let fast = run(&pools, &specs, &ops, None);
+    let fast = run(&pools, &specs, &demand_rounds(|w, round| 2 + (w + round) % 5, 3, 30), None);
     assert!(fast >= 24, "incremental path used for {fast} entries (every demand change)");
 }
 
@@ -150,15 +156,6 @@ fn incremental_path_runs_in_a_busy_fleet() {
     // checked in `run`); ticks past the drain grace make the revokes of full rounds.
     let pools = [(0, 12, 1), (1, 8, 2)];
     let specs: Vec<(usize, usize, u32, bool)> = (0..8).map(|i| (i % 3, i % 2, 1 + (i as u32 % 2), i % 4 == 3)).collect();
-    let mut ops = Vec::new();
-    for round in 0..3u32 {
-        for w in 0..8 {
-            ops.push(Op::Demand { w, chips: 6 + (w as u32 + round) % 6 });
-            ops.push(Op::Ack { n: 2 });
-        }
-        ops.push(Op::Tick { s: 40 });
-        ops.push(Op::Ack { n: 20 });
-    }
-    let fast = run(&pools, &specs, &ops, Some(4));
+    let fast = run(&pools, &specs, &demand_rounds(|w, round| 6 + (w + round) % 6, 2, 40), Some(4));
     assert!(fast >= 24, "incremental path used for {fast} entries (every demand change)");
 }
