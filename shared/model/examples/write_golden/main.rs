@@ -11,21 +11,14 @@
 //! `InputEvent` as sent to ingest on `qm.in.>`; `reply.*` is a bare `IngestReply`.
 mod fleet;
 mod messages;
+// The golden test's own case type: one list of kinds for the writer and the reader.
+#[allow(dead_code)]
+#[path = "../../tests/golden/vectors.rs"]
+mod vectors;
 
 use messages::*;
-use qm_model::*;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
-
-/// One golden case, by the type it is decoded as.
-enum Golden {
-    Input(Envelope<InputEvent>),
-    Decision(Envelope<DecisionRecorded>),
-    Actuation(Envelope<ActuationEvent>),
-    Dead(Envelope<InputRejected>),
-    Request(InputEvent),
-    Reply(IngestReply),
-}
+use vectors::Decoded as Golden;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = golden_dir();
@@ -39,14 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let cases = cases();
     for (name, golden) in &cases {
-        let (bytes, json) = match golden {
-            Golden::Input(e) => (encode(e)?, to_json(e)?),
-            Golden::Decision(e) => (encode(e)?, to_json(e)?),
-            Golden::Actuation(e) => (encode(e)?, to_json(e)?),
-            Golden::Dead(e) => (encode(e)?, to_json(e)?),
-            Golden::Request(v) => (encode_value(v)?, to_json(v)?),
-            Golden::Reply(v) => (encode_value(v)?, to_json(v)?),
-        };
+        let (bytes, json) = golden.encode()?;
         write(&dir, name, "msgpack", &bytes)?;
         write(&dir, name, "json", json.as_bytes())?;
     }
@@ -57,10 +43,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn golden_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/golden");
     dir.canonicalize().unwrap_or(dir)
-}
-
-fn to_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
-    serde_json::to_string_pretty(value).map(|s| s + "\n")
 }
 
 fn write(dir: &Path, name: &str, ext: &str, bytes: &[u8]) -> std::io::Result<()> {

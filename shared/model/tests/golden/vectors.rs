@@ -28,6 +28,22 @@ pub enum Decoded {
 }
 
 impl Decoded {
+    /// The bytes on the wire and the same value as pretty JSON: what the writer stores
+    /// for this case (`examples/write_golden`), so both sides share one list of kinds.
+    pub fn encode(&self) -> Result<(Vec<u8>, String), Box<dyn std::error::Error>> {
+        fn json<T: serde::Serialize>(value: &T) -> serde_json::Result<String> {
+            serde_json::to_string_pretty(value).map(|s| s + "\n")
+        }
+        Ok(match self {
+            Self::Input(e) => (encode(e)?, json(e)?),
+            Self::Decision(e) => (encode(e)?, json(e)?),
+            Self::Actuation(e) => (encode(e)?, json(e)?),
+            Self::Dead(e) => (encode(e)?, json(e)?),
+            Self::Request(v) => (encode_value(v)?, json(v)?),
+            Self::Reply(v) => (encode_value(v)?, json(v)?),
+        })
+    }
+
     pub fn envelope_id(&self) -> Option<Uuid> {
         match self {
             Self::Input(e) => Some(e.id),
