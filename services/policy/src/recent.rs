@@ -62,7 +62,7 @@ mod tests {
             workload: "w".into(),
             team: "t".into(),
             action: qm_model::Action::Pending { chips_wanted: 1 },
-            reason: qm_model::Reason { rule: "r".into(), figures: vec![], message: String::new() },
+            reason: qm_model::Reason { rule: qm_model::RuleId::Borrow, figures: vec![], message: String::new() },
         };
         Round { input_seq, time_ms: 0, cause: uuid::Uuid::nil(), policy_version: "v".into(), decisions: vec![decision; n] }
     }

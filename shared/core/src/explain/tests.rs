@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::fixtures::{pool, spec, team, Given};
-use qm_model::{Action, InputEvent, PolicyConfig, ReclaimCause, WorkloadSpec};
+use qm_model::{Action, InputEvent, PolicyConfig, ReclaimCause, RuleId, WorkloadSpec};
 
 /// Two teams with guarantees of 8, one 16-chip H100 pool and an 8-chip A100 pool.
 fn fleet() -> Given {
@@ -63,7 +63,7 @@ fn given_a_gang_that_fits_no_pool_when_explained_then_blocker_pools_and_a_smalle
     g.ack(d);
     let x = explain(&g.engine, &"gang-24".into()).expect("known");
     assert_eq!((x.chips_wanted, x.chips_held), (24, 0));
-    assert_eq!(x.blocker.as_ref().map(|b| b.rule.as_str()), Some("gang_no_fit"), "{:?}", x.blocker);
+    assert_eq!(x.blocker.as_ref().map(|b| &b.rule), Some(&RuleId::GangNoFit), "{:?}", x.blocker);
     // Both pools are open and listed, the one with more useful free compute first.
     let pools: Vec<(&str, u32)> = x.pools.iter().map(|p| (p.pool.as_str(), p.free_now)).collect();
     assert_eq!(pools, vec![("use-h100", 16), ("euw-a100", 8)]);
