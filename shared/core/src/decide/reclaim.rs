@@ -3,7 +3,8 @@
 //! Two rules, both honouring the victim's drain grace (the chips are revoked by a later
 //! round once the deadline passes, see `shrink::revoke_due`):
 //! - **Owner reclaim**: a team below its fair share by more than
-//!   `max(hysteresis_fraction * fair, preemption_cost / grant_lifetime_min_s)` takes
+//!   `max(hysteresis_fraction * fair, preemption_cost / grant_lifetime_min_s)` (the
+//!   second term 0 when the lifetime is 0, see `score::restart_toll`) takes
 //!   chips back from teams above their fair share (same or lower tier), from grants at
 //!   least `grant_lifetime_min_s` old, never pushing the lender below
 //!   `(1 - hysteresis_fraction) * fair`.
@@ -13,7 +14,7 @@
 //! Victims go in order: most over fair share first, then lowest victim score, then id.
 //! Critical and non-preemptible work is never a victim.
 
-use crate::decide::score::{grain, placement_score, round_down, round_up, victim_score};
+use crate::decide::score::{grain, placement_score, restart_toll, round_down, round_up, victim_score};
 use crate::decide::view::TeamView;
 use crate::decide::Round;
 use crate::state::WorkloadState;
@@ -74,7 +75,7 @@ impl Claimant {
         let team = r.view.teams.get(&w.spec.team)?.clone();
         let hyst = r.policy.hysteresis_fraction.max(0.0);
         let deficit = team.fair - team.held;
-        let threshold = (hyst * team.fair).max(r.policy.preemption_cost / f64::from(r.policy.grant_lifetime_min_s.max(1)));
+        let threshold = (hyst * team.fair).max(restart_toll(r.policy));
         let fair_due = deficit > threshold;
         Some(Self { critical: w.spec.critical, team, want: w.chips_wanted_total(), hyst, deficit, fair_due })
     }

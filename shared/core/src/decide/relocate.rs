@@ -11,7 +11,7 @@
 //! `grant_lifetime_min_s` old.
 
 use crate::decide::place::fit;
-use crate::decide::score::placement_score;
+use crate::decide::score::{placement_score, restart_toll};
 use crate::decide::Round;
 use qm_model::{Action, FigureName, Reason, ReclaimCause, RuleId, WorkloadId};
 
@@ -52,9 +52,8 @@ pub fn try_move(r: &mut Round, id: &WorkloadId, from: usize, stays: u32) -> bool
     }
     let Some((value, to, total)) = best else { return false };
     let hyst = r.policy.hysteresis_fraction.max(0.0);
-    let lifetime_s = r.policy.grant_lifetime_min_s.max(1);
     let gain = f64::from(total.min(want)) * r.view.tp(w, to) - norm_from;
-    let gain_min = (hyst * norm_from).max(r.policy.preemption_cost / f64::from(lifetime_s));
+    let gain_min = (hyst * norm_from).max(restart_toll(r.policy));
     if value <= value_from * (1.0 + hyst) || gain < gain_min {
         return false;
     }

@@ -1,5 +1,6 @@
 //! Scenarios for allocation quality: a reclaim whose beneficiary was served elsewhere is
-//! called off; a blocked workload is not re-reported while nothing changes for it.
+//! called off; a blocked workload is not re-reported while nothing changes for it; an
+//! owner reclaim needs no amortization when no minimum lifetime is promised.
 
 use crate::fixtures::{pool, spec, team, Given};
 use qm_model::{Action, Decision, InputEvent, PolicyConfig, Pool};
@@ -38,4 +39,24 @@ fn reclaim_is_called_off_when_its_beneficiary_was_served_elsewhere() {
     assert_eq!(actions(&d, "bw"), vec![Action::Grant { pool: "p1".into(), chips: 10 }], "{d:?}");
     assert_eq!(d[0].reason.rule, qm_model::RuleId::ReclaimCancelled);
     assert!(g.tick_after(3_600).is_empty(), "and nothing more happens");
+}
+
+#[test]
+fn without_a_minimum_lifetime_an_owner_reclaims_at_once() {
+    // Given: no minimum lifetime, so no promise to amortize a preemption over; b borrows
+    // the whole pool.
+    let policy = PolicyConfig { grant_lifetime_min_s: 0, ..PolicyConfig::default() };
+    let mut g = Given::new(policy);
+    g.input(InputEvent::PoolDeclared(pool("p1", "r", "h100", 10)));
+    for t in ["a", "b"] {
+        g.input(InputEvent::TeamDeclared(team(t, 5.0)));
+    }
+    let d = g.demand(&spec("bw", "b", &[("h100", 1.0)]), 10);
+    g.ack(d);
+    // When a's work arrives a second later, b is asked for a's fair share back at once
+    // (the toll `preemption_cost / lifetime` used to divide by 0 clamped to 1 s and ask
+    // for a deficit of 600 chips: the reclaim never fired).
+    g.now_ms += 1_000;
+    let d = g.demand(&spec("aw", "a", &[("h100", 1.0)]), 5);
+    assert!(actions(&d, "bw").iter().any(|a| matches!(a, Action::Reclaim { chips: 5, .. })), "{d:?}");
 }

@@ -34,6 +34,19 @@ pub fn placement_score(tp: f64, pool: &PoolView, policy: &PolicyConfig) -> f64 {
     tp / crate::maths::pow(pool.price.max(0.01), cw)
 }
 
+/// The least gain, in normalized compute, that pays for one preemption:
+/// `preemption_cost / grant_lifetime_min_s`, the cost spread over the minimum lifetime
+/// the new grant is promised. A lifetime of 0 promises nothing and turns the toll off
+/// (only hysteresis applies); dividing by it instead made reclaims and moves need a gain
+/// of the whole cost at once, so with `grant_lifetime_min_s = 0` they never fired.
+pub fn restart_toll(policy: &PolicyConfig) -> f64 {
+    let cost = if policy.preemption_cost.is_finite() { policy.preemption_cost.max(0.0) } else { 0.0 };
+    match policy.grant_lifetime_min_s {
+        0 => 0.0,
+        s => cost / f64::from(s),
+    }
+}
+
 /// The granularity of a workload's grants in a pool: a multiple of both its step and
 /// the pool's allocation unit.
 pub fn grain(w: &WorkloadState, pool: &PoolView) -> u32 {
