@@ -4,11 +4,12 @@ use crate::decide::blocked::Blocked;
 use crate::decide::view::View;
 use crate::decide::Round;
 use crate::state::WorkloadState;
-use qm_model::{Action, Reason, WorkloadId};
+use qm_model::{Action, Reason, RuleId, WorkloadId};
 use std::collections::BTreeMap;
 
-/// Reports each blocked workload's pending state when it changes (chips wanted or
-/// rule), not every round, so a steady state writes nothing to the log.
+/// Reports each blocked workload's pending state when it changes (chips wanted, or what
+/// it waits for: [`same_wait`]), not every round, so a steady state writes nothing to
+/// the log.
 pub fn report(r: &mut Round) {
     let blocked = std::mem::take(&mut r.blocked);
     let mut emits = Vec::new();
@@ -33,6 +34,17 @@ pub fn report(r: &mut Round) {
     r.blocked = blocked;
 }
 
+/// Whether two pending rules tell the workload the same thing. Waiting for chips to free
+/// up is one state, whether the round saw no pool with room (`no_capacity`,
+/// `gang_no_fit`) or grants too young to reclaim (`min_lifetime`): which of the three a
+/// round finds flips as fair shares move, and re-reporting each flip was most of the
+/// log under contention. Chips coming (`awaiting_reclaim`) and the hard limits are
+/// news, and are reported.
+fn same_wait(a: &RuleId, b: &RuleId) -> bool {
+    let waiting = |r: &RuleId| matches!(r, RuleId::NoCapacity | RuleId::GangNoFit | RuleId::MinLifetime);
+    a == b || (waiting(a) && waiting(b))
+}
+
 /// Queues a pending report for a blocked workload whose report changed; only then is
 /// its reason written out.
 fn check(
@@ -47,7 +59,7 @@ fn check(
     match blocked.get(id) {
         Some(b) if want > have => {
             let chips_wanted = want - have;
-            let same = w.pending.as_ref().is_some_and(|p| p.chips_wanted == chips_wanted && p.reason.rule == b.rule());
+            let same = w.pending.as_ref().is_some_and(|p| p.chips_wanted == chips_wanted && same_wait(&p.reason.rule, &b.rule()));
             if !same {
                 emits.push((id.clone(), chips_wanted, b.reason(id, w, view)));
             }
