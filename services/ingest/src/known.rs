@@ -32,7 +32,8 @@ impl Known {
             InputEvent::UsageReported { .. }
             | InputEvent::WorkloadFinished { .. }
             | InputEvent::PolicyPublished(_)
-            | InputEvent::Tick => {}
+            | InputEvent::Tick
+            | InputEvent::HaltResolved { .. } => {}
         }
     }
 

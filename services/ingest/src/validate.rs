@@ -32,7 +32,7 @@ pub struct Accepted {
 /// The kind token of a request subject (`qm.in.<kind>...`), for dead-letter subjects.
 pub fn request_kind(subject: &str) -> &str {
     match subject.strip_prefix("qm.in.").and_then(|rest| rest.split('.').next()) {
-        Some(kind @ ("demand" | "usage" | "finish" | "pool" | "team" | "policy")) => kind,
+        Some(kind @ ("demand" | "usage" | "finish" | "pool" | "team" | "policy" | "halt")) => kind,
         _ => "unknown",
     }
 }
@@ -86,6 +86,13 @@ pub fn validate(subject: &str, event: InputEvent, known: &Known) -> Result<Accep
         (["policy"], InputEvent::PolicyPublished(policy)) => {
             check_policy(&policy)?;
             accepted(InputEvent::PolicyPublished(policy))
+        }
+        // Operators only (the permissions say who may send to `qm.in.halt`). Whether the
+        // fold is halted there is for the policy to see: a resolution of an entry that
+        // folded fine is a harmless no-op (`qm_core::guard`).
+        (["halt"], InputEvent::HaltResolved { sequence, resolution }) => {
+            within("sequence", sequence, 1, u64::MAX)?;
+            accepted(InputEvent::HaltResolved { sequence, resolution })
         }
         (_, InputEvent::Tick) => Err(Rejection::new(RejectCode::Forbidden, "ticks are written by ingest itself")),
         (_, event) => Err(Rejection::new(

@@ -56,6 +56,8 @@ fn accepts_well_formed_input_and_maps_it_to_an_input_subject() {
     assert!(validate("qm.in.usage.ml.w1", usage, &known()).is_ok());
     assert!(validate("qm.in.pool.use1-l4", InputEvent::PoolDeclared(pool("use1-l4")), &known()).is_ok());
     assert!(validate("qm.in.policy", InputEvent::PolicyPublished(PolicyConfig::default()), &known()).is_ok());
+    let skip = InputEvent::HaltResolved { sequence: 7, resolution: qm_model::HaltResolution::Skip };
+    assert_eq!(validate("qm.in.halt", skip, &known()).expect("valid").subject, "qm.input.halt");
 }
 
 #[test]
@@ -94,6 +96,8 @@ fn refuses_each_bad_input_with_the_right_code() {
         ("qm.in.team.infra", InputEvent::TeamDeclared(zero_weight), RejectCode::OutOfRange),
         ("qm.in.team.infra", InputEvent::TeamDeclared(team("ml")), RejectCode::Forbidden),
         ("qm.in.usage.ml.w1", InputEvent::Tick, RejectCode::Forbidden),
+        ("qm.in.halt", InputEvent::HaltResolved { sequence: 0, resolution: qm_model::HaltResolution::Retry }, RejectCode::OutOfRange),
+        ("qm.in.demand.ml.w1", InputEvent::HaltResolved { sequence: 3, resolution: qm_model::HaltResolution::Skip }, RejectCode::BadSubject),
         ("qm.in.pool.use1-h100", InputEvent::TeamDeclared(team("ml")), RejectCode::BadSubject),
         ("qm.in.demand.ml", demand(spec("ml", "w2"), 8), RejectCode::BadSubject),
         ("qm.other.demand.ml.w2", demand(spec("ml", "w2"), 8), RejectCode::BadSubject),
@@ -108,6 +112,7 @@ fn refuses_each_bad_input_with_the_right_code() {
 fn names_the_request_kind_for_dead_letters() {
     assert_eq!(request_kind("qm.in.demand.ml.w1"), "demand");
     assert_eq!(request_kind("qm.in.policy"), "policy");
+    assert_eq!(request_kind("qm.in.halt"), "halt");
     assert_eq!(request_kind("qm.in.bogus"), "unknown");
     assert_eq!(request_kind("elsewhere"), "unknown");
 }

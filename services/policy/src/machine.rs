@@ -139,6 +139,14 @@ impl WriterMachine {
         }
     }
 
+    /// The log is folded again from its start because a halt was resolved: rounds
+    /// before `from` were decided (and, by a writer, published) before the halt; those
+    /// from `from` on are decided for the first time by the new fold.
+    pub fn rebuilding(&mut self, from: u64) {
+        self.publishing_from = self.publishing_from.map(|f| f.max(from));
+        self.caught_up = false;
+    }
+
     /// The lease ended by our clock while republishing: stop.
     pub fn takeover_expired(&mut self) -> OnLease {
         self.publishing_from = None;
@@ -223,6 +231,21 @@ mod tests {
             let after = machine.on_fold(seq, true, false, false);
             assert!(!after.publish && !after.snapshot && !after.stood_by && after.settle);
         }
+    }
+
+    /// After a halt at 5 is resolved the log is folded again: a writer publishes only
+    /// the rounds from 5 on (those before were published before the halt).
+    #[test]
+    fn rebuilding_after_a_halt() {
+        let mut machine = WriterMachine::new(0, 0);
+        machine.on_lease(LeaseChange::Writer { term: 1 });
+        machine.resumed(1, 0, |_| true);
+        machine.rebuilding(5);
+        let published: Vec<u64> = (1..8).filter(|&seq| machine.on_fold(seq, seq == 7, true, false).publish).collect();
+        assert_eq!(published, [5, 6, 7]);
+        let mut standby = WriterMachine::new(0, 0);
+        standby.rebuilding(5);
+        assert!(!standby.is_writer() && !standby.on_fold(5, true, false, false).publish);
     }
 
     /// A takeover whose rounds are gone folds again; after the lease expires mid-takeover

@@ -27,6 +27,10 @@ struct Args {
     /// This instance's name in the writer lease (default: policy-<uuid>).
     #[arg(long, env = "QM_INSTANCE")]
     instance: Option<String>,
+    /// Fault injection (tests, chaos): folding entries about this workload panics
+    /// (`WORKLOAD` or `WORKLOAD:TIMES`), making them poison entries.
+    #[arg(long, env = "QM_FAULT_FOLD_PANIC", hide = true)]
+    fault_fold_panic: Option<qm_core::FoldFault>,
 }
 
 #[tokio::main]
@@ -44,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         instance: args.instance.unwrap_or(defaults.instance.clone()),
         snapshots: if args.no_snapshots { None } else { defaults.snapshots.clone().map(|s| SnapshotSettings { replicas, ..s }) },
         snapshot_every: args.snapshot_every,
+        fold_fault: args.fault_fold_panic,
         ..defaults
     };
     qm_policy::run(config, qm_runtime::shutdown_signal()).await

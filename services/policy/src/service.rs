@@ -13,9 +13,9 @@ use qm_bus::lease::LeaseSettings;
 use qm_bus::read::{self, decode_log, Entry};
 use qm_bus::snapshot::{SnapshotSettings, SnapshotStore};
 use qm_bus::{subjects, Bus, BusError, ConnectSettings};
-use qm_core::Engine;
+use qm_core::{Engine, FoldFault, Guard, Halt, Step};
 use qm_model::PolicyConfig;
-use qm_runtime::metrics::LabeledCounter;
+use qm_runtime::metrics::{Gauge, LabeledCounter};
 use qm_runtime::{Bootstrap, ServiceSettings};
 use std::future::Future;
 use std::pin::Pin;
@@ -46,6 +46,9 @@ pub struct PolicyServiceConfig {
     pub snapshot_every: u64,
     /// Decisions of recent rounds kept for a takeover, at most.
     pub recent_decisions_max: usize,
+    /// Fault injection for tests and chaos runs: entries about this workload fail to
+    /// fold (poison entries), as they do for `qm status` given the same setting.
+    pub fold_fault: Option<FoldFault>,
 }
 
 impl Default for PolicyServiceConfig {
@@ -62,6 +65,7 @@ impl Default for PolicyServiceConfig {
             snapshot_name: "policy-engine".into(),
             snapshot_every: 10_000,
             recent_decisions_max: 100_000,
+            fold_fault: None,
         }
     }
 }
@@ -76,6 +80,7 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
     let recorded = LabeledCounter::register(registry, "qm_policy_decisions", "Decisions recorded, by action", "action");
     let lease_events = LabeledCounter::register(registry, "qm_policy_lease_events", "Writer lease changes, by event", "event");
     let snapshot_events = LabeledCounter::register(registry, "qm_policy_snapshots", "Snapshots, by outcome", "outcome");
+    let halted_at = Gauge::register(registry, "qm_policy_halted_sequence", "The QM_INPUT entry the fold is halted at (a poison entry); 0 = folding");
     let bus = started.serve_metrics();
 
     let snapshots = match &config.snapshots {
@@ -96,6 +101,7 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
     let (mut engine, stored_through) = start_point(&bus, snapshots.as_ref(), &config, &snapshot_events).await?;
     // No store, no snapshots: the machine never asks for one.
     let snapshot_every = if snapshots.is_some() { config.snapshot_every } else { 0 };
+    let guard = Guard::new(subjects::INPUT_STREAM).with_fault(config.fold_fault.clone());
     let mut policy = Policy {
         publisher: Publisher::new(bus.clone(), config.publish_inflight_max, config.shadow, recorded),
         bus,
@@ -106,6 +112,8 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
         snapshot_events,
         machine: WriterMachine::new(stored_through, snapshot_every),
         upload: None,
+        guard,
+        halted_at,
     };
     let mut state = Folding::new(&policy, engine.last_seq()).await?;
     tokio::pin!(shutdown);
@@ -114,7 +122,10 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
             next = state.entries.next() => match next {
                 Some(entry) => {
                     let role = *keeper.roles.borrow();
-                    policy.fold(&mut engine, &mut state, entry?, &role).await?;
+                    if let Some(from) = policy.fold(&mut engine, &mut state, entry?, &role).await? {
+                        tracing::warn!(from, "halt resolved; folding the log again");
+                        (engine, state) = policy.fold_again().await?;
+                    }
                 }
                 None => break,
             },
@@ -125,8 +136,7 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
                 let role = *keeper.roles.borrow_and_update();
                 if let Some(from) = policy.on_role(&engine, &mut state, role).await? {
                     tracing::warn!(from, "rounds to republish no longer in memory; folding the log again");
-                    engine = Engine::new(policy.config.policy.clone());
-                    state = Folding::new(&policy, 0).await?;
+                    (engine, state) = policy.fold_again().await?;
                 }
             },
             _ = &mut shutdown => break,
@@ -201,25 +211,57 @@ struct Policy {
     snapshot_events: LabeledCounter,
     machine: WriterMachine,
     upload: Option<tokio::task::JoinHandle<()>>,
+    /// Catches a poison entry; kept across folds of the log (it knows the skips).
+    guard: Guard,
+    halted_at: Gauge,
 }
 
 impl Policy {
-    /// Folds one log entry; publishes its round if this instance is the writer.
-    async fn fold(&mut self, engine: &mut Engine, state: &mut Folding, entry: Entry, role: &Role) -> anyhow::Result<()> {
+    /// An empty engine and a reading position at the log's start: the log is folded again.
+    async fn fold_again(&mut self) -> anyhow::Result<(Engine, Folding)> {
+        self.guard.rebuilding();
+        Ok((Engine::new(self.config.policy.clone()), Folding::new(self, 0).await?))
+    }
+
+    /// Folds one log entry; publishes its round if this instance is the writer. Returns
+    /// `Some(from)` when the entry resolves a halt: the caller folds the log again, and
+    /// rounds from `from` on are decided (and published) for the first time.
+    async fn fold(&mut self, engine: &mut Engine, state: &mut Folding, entry: Entry, role: &Role) -> anyhow::Result<Option<u64>> {
         let record = match decode_log(&entry) {
             Ok(record) => record,
             Err(e) => {
                 self.folded.inc("undecodable");
                 // Skipped the same way on replay, so decisions stay reproducible.
                 tracing::error!(error = %e, sequence = entry.sequence, subject = %entry.subject, "undecodable log entry skipped");
-                return Ok(());
+                return Ok(None);
             }
         };
         self.folded.inc(match record.event {
             qm_model::LogEvent::Input(_) => "input",
             qm_model::LogEvent::Actuation(_) => "actuation",
         });
-        let decisions = engine.step(record.sequence, record.time_ms, &record.event);
+        let step = self.guard.step(engine, record.sequence, record.time_ms, &record.event);
+        let decisions = match step {
+            Step::Decided(decisions) => decisions,
+            Step::Skipped => {
+                self.folded.inc("skipped");
+                tracing::warn!(sequence = record.sequence, "log entry skipped by an operator");
+                Vec::new()
+            }
+            Step::Halted(halt) => {
+                self.halted(&halt);
+                return Ok(None);
+            }
+            Step::Held => {
+                self.folded.inc("held");
+                return Ok(None);
+            }
+            Step::Rebuild { from } => {
+                self.halted_at.set(0);
+                self.machine.rebuilding(from);
+                return Ok(Some(from));
+            }
+        };
         let round = Round {
             input_seq: record.sequence,
             time_ms: record.time_ms,
@@ -246,7 +288,21 @@ impl Policy {
         if after.snapshot {
             self.snapshot(engine);
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// The fold halted at a poison entry: nothing more is folded or decided (the
+    /// engine's state may be half-updated) until a `HaltResolved` entry resolves it
+    /// (`qm halt skip|retry SEQ`). The lease is kept, so no standby (which would halt
+    /// on the same entry) crash-loops either.
+    fn halted(&mut self, halt: &Halt) {
+        self.folded.inc("halted");
+        self.halted_at.set(halt.sequence);
+        tracing::error!(
+            stream = %halt.stream, sequence = halt.sequence, error = %halt.error,
+            "folding the log entry failed; halted, deciding nothing until an operator runs `qm halt skip {0}` or `qm halt retry {0}`",
+            halt.sequence
+        );
     }
 
     /// Reacts to a lease change. Returns `Some(from)` when the rounds to republish are no

@@ -58,7 +58,7 @@ async fn read_actuation(js: &qm_bus::Bus) -> anyhow::Result<Vec<Envelope<Actuati
 
 /// `qm replay`: verify byte for byte, or compare with another policy. Returns whether
 /// the replay matched (verify) so the caller can set the exit status.
-pub async fn replay(js: &qm_bus::Bus, args: &ReplayArgs) -> anyhow::Result<bool> {
+pub async fn replay(js: &qm_bus::Bus, args: &ReplayArgs, fault: Option<qm_core::FoldFault>) -> anyhow::Result<bool> {
     let log = read_log(js).await?;
     if let Some(path) = &args.policy {
         let other = crate::load_policy(path)?;
@@ -74,7 +74,7 @@ pub async fn replay(js: &qm_bus::Bus, args: &ReplayArgs) -> anyhow::Result<bool>
         return Ok(true);
     }
     let recorded: Vec<Vec<u8>> = read_all(js, subjects::DECISIONS_STREAM, 1).await?.into_iter().map(|e| e.payload.to_vec()).collect();
-    let report = verify::verify(&log, &recorded);
+    let report = verify::verify_with(&log, &recorded, fault);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -82,6 +82,9 @@ pub async fn replay(js: &qm_bus::Bus, args: &ReplayArgs) -> anyhow::Result<bool>
             "folded {} log entries; compared decisions through input {}: {} recorded, {} recomputed, {} identical",
             report.entries_folded, report.checked_through_seq, report.decisions_recorded, report.decisions_recomputed, report.decisions_matched
         );
+        if let Some(halt) = &report.halt {
+            println!("the fold halts at {} entry {} ({}), as the policy's does: nothing after it compared", halt.stream, halt.sequence, halt.error);
+        }
         match &report.first_divergence {
             None => println!("MATCH: every recorded decision was reproduced byte for byte"),
             Some(divergence) => {

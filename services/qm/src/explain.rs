@@ -46,8 +46,11 @@ pub struct ExplainArgs {
 }
 
 /// Runs `qm explain` against the live log.
-pub async fn run(bus: &Bus, args: &ExplainArgs) -> anyhow::Result<()> {
-    let engine = crate::status::rebuild(bus).await?;
+pub async fn run(bus: &Bus, args: &ExplainArgs, fault: Option<qm_core::FoldFault>) -> anyhow::Result<()> {
+    let (engine, halt) = crate::status::rebuild(bus, fault).await?;
+    if let Some(halt) = halt {
+        eprintln!("warning: the fold is halted at {} entry {}; this explains the state before it", halt.stream, halt.sequence);
+    }
     print!("{}", render(&engine, args)?);
     Ok(())
 }

@@ -25,8 +25,21 @@ use std::path::PathBuf;
 struct Cli {
     #[command(flatten)]
     nats: NatsArgs,
+    /// Fault injection (tests, chaos), as given to qm-policy: folding entries about this
+    /// workload panics, so `status`, `halt` and `replay` see the policy's halts.
+    #[arg(long, env = "QM_FAULT_FOLD_PANIC", hide = true, global = true)]
+    fault_fold_panic: Option<qm_core::FoldFault>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// What `qm halt` does with the halted entry.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum HaltAction {
+    /// Leave the entry out of the fold; folding resumes after it.
+    Skip,
+    /// Fold the entry again (after deploying a fix).
+    Retry,
 }
 
 #[derive(Subcommand)]
@@ -67,6 +80,16 @@ enum Command {
         /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
+    },
+    /// Resolve a halt at a poison entry (shown by `qm status`): skip it, or fold it again
+    /// after a fix. Recorded in the log, so every instance and every replay does the same.
+    Halt {
+        action: HaltAction,
+        /// The halted entry's sequence in QM_INPUT.
+        sequence: u64,
+        /// Send even if this CLI's own fold of the log is not halted there.
+        #[arg(long)]
+        force: bool,
     },
     /// Re-fold the log and check every recorded decision byte for byte; with --policy, a what-if.
     Replay(audit::ReplayArgs),
@@ -178,8 +201,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Status { json } => {
             let client = bus().await?;
-            let engine = status::rebuild(&client).await?;
-            let status = engine.status();
+            let (engine, halt) = status::rebuild(&client, cli.fault_fold_panic).await?;
+            let status = status::of(&engine, halt);
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
@@ -187,9 +210,28 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Halt { action, sequence, force } => {
+            let client = bus().await?;
+            let (_, halt) = status::rebuild(&client, cli.fault_fold_panic).await?;
+            let halted_at = halt.as_ref().map(|h| h.sequence);
+            if halted_at != Some(sequence) && !force {
+                anyhow::bail!(
+                    "the fold of the log is not halted at entry {sequence} ({}); nothing sent (--force sends anyway)",
+                    halted_at.map_or("it is not halted".to_owned(), |at| format!("it is halted at {at}"))
+                );
+            }
+            let resolution = match action {
+                HaltAction::Skip => qm_model::HaltResolution::Skip,
+                HaltAction::Retry => qm_model::HaltResolution::Retry,
+            };
+            let event = InputEvent::HaltResolved { sequence, resolution };
+            let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, None).await?;
+            println!("halt at entry {sequence} resolved ({resolution:?}) as {id} at input sequence {seq}");
+            Ok(())
+        }
         Command::Replay(args) => {
             let client = bus().await?;
-            if !audit::replay(&client, &args).await? {
+            if !audit::replay(&client, &args, cli.fault_fold_panic).await? {
                 std::process::exit(2);
             }
             Ok(())
@@ -202,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Why { workload, json } => audit::why(&bus().await?, &workload, json).await,
         Command::History(args) => audit::history(&bus().await?, &args).await,
-        Command::Explain(args) => explain::run(&bus().await?, &args).await,
+        Command::Explain(args) => explain::run(&bus().await?, &args, cli.fault_fold_panic).await,
         Command::ShadowReport { reservations, json } => {
             audit::shadow_report(&bus().await?, &reservations, json).await
         }

@@ -14,6 +14,7 @@ pub fn subject_for(event: &InputEvent) -> String {
         InputEvent::PoolRetired { pool } => subjects::ingest_request("pool", &[pool.as_str()]),
         InputEvent::TeamDeclared(team) => subjects::ingest_request("team", &[team.id.as_str()]),
         InputEvent::PolicyPublished(_) => subjects::ingest_request("policy", &[]),
+        InputEvent::HaltResolved { .. } => subjects::ingest_request("halt", &[]),
         // Usage and finish name the team in the subject; callers use `subject_for_team`.
         InputEvent::UsageReported { .. } | InputEvent::WorkloadFinished { .. } | InputEvent::Tick => String::new(),
     }

@@ -2,24 +2,39 @@
 
 use qm_bus::read::{decode_log, read_all};
 use qm_bus::subjects;
-use qm_core::{Engine, FleetStatus};
-use qm_model::PolicyConfig;
+use qm_core::guard::fold_log;
+use qm_core::{Engine, FleetStatus, FoldFault, Guard, Halt};
+use qm_model::{LogRecord, PolicyConfig};
 use std::fmt::Write;
 
-/// Rebuilds the engine by folding all of `QM_INPUT`, exactly as the policy service does.
-pub async fn rebuild(js: &qm_bus::Bus) -> anyhow::Result<Engine> {
-    let mut engine = Engine::new(PolicyConfig::default());
-    for entry in read_all(js, subjects::INPUT_STREAM, 1).await? {
-        if let Ok(record) = decode_log(&entry) {
-            engine.step(record.sequence, record.time_ms, &record.event);
-        }
-    }
-    Ok(engine)
+/// Rebuilds the engine by folding all of `QM_INPUT`, exactly as the policy service does:
+/// a poison entry halts the fold there (the halt is returned), skipped entries are left out.
+pub async fn rebuild(js: &qm_bus::Bus, fault: Option<FoldFault>) -> anyhow::Result<(Engine, Option<Halt>)> {
+    let records: Vec<LogRecord> =
+        read_all(js, subjects::INPUT_STREAM, 1).await?.iter().filter_map(|entry| decode_log(entry).ok()).collect();
+    let log = records.iter().map(|r| (r.sequence, r.time_ms, &r.event));
+    let guard = Guard::new(subjects::INPUT_STREAM).with_fault(fault);
+    let (engine, guard) = fold_log(guard, &PolicyConfig::default(), log);
+    Ok((engine, guard.halt().cloned()))
+}
+
+/// What `qm status` shows: the fleet, and the halt if the fold is halted.
+pub fn of(engine: &Engine, halt: Option<Halt>) -> FleetStatus {
+    FleetStatus { halt, ..engine.status() }
+}
+
+/// The warning `qm status` prints first when the fold is halted.
+fn halt_banner(halt: &Halt) -> String {
+    format!(
+        "HALTED at {} entry {}: folding it failed ({}).\nNothing after it is decided. Resolve with `qm halt skip {}` \
+         (leave it out) or `qm halt retry {}` (after a fix); the state below is the one before it.\n\n",
+        halt.stream, halt.sequence, halt.error, halt.sequence, halt.sequence
+    )
 }
 
 /// Pools, teams and workloads as aligned text tables.
 pub fn render(status: &FleetStatus, log_position: u64) -> String {
-    let mut out = String::new();
+    let mut out = status.halt.as_ref().map(halt_banner).unwrap_or_default();
     let _ = writeln!(out, "log position {log_position}, policy clock {} ms\n", status.now_ms);
     let _ = writeln!(out, "{:<14} {:<9} {:<9} {:>6} {:>8} {:>8}", "POOL", "REGION", "TYPE", "CHIPS", "HEALTHY", "GRANTED");
     for pool in &status.pools {

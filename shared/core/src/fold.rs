@@ -53,8 +53,9 @@ pub fn apply_input(state: &mut FleetState, policy: &PolicyConfig, event: &InputE
                 Effect::Round
             }
         },
-        // The engine owns the policy (it may be pinned); nothing to fold here.
-        InputEvent::PolicyPublished(_) | InputEvent::Tick => Effect::Nothing,
+        // The engine owns the policy (it may be pinned); `guard::Guard` acts on
+        // resolutions, outside the fold: nothing to fold here.
+        InputEvent::PolicyPublished(_) | InputEvent::Tick | InputEvent::HaltResolved { .. } => Effect::Nothing,
         InputEvent::DemandDeclared { spec, chips_desired } => apply_demand(state, spec, *chips_desired),
         InputEvent::UsageReported { workload, chips_busy, .. } => {
             apply_usage(state, policy, workload, *chips_busy)

@@ -20,6 +20,8 @@
 //!   - [`decide::pending`]: pending reports on change, next wake-up.
 //!   - [`decide::renew`]: rules that act as an entry is folded (new request, use came back).
 //!   - [`decide::incremental`]: what the engine keeps between rounds; the scoped round.
+//! - [`guard`]: [`Guard`]: a fold that panics halts at the poison entry instead of
+//!   crashing; operators skip or retry it with a `HaltResolved` entry in the log.
 //! - [`grants`]: a workload's grants by pool, in a small sorted vector.
 //! - [`status`]: [`FleetStatus`], what `qm status` prints.
 //! - [`maths`]: `exp2` and `pow` computed alike on every machine (pure-Rust `libm`).
@@ -34,10 +36,12 @@ pub mod explain;
 pub mod fixtures;
 pub mod fold;
 pub mod grants;
+pub mod guard;
 pub mod maths;
 pub mod state;
 pub mod status;
 
 pub use engine::Engine;
 pub use error::{validate_policy, PolicyError};
+pub use guard::{FoldFault, Guard, Halt, Step};
 pub use status::{FleetStatus, PoolStatus, TeamStatus, WorkloadStatus};

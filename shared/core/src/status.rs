@@ -14,6 +14,10 @@ pub struct FleetStatus {
     pub pools: Vec<PoolStatus>,
     pub teams: Vec<TeamStatus>,
     pub workloads: Vec<WorkloadStatus>,
+    /// Set when the fold is halted at a poison entry: everything above is the state
+    /// before it, and nothing after it is decided until an operator resolves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halt: Option<crate::guard::Halt>,
 }
 
 /// One pool: size, health and what is counted as granted.
@@ -107,6 +111,6 @@ impl FleetStatus {
                 demand: demand.get(id).copied().unwrap_or(0.0),
             })
             .collect();
-        Self { now_ms: state.now_ms, pools, teams, workloads }
+        Self { now_ms: state.now_ms, pools, teams, workloads, halt: None }
     }
 }

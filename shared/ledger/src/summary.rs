@@ -125,7 +125,10 @@ impl Fleet {
                 self.busy.remove(workload);
                 self.idle_cap.remove(workload);
             }
-            InputEvent::TeamDeclared(_) | InputEvent::PolicyPublished(_) | InputEvent::Tick => {}
+            InputEvent::TeamDeclared(_)
+            | InputEvent::PolicyPublished(_)
+            | InputEvent::Tick
+            | InputEvent::HaltResolved { .. } => {}
         }
     }
 

@@ -1,7 +1,8 @@
 //! `qm replay`: re-fold the recorded inputs through the policy core and check that the
 //! decisions match the recorded ones byte for byte.
 
-use qm_core::Engine;
+use qm_core::guard::Halt;
+use qm_core::{Engine, Guard, Step};
 use qm_model::{decision_envelope, decode, encode, DecisionRecorded, Envelope, LogRecord, PolicyConfig};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -47,6 +48,10 @@ pub struct VerifyReport {
     /// How many divergences in all, and the earliest by log position.
     pub divergences: u64,
     pub first_divergence: Option<Divergence>,
+    /// The poison entry the fold is halted at, as the policy service halts: nothing
+    /// after it was decided, so nothing after it is compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halt: Option<Halt>,
 }
 
 impl VerifyReport {
@@ -59,6 +64,16 @@ impl VerifyReport {
 /// Re-folds `log` from an empty engine and compares the decisions with `recorded`
 /// (the raw payloads of `QM_DECISIONS`, in stream order).
 pub fn verify<'a>(log: impl IntoIterator<Item = &'a LogRecord>, recorded: &[impl AsRef<[u8]>]) -> VerifyReport {
+    verify_with(log, recorded, None)
+}
+
+/// [`verify`] with a fault injected into the fold, as the policy service was given it
+/// (`qm_core::FoldFault`), so its halts and skips replay alike.
+pub fn verify_with<'a>(
+    log: impl IntoIterator<Item = &'a LogRecord>,
+    recorded: &[impl AsRef<[u8]>],
+    fault: Option<qm_core::FoldFault>,
+) -> VerifyReport {
     let mut divergences = Vec::new();
     let mut by_position: BTreeMap<(u64, u32), (Vec<u8>, DecisionRecorded)> = BTreeMap::new();
     for (position, bytes) in recorded.iter().enumerate() {
@@ -81,11 +96,25 @@ pub fn verify<'a>(log: impl IntoIterator<Item = &'a LogRecord>, recorded: &[impl
         decisions_matched: 0,
         divergences: 0,
         first_divergence: None,
+        halt: None,
     };
-    let mut engine = Engine::new(PolicyConfig::default());
+    let log: Vec<&LogRecord> = log.into_iter().collect();
+    let policy = PolicyConfig::default();
+    // Entries skipped by operators are left out and a poison entry halts the fold,
+    // exactly as in the policy service (`qm_core::guard`).
+    let guard = Guard::new("QM_INPUT").with_fault(fault);
+    let mut guard = guard.settled(&policy, log.iter().map(|r| (r.sequence, r.time_ms, &r.event)));
+    let mut engine = Engine::new(policy);
     for record in log {
+        let decisions = match guard.step(&mut engine, record.sequence, record.time_ms, &record.event) {
+            Step::Decided(decisions) => decisions,
+            Step::Halted(halt) => {
+                report.halt = Some(halt);
+                break;
+            }
+            Step::Skipped | Step::Held | Step::Rebuild { .. } => continue,
+        };
         report.entries_folded += 1;
-        let decisions = engine.step(record.sequence, record.time_ms, &record.event);
         if record.sequence > checked_through_seq {
             continue;
         }

@@ -27,6 +27,19 @@ pub enum InputEvent {
     WorkloadFinished { workload: WorkloadId },
     /// Time passed. Written to the log so that time-based rules replay exactly.
     Tick,
+    /// An operator resolved the halt at log entry `sequence` (a poison entry: folding it
+    /// failed). In the log so that every instance and every replay resolves it alike.
+    HaltResolved { sequence: u64, resolution: HaltResolution },
+}
+
+/// What an operator decided about an entry the policy could not fold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HaltResolution {
+    /// The entry is left out of the fold; folding resumes after it.
+    Skip,
+    /// Fold the entry again (after a fix was deployed).
+    Retry,
 }
 
 impl InputEvent {
@@ -41,6 +54,7 @@ impl InputEvent {
             Self::UsageReported { .. } => "UsageReported",
             Self::WorkloadFinished { .. } => "WorkloadFinished",
             Self::Tick => "Tick",
+            Self::HaltResolved { .. } => "HaltResolved",
         }
     }
 }

@@ -44,6 +44,7 @@ variants!(
         UsageReported,
         WorkloadFinished,
         Tick,
+        HaltResolved,
     }
 );
 variants!(action_variant, ACTION_VARIANTS, Action { Grant, Reclaim, Revoke, Release, Pending });

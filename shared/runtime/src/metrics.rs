@@ -72,6 +72,26 @@ impl LabeledCounter {
     }
 }
 
+/// One value that goes up and down (an in-flight count, the entry a fold is halted at).
+#[derive(Clone, Default)]
+pub struct Gauge {
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Gauge {
+    /// Registers a gauge `name`.
+    pub fn register(registry: &mut Registry, name: &str, help: &str) -> Self {
+        let gauge = Self::default();
+        registry.register(name, help, gauge.gauge.clone());
+        gauge
+    }
+
+    /// Sets the value (saturating at `i64::MAX`).
+    pub fn set(&self, value: u64) {
+        self.gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+    }
+}
+
 /// Starts the endpoint in the background when an address is configured.
 pub fn spawn_endpoint(addr: Option<SocketAddr>, registry: Registry) {
     if let Some(addr) = addr {

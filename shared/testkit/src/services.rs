@@ -135,7 +135,12 @@ impl Services {
 
     /// Runs the `qm` CLI against the same server and returns its stdout.
     pub fn qm(&self, args: &[&str]) -> anyhow::Result<String> {
-        let output = Command::new(workspace_binary("qm")?).args(args).env("QM_NATS_URL", &self.url).envs(self.credentials_env("qm")).output()?;
+        let output = Command::new(workspace_binary("qm")?)
+            .args(args)
+            .env("QM_NATS_URL", &self.url)
+            .envs(self.credentials_env("qm"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()?;
         if !output.status.success() {
             bail!("qm {args:?} failed: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         }

@@ -36,7 +36,7 @@ fn reclaim_deadline_ms() -> i64 {
     input_time(8) + 600_000
 }
 
-/// Input as stored in `QM_INPUT`, one per variant, at sequences 1 to 10.
+/// Input as stored in `QM_INPUT`, one per variant, at sequences 1 to 11.
 pub fn inputs() -> Vec<(&'static str, Envelope<InputEvent>)> {
     let events = [
         ("PoolDeclared", InputEvent::PoolDeclared(h100_pool())),
@@ -55,6 +55,7 @@ pub fn inputs() -> Vec<(&'static str, Envelope<InputEvent>)> {
         ("UsageReported", InputEvent::UsageReported { workload: "llama-ft-7".into(), chips_busy: 27.5, window_s: 60 }),
         ("WorkloadFinished", InputEvent::WorkloadFinished { workload: "llama-ft-7".into() }),
         ("Tick", InputEvent::Tick),
+        ("HaltResolved", InputEvent::HaltResolved { sequence: 9, resolution: HaltResolution::Skip }),
     ];
     events
         .into_iter()
