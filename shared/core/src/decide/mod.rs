@@ -83,6 +83,10 @@ pub struct Round<'a> {
     pub blocked: BTreeMap<WorkloadId, Blocked>,
     /// Chips of planned-free capacity already promised to claimants this round, per pool.
     pub reserved: Vec<u32>,
+    /// Free chips placement keeps for a waiting claimant this round, per pool, and who
+    /// each hold is for (`place::hold_for`).
+    pub holds: Vec<u32>,
+    pub held_for: BTreeMap<WorkloadId, (usize, u32)>,
     /// The earliest future time at which a time-based rule may fire.
     pub wake_ms: Option<i64>,
     /// `None` in a full round; in a scoped round (the engine's incremental path), the
@@ -119,6 +123,7 @@ impl<'a> Round<'a> {
 
     fn with_view(state: &'a mut FleetState, policy: &'a PolicyConfig, view: View, scoped: Option<Scoped>) -> Self {
         let reserved = vec![0; view.pools.len()];
+        let holds = vec![0; view.pools.len()];
         Self {
             state,
             policy,
@@ -126,6 +131,8 @@ impl<'a> Round<'a> {
             out: Vec::new(),
             blocked: BTreeMap::new(),
             reserved,
+            holds,
+            held_for: BTreeMap::new(),
             wake_ms: None,
             scope: None,
             reclaims_pending: false,

@@ -9,7 +9,7 @@
 
 use crate::decide::demand::contribution;
 use crate::decide::relocate;
-use crate::decide::score::{grain, placement_score, priority, round_down, size_for};
+use crate::decide::score::{grain, placement_score, priority, round_down, round_up, size_for};
 use crate::decide::share::fair_shares;
 use crate::decide::{members, Round};
 use crate::state::WorkloadState;
@@ -224,6 +224,9 @@ fn place_head(r: &mut Round, id: &WorkloadId, pass: Pass, first_seen: &mut dyn F
     let capped = pass == Pass::Entitled && !w.spec.critical;
     match try_place(r, id, capped, start) {
         Err(reason) => {
+            if pass == Pass::Entitled && !reason.reclaim_cannot_help() {
+                hold_for(r, id);
+            }
             r.blocked.insert(id.clone(), reason);
         }
         Ok(()) => {
@@ -249,7 +252,7 @@ fn fits(r: &Round, w: &WorkloadState, i: usize) -> Option<(u32, u32)> {
     let g = grain(w, p);
     let want = w.chips_wanted_total();
     let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
-    let room = held_here + p.free_now();
+    let room = held_here + free_for(r, &w.spec.id, i);
     // Chips the team limit (and, in the entitled pass, the fair share) still allows.
     let norm_to_chips = |left: f64| if tp > 0.0 { (left / tp + 1e-9 + f64::from(held_here)).floor().min(1e9) as u32 } else { 0 };
     let by_limit = norm_to_chips(team.limit.map_or(f64::INFINITY, |l| (l - team.held).max(0.0)));
@@ -308,6 +311,52 @@ fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Resu
     Ok(())
 }
 
+/// Chips free for workload `id` in pool `i`: free now, less what placement keeps for
+/// other claimants this round.
+pub(crate) fn free_for(r: &Round, id: &WorkloadId, i: usize) -> u32 {
+    let own = r.held_for.get(id).map_or(0, |&(at, c)| if at == i { c } else { 0 });
+    r.view.pools[i].free_now().saturating_sub(r.holds[i]) + own
+}
+
+/// Keeps free chips for a workload that is owed chips (critical, or its team below its
+/// fair share) but found too few free to be placed, in the first pool (by placement
+/// score) where chips are already being reclaimed and the free ones plus those cover
+/// its minimum. Without the hold, each chip a reclaim frees went to whoever came next
+/// in the round (a borrower growing by one chip), and the claim reclaimed it again from
+/// that workload: a loop of one-chip preemptions every grace period. The hold lasts the
+/// round; the reclaim phase then counts the free chips for the claimant, and the next
+/// round places it once enough have come free.
+fn hold_for(r: &mut Round, id: &WorkloadId) {
+    let Some(w) = r.state.workloads.get(id) else { return };
+    if r.held_for.contains_key(id) {
+        return;
+    }
+    let (want, have) = (w.chips_wanted_total(), w.target_total());
+    let pools = match w.home_pool().and_then(|p| r.view.pool_index.get(p)) {
+        Some(&i) => vec![i],
+        None => {
+            let mut c = r.view.candidates(w);
+            let score = |i: usize| placement_score(r.view.tp(w, i), &r.view.pools[i], r.policy);
+            c.sort_by(|a, b| score(*b).total_cmp(&score(*a)).then(a.cmp(b)));
+            c
+        }
+    };
+    let need = want.saturating_sub(have);
+    for i in pools {
+        let p = &r.view.pools[i];
+        let g = grain(w, p);
+        let need_min = if w.spec.gang { want } else { round_up(w.spec.chips_min.saturating_sub(have).max(1), g) };
+        let free = free_for(r, id, i);
+        let coming = p.occupied.saturating_sub(p.planned);
+        if free > 0 && coming > 0 && free + coming >= need_min {
+            let hold = free.min(need);
+            r.holds[i] += hold;
+            r.held_for.insert(id.clone(), (i, hold));
+            return;
+        }
+    }
+}
+
 /// The pool a placement goes to, and the grant there.
 struct Placement {
     /// `placement_score * useful chips`: what the pool is chosen by.
@@ -332,12 +381,13 @@ fn best_pool(r: &Round, w: &WorkloadState, pools: &[usize], fair_cap: bool, star
     let mut look = Look { best: None, free_max: 0, limited: false };
     for &i in pools {
         let p = &r.view.pools[i];
-        look.free_max = look.free_max.max(p.free_now());
+        let free = free_for(r, &w.spec.id, i);
+        look.free_max = look.free_max.max(free);
         let held_here = w.grants.get(&p.id).map_or(0, |g| g.target());
         // A full pool offers no growth (room is what the workload holds there) and, where
         // the workload runs at all, cannot be closed by the team limit (`fits` never caps
         // below what is held): most pools, in a busy fleet.
-        if p.free_now() == 0 && r.view.tp(w, i) > 0.0 && held_here <= 1_000_000_000 {
+        if free == 0 && r.view.tp(w, i) > 0.0 && held_here <= 1_000_000_000 {
             continue;
         }
         // The pool is chosen by what the workload could get there in all (so it goes

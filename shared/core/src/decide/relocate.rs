@@ -38,7 +38,7 @@ pub fn try_move(r: &mut Round, id: &WorkloadId, from: usize, stays: u32) -> bool
     for i in r.view.candidates(w) {
         // Cheap filter first: a pool whose free chips are worth no more than staying
         // cannot be a better place (most pools, in a busy fleet).
-        if i == from || f64::from(r.view.pools[i].free_now()) * r.view.tp(w, i) <= norm_from {
+        if i == from || f64::from(crate::decide::place::free_for(r, id, i)) * r.view.tp(w, i) <= norm_from {
             continue;
         }
         let Some(total) = fit(r, w, i, false) else { continue };

@@ -60,3 +60,36 @@ fn without_a_minimum_lifetime_an_owner_reclaims_at_once() {
     let d = g.demand(&spec("aw", "a", &[("h100", 1.0)]), 5);
     assert!(actions(&d, "bw").iter().any(|a| matches!(a, Action::Reclaim { chips: 5, .. })), "{d:?}");
 }
+
+#[test]
+fn chips_freed_while_a_critical_claim_drains_wait_for_it() {
+    // Given: b's workloads fill the pool (y 5, x 3, z 1) and y wants one more; a's
+    // critical workload needs 4, so chips are reclaimed for it with a grace.
+    let mut g = fleet(&[pool("p", "r", "h100", 9)], &[("a", 0.0), ("b", 9.0)]);
+    for (id, chips) in [("y", 5), ("x", 3), ("z", 1)] {
+        let d = g.demand(&spec(id, "b", &[("h100", 1.0)]), chips);
+        g.ack(d);
+    }
+    g.demand(&spec("y", "b", &[("h100", 1.0)]), 6);
+    let mut c = spec("c", "a", &[("h100", 1.0)]);
+    (c.critical, c.preemptible, c.chips_min, c.chips_step) = (true, false, 4, 4);
+    let d = g.demand(&c, 4);
+    let reclaimed: u32 = d
+        .iter()
+        .filter_map(|d| match d.action {
+            Action::Reclaim { chips, .. } => Some(chips),
+            _ => None,
+        })
+        .count() as u32;
+    assert!(reclaimed > 0, "{d:?}");
+    // When: z finishes inside the grace and its chip is free.
+    let d = g.input(InputEvent::WorkloadFinished { workload: "z".into() });
+    // Then: the chip is kept for c (chips are still coming for it), not handed to y,
+    // which the claim would then reclaim again.
+    assert!(!d.iter().any(|x| matches!(x.action, Action::Grant { .. })), "{d:?}");
+    assert!(!d.iter().any(|x| matches!(x.action, Action::Reclaim { .. })), "no second reclaim: {d:?}");
+    // And once the grace is over c gets its 4 chips.
+    let d = g.tick_after(60);
+    let all = g.ack(d);
+    assert!(actions(&all, "c").contains(&Action::Grant { pool: "p".into(), chips: 4 }), "{all:?}");
+}
