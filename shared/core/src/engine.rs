@@ -147,12 +147,12 @@ impl Engine {
         };
         let effect = self.react(event, effect);
         if effect == Effect::Usage {
-            // Use fell below the idle threshold: the give-back rule may fire once the
-            // idle window is over, so wake up then.
+            // Use fell below the idle threshold: the give-back notice is due its drain
+            // grace before the idle window ends, so wake up then.
             if let LogEvent::Input(InputEvent::UsageReported { workload, .. }) = event {
                 if let Some(w) = self.state.workloads.get(workload) {
                     if let Some(since) = w.idle_since_ms {
-                        let at = since + i64::from(self.policy.idle_window_s) * 1000;
+                        let at = crate::decide::shrink::idle_notice_ms(since, w.spec.drain_grace_s, &self.policy);
                         self.wake_ms = Some(self.wake_ms.map_or(at, |w| w.min(at)));
                     }
                     if let Some(c) = self.cache.as_mut() {

@@ -80,12 +80,13 @@ pub fn active(w: &WorkloadState) -> bool {
     owed(w) || w.target_total() > w.chips_desired || w.pending.is_some()
 }
 
-/// When a workload's idle window ends, if idle give-back may ever act on it.
+/// When a workload's idle give-back notice is due (before its idle window ends, see
+/// `shrink::idle_notice_ms`), if idle give-back may ever act on it.
 pub fn idle_end(w: &WorkloadState, policy: &PolicyConfig) -> Option<i64> {
     if w.spec.critical || w.spec.gang {
         return None;
     }
-    w.idle_since_ms.map(|s| s + i64::from(policy.idle_window_s) * 1000)
+    w.idle_since_ms.map(|s| crate::decide::shrink::idle_notice_ms(s, w.spec.drain_grace_s, policy))
 }
 
 impl Cache {

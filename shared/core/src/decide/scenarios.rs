@@ -31,16 +31,17 @@ fn idle_capacity_is_given_back_and_goes_to_pending_demand() {
     gang.gang = true;
     let d = g.demand(&gang, 6);
     assert_eq!(d[0].reason.rule, RuleId::GangNoFit, "{d:?}");
-    // When: idle uses 1 of 8 chips for the idle window.
+    // When: idle uses 1 of 8 chips for the idle window (300 s).
     g.input(InputEvent::UsageReported { workload: "idle".into(), chips_busy: 1.0, window_s: 60 });
-    assert!(g.tick_after(299).is_empty(), "not before the window");
+    assert!(g.tick_after(239).is_empty(), "no notice before the window's last grace period");
     let d = g.tick_after(1);
-    // Then: shrink to ceil(1 * 1.1) = 2 with the workload's 60 s grace; the gang is
-    // told it now waits for those chips.
+    // Then: its 60 s grace before the window ends, it is told it will shrink to
+    // ceil(1 * 1.1) = 2; the gang is told it now waits for those chips.
     let shrink = actions(&d, "idle");
     assert!(matches!(shrink[..], [Action::Reclaim { chips: 2, grace_s: 60, cause: ReclaimCause::IdleGiveBack, .. }]));
     assert_eq!(d[0].reason.rule, RuleId::IdleGiveBack);
     assert_eq!(d[1].reason.rule, RuleId::AwaitingReclaim);
+    // The chips go when the idle window is over, not a grace period later.
     let d = g.tick_after(60);
     assert_eq!(actions(&d, "idle"), vec![Action::Revoke { pool: "us/h100".into(), chips: 2 }]);
     // The freed chips go to pending demand in the round that frees them.
@@ -48,6 +49,30 @@ fn idle_capacity_is_given_back_and_goes_to_pending_demand() {
     assert_eq!(actions(&all, "gang"), vec![grant(6)], "{all:?}");
     // And the idle workload does not grow back while its use stays low.
     assert!(g.tick_after(3600).is_empty());
+}
+
+#[test]
+fn an_idle_notice_is_called_off_when_use_comes_back_before_the_window_ends() {
+    // Given: w holds 8 and has used 1 for 240 s of its 300 s idle window; with headroom
+    // 4 it is told to shrink to ceil(1 * 5) = 5 at the window's end (its 60 s grace).
+    let mut g = Given::new(PolicyConfig { headroom_fraction: 4.0, ..PolicyConfig::default() });
+    g.input(InputEvent::PoolDeclared(pool("us/h100", "us", "h100", 10)));
+    g.input(InputEvent::TeamDeclared(team("a", 10.0)));
+    let w = spec("w", "a", &[("h100", 1.0)]);
+    let d = g.demand(&w, 8);
+    g.ack(d);
+    g.input(InputEvent::UsageReported { workload: "w".into(), chips_busy: 1.0, window_s: 60 });
+    let d = g.tick_after(240);
+    assert!(matches!(actions(&d, "w")[..], [Action::Reclaim { chips: 5, cause: ReclaimCause::IdleGiveBack, .. }]), "{d:?}");
+    // When: within the grace its use comes back above the idle threshold (4 of 8), if
+    // not to the cap.
+    g.now_ms += 30_000;
+    assert!(g.input(InputEvent::UsageReported { workload: "w".into(), chips_busy: 4.5, window_s: 60 }).is_empty());
+    // Then: at the deadline it was not idle for the whole window, so it keeps its 8.
+    let d = g.tick_after(30);
+    assert_eq!(actions(&d, "w"), vec![grant(8)], "{d:?}");
+    assert_eq!(d[0].reason.rule, RuleId::ReclaimCancelled);
+    assert!(g.tick_after(3_600).is_empty(), "and nothing more happens while it is busy");
 }
 
 #[test]

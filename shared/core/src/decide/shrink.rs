@@ -110,22 +110,37 @@ pub fn follow_demand_down(r: &mut Round) {
     }
 }
 
+/// When the idle give-back notice for a workload idle since `since_ms` is due: its drain
+/// grace before the idle window ends (at the first low report if the grace is longer),
+/// so the chips go back when the window is over, not a grace period later. The notice is
+/// called off at its deadline if use came back meanwhile (see [`revoke_due`]).
+pub fn idle_notice_ms(since_ms: i64, grace_s: u32, policy: &qm_model::PolicyConfig) -> i64 {
+    let window_ms = i64::from(policy.idle_window_s) * 1000;
+    since_ms + (window_ms - i64::from(grace_s) * 1000).max(0)
+}
+
+/// Whether a workload has been idle for the whole idle window by now.
+fn idle_for_window(w: &crate::state::WorkloadState, policy: &qm_model::PolicyConfig, now: i64) -> bool {
+    w.idle_since_ms.is_some_and(|s| s + i64::from(policy.idle_window_s) * 1000 <= now)
+}
+
 /// Reserved-but-idle capacity is given back: a grant whose measured use stayed below
 /// `idle_threshold_fraction` of it for `idle_window_s` shrinks to
-/// `round_up(busy * (1 + headroom))` (at least `chips_min`), with the workload's grace.
-/// Critical and gang workloads are left alone: one cannot be shrunk by policy, the other
-/// cannot be shrunk in part.
+/// `round_up(busy * (1 + headroom))` (at least `chips_min`). The workload is told its
+/// drain grace before the window ends ([`idle_notice_ms`]), so the chips are free at the
+/// end of the window. Critical and gang workloads are left alone: one cannot be shrunk by
+/// policy, the other cannot be shrunk in part.
 pub fn give_back_idle(r: &mut Round) {
     let now = r.now();
-    let window_ms = i64::from(r.policy.idle_window_s) * 1000;
     let mut shrinks = Vec::new();
     for (id, w) in members(&r.state.workloads, r.scope.as_deref()) {
         let Some(since) = w.idle_since_ms else { continue };
         if w.spec.critical || w.spec.gang {
             continue;
         }
-        if now < since + window_ms {
-            r.wake_ms = Some(r.wake_ms.map_or(since + window_ms, |x| x.min(since + window_ms)));
+        let notice_ms = idle_notice_ms(since, w.spec.drain_grace_s, r.policy);
+        if now < notice_ms {
+            r.wake_ms = Some(r.wake_ms.map_or(notice_ms, |x| x.min(notice_ms)));
             continue;
         }
         let Some(pool) = w.home_pool() else { continue };
@@ -188,6 +203,17 @@ pub fn revoke_due(r: &mut Round) {
             // The work the chips were taken for was served elsewhere or went away: the
             // victim keeps what it holds instead of losing it for nobody.
             let msg = format!("nobody waits for {id}'s chips in {pool} any more; it keeps {held}");
+            let reason = Reason::new(RuleId::ReclaimCancelled, msg).with(FigureName::ChipsHeld, f64::from(held));
+            r.emit(&id, Action::Grant { pool, chips: held }, reason);
+            continue;
+        }
+        if cause == ReclaimCause::IdleGiveBack && !r.state.workloads.get(&id).is_some_and(|w| idle_for_window(w, r.policy, now)) {
+            // The notice came within the idle window and use came back before its end:
+            // the workload keeps its chips and its cap goes.
+            if let Some(w) = r.state.workloads.get_mut(&id) {
+                w.idle_cap = None;
+            }
+            let msg = format!("{id} is busy again before its idle window ended; it keeps {held} in {pool}");
             let reason = Reason::new(RuleId::ReclaimCancelled, msg).with(FigureName::ChipsHeld, f64::from(held));
             r.emit(&id, Action::Grant { pool, chips: held }, reason);
             continue;
