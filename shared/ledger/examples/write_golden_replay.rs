@@ -357,6 +357,14 @@ impl Gen {
             400 => self.input(InputEvent::PoolDeclared(pool(1, 12, POOLS[1].5))),
             520 => self.input(InputEvent::PoolRetired { pool: "use-h200".into() }),
             600 => self.input(InputEvent::TeamDeclared(team("research", 24.0, 1.5, PriorityTier::Normal, Some(40.0), &[]))),
+            // Research asks for a whole h200 pool, more than its limit allows (40
+            // normalized, 31 h200 chips): the team-limit rule, whatever the fleet does.
+            1 => {
+                let mut spec = qm_core::fixtures::spec("wide-000", "research", &[("h200", 1.276)]);
+                (spec.kind, spec.chips_min, spec.chips_max, spec.chips_step) = (WorkloadKind::Training, 8, 32, 8);
+                self.live.insert(spec.id.clone(), Live { spec: spec.clone(), applied: BTreeMap::new(), usage: Use::Busy });
+                self.input(InputEvent::DemandDeclared { spec, chips_desired: 32 });
+            }
             700 => self.input(InputEvent::PoolDeclared(pool(2, 24, POOLS[2].5))),
             820 => self.input(InputEvent::PoolDeclared(pool(3, 64, 2.4))),
             960 => {
