@@ -172,6 +172,21 @@ class Tick(InputEvent):
     """Time passed; written by ingest only."""
 
 
+class HaltResolution(str, enum.Enum):
+    """What an operator decided about a log entry the policy could not fold."""
+
+    SKIP = "skip"
+    RETRY = "retry"
+
+
+@dataclass
+class HaltResolved(InputEvent):
+    """An operator resolved the halt at log entry ``sequence`` (``qm halt skip|retry``)."""
+
+    sequence: U64
+    resolution: HaltResolution
+
+
 # ---------------------------------------------------------------- decisions (QM_DECISIONS)
 
 
