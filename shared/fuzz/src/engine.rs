@@ -98,28 +98,29 @@ fn fold_checked(engine: &mut Engine, log: &[(i64, LogEvent)], from: usize, grace
     out
 }
 
+/// A critical workload is never reclaimed; a revoke for an ended grace comes only after
+/// the deadline of the reclaim it ends (kept in `graces`, by workload and pool).
 fn check_decision(engine: &Engine, d: &Decision, graces: &mut BTreeMap<(String, String), i64>) {
-    let key = |p: &qm_model::PoolId| (d.workload.to_string(), p.to_string());
     let critical = engine.state().workloads.get(&d.workload).is_some_and(|w| w.spec.critical);
-    match &d.action {
-        Action::Reclaim { pool, deadline_ms, .. } => {
-            assert!(!critical, "critical work reclaimed: {d:?}");
-            graces.insert(key(pool), *deadline_ms);
-        }
-        Action::Revoke { pool, .. } if d.reason.rule == RuleId::GraceOver => {
-            let deadline = graces.get(&key(pool)).copied();
-            assert!(deadline.is_some_and(|at| engine.now_ms() >= at), "revoked before its grace: {d:?} (deadline {deadline:?})");
-        }
-        _ => {}
+    if let Action::Reclaim { pool, deadline_ms, .. } = &d.action {
+        assert!(!critical, "critical work reclaimed: {d:?}");
+        graces.insert((d.workload.to_string(), pool.to_string()), *deadline_ms);
+    } else if let (Action::Revoke { pool, .. }, RuleId::GraceOver) = (&d.action, &d.reason.rule) {
+        let deadline = graces.get(&(d.workload.to_string(), pool.to_string())).copied();
+        assert!(deadline.is_some_and(|at| engine.now_ms() >= at), "revoked before its grace: {d:?} (deadline {deadline:?})");
     }
 }
 
+/// No pool has more chips decided than healthy ones (none, once retired).
 fn check_state(engine: &Engine) {
     let s = engine.state();
-    for (id, p) in &s.pools {
-        let healthy = if p.retired { 0 } else { p.pool.healthy_chips };
-        let decided: u32 = s.workloads.values().filter_map(|w| w.grants.get(id)).map(|g| g.decided).sum();
-        assert!(decided <= healthy, "{id}: {decided} decided > {healthy} healthy");
+    let mut decided: BTreeMap<&qm_model::PoolId, u32> = BTreeMap::new();
+    for (pool, grant) in s.workloads.values().flat_map(|w| w.grants.iter()) {
+        *decided.entry(pool).or_default() += grant.decided;
+    }
+    for (pool, chips) in decided {
+        let healthy = s.pools.get(pool).map_or(0, |p| if p.retired { 0 } else { p.pool.healthy_chips });
+        assert!(chips <= healthy, "{pool}: {chips} decided > {healthy} healthy");
     }
 }
 
