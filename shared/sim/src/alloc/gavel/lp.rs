@@ -84,6 +84,11 @@ pub fn max_min_perf(jobs: &[LpJob], capacity: &[f64]) -> Option<Vec<Vec<f64>>> {
         }
         rows.push((members, row));
     }
+    // No job can run anywhere (no type it runs on has room for its gang): nothing bounds
+    // the level `t` and the LP is unbounded; everyone gets nothing.
+    if rows.iter().all(|(_, row)| row.is_empty()) {
+        return Some(vec![vec![0.0; n]; m]);
+    }
     for (j, e) in per_type.into_iter().enumerate() {
         lp.add_constraint(e, ComparisonOp::Le, capacity[j]);
     }
@@ -122,6 +127,17 @@ mod tests {
         for (j, c) in cap.iter().enumerate() {
             let used: f64 = x.iter().zip(jobs).map(|(r, job)| r[j] * f64::from(job.chips)).sum();
             assert!(used <= c + 1e-6, "type {j} over capacity: {used} > {c}");
+        }
+    }
+
+    #[test]
+    fn jobs_that_run_nowhere_get_nothing_instead_of_an_unbounded_lp() {
+        // (throughputs, gang size, capacity): no type both runs the job and fits its gang.
+        let cases: [(&[f64], u32, &[f64]); 3] =
+            [(&[0.0, 0.0, 0.0], 8, &[0.0, 0.0, 0.0]), (&[1.0, 0.0, 0.0], 8, &[4.0, 8.0, 8.0]), (&[0.0, 0.0, 0.0], 1, &[8.0, 8.0, 8.0])];
+        for (tp, chips, cap) in cases {
+            let x = max_min_perf(&[job(tp, chips)], cap).expect("solves");
+            assert_eq!(x, vec![vec![0.0; 3]], "{tp:?} x{chips} on {cap:?}");
         }
     }
 
