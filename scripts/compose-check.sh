@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Proves `docker-compose up` works: builds the images from local files, starts nats and
-# the three services in containers, declares a fleet and a demand from the host with the
-# qm CLI, and waits until `qm status` shows the demand granted and applied.
+# Proves `docker-compose up` works, with auth on: generates identities (`qm init`),
+# builds the images from local files, starts nats and the three services in containers
+# (provisioned by the admin, each service as itself), checks that a connection without
+# credentials is refused, declares a fleet and a demand from the host as the operator,
+# and waits until `qm status` shows the demand granted and applied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build-images.sh debug
@@ -9,17 +11,27 @@ scripts/build-images.sh debug
 project="qmcheck$$"
 export QM_NATS_PORT="${QM_NATS_PORT:-14222}"
 export QM_NATS_URL="nats://127.0.0.1:${QM_NATS_PORT}"
+qm="${CARGO_TARGET_DIR:-target}/debug/qm"
+scratch="$(mktemp -d)"
+export QM_TRUST_DIR="$scratch/trust"
+$qm init "$QM_TRUST_DIR" --team research >/dev/null
 compose() { docker-compose -p "$project" -f docker-compose.yml "$@"; }
 cleanup() {
     status=$?
     if [[ $status -ne 0 ]]; then compose logs --no-color --tail 40 || true; fi
     compose down -v --remove-orphans >/dev/null 2>&1 || true
+    rm -rf "$scratch"
     exit $status
 }
 trap cleanup EXIT
 compose up -d
 
-qm="${CARGO_TARGET_DIR:-target}/debug/qm"
+# Anonymous: the server refuses it (qm keeps retrying for 30 s, so a time-out is a refusal).
+if env -u QM_NATS_CREDS timeout 15 $qm status >/dev/null 2>&1; then
+    echo "compose check FAILED: a connection without credentials was accepted" >&2
+    exit 1
+fi
+export QM_NATS_CREDS="$QM_TRUST_DIR/creds/operator.nk"
 for _ in $(seq 1 60); do
     if $qm fleet examples/demo-fleet.toml >/dev/null 2>&1; then break; fi
     sleep 1

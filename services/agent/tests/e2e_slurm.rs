@@ -3,6 +3,7 @@
 //! scripts/slurm/start.sh, and this crate's collector measuring usage from squeue.
 //! Demand -> grant -> the workload's jobs run on that many h100s; jobs end -> the
 //! collector reports the grant idle -> the policy gives it back -> Slurm's limit drops.
+//! Auth is on: the services, the collector and the test's operator connect as themselves.
 
 #[path = "../../../shared/slurm/tests/common/mod.rs"]
 mod slurm_fixture;
@@ -48,10 +49,10 @@ async fn demand_is_granted_in_slurm_and_idle_grants_are_given_back() -> anyhow::
     let config_path = slurm.scratch.path().join(format!("{team_id}.toml"));
     std::fs::write(&config_path, "[pools.use-h100]\npartition = \"h100\"\ngpu_type = \"h100\"\n")?;
 
-    let nats = NatsServer::start()?;
+    let nats = NatsServer::start_provisioned(&[])?;
     let config_arg = config_path.display().to_string();
-    let _services = Services::start_all(&nats.url(), &[("QM_BACKEND", "slurm"), ("QM_SLURM_CONFIG", &config_arg)])?;
-    let bus = qm_bus::connect(&qm_bus::ConnectSettings { url: nats.url(), ..Default::default() }).await?;
+    let _services = Services::start_all_on(&nats, &[("QM_BACKEND", "slurm"), ("QM_SLURM_CONFIG", &config_arg)])?;
+    let bus = qm_bus::connect(&nats.connect_settings("operator")?).await?;
     let policy = PolicyConfig { version: "e2e".into(), idle_window_s: 3, grant_lifetime_min_s: 0, ..Default::default() };
     expect_accepted(send_until_answered(&bus, "qm.in.policy", &InputEvent::PolicyPublished(policy), None, WITHIN).await?)?;
     expect_accepted(send_until_answered(&bus, &format!("qm.in.team.{team_id}"), &InputEvent::TeamDeclared(team(&team_id, 4.0)), None, WITHIN).await?)?;
@@ -69,7 +70,9 @@ async fn demand_is_granted_in_slurm_and_idle_grants_are_given_back() -> anyhow::
     let checkpoint = slurm.scratch.path().join(format!("{team_id}-usage.toml"));
     let agent = AgentConfig { slurm: slurm_config, window_s: 1, sample_every: Duration::from_millis(250), checkpoint, ..Default::default() };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let collector = tokio::spawn(qm_agent::run(agent, bus.clone(), SystemClock, async {
+    // The collector as itself: it may report usage for any team, and nothing else.
+    let agent_bus = qm_bus::connect(&nats.connect_settings("agent")?).await?;
+    let collector = tokio::spawn(qm_agent::run(agent, agent_bus, SystemClock, async {
         let _ = stopped.await;
     }));
 
@@ -109,10 +112,10 @@ async fn owner_reclaim_signals_the_borrower_then_requeues_after_the_grace() -> a
     slurm.account(&borrower);
     let config_path = slurm.scratch.path().join(format!("{owner}.toml"));
     std::fs::write(&config_path, "[pools.use-h100]\npartition = \"h100\"\ngpu_type = \"h100\"\n")?;
-    let nats = NatsServer::start()?;
+    let nats = NatsServer::start_provisioned(&[])?;
     let config_arg = config_path.display().to_string();
-    let _services = Services::start_all(&nats.url(), &[("QM_BACKEND", "slurm"), ("QM_SLURM_CONFIG", &config_arg)])?;
-    let bus = qm_bus::connect(&qm_bus::ConnectSettings { url: nats.url(), ..Default::default() }).await?;
+    let _services = Services::start_all_on(&nats, &[("QM_BACKEND", "slurm"), ("QM_SLURM_CONFIG", &config_arg)])?;
+    let bus = qm_bus::connect(&nats.connect_settings("operator")?).await?;
     // Owner reclaim acts once the owner is short by more than preemption_cost / lifetime
     // chips (and never with a lifetime of 0): 1 / 1 s here, so it acts after 1 s.
     let policy = PolicyConfig { version: "e2e-reclaim".into(), grant_lifetime_min_s: 1, preemption_cost: 1.0, ..Default::default() };

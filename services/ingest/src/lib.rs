@@ -4,9 +4,11 @@
 //!
 //! - [`validate`]: the pure rules, one request at a time.
 //! - [`known`]: declared teams, pools and workload owners, for reference checks.
+//! - [`rate`]: per-team rate limits (token buckets) on what teams send.
 //! - [`service`]: the NATS shell: request loop, tick writer, rebuild at start.
 
 pub mod known;
+pub mod rate;
 pub mod service;
 pub mod validate;
 

@@ -16,6 +16,12 @@ struct Args {
     /// Requests handled at once.
     #[arg(long, env = "QM_INFLIGHT_MAX", default_value_t = 512)]
     inflight_max: usize,
+    /// Demand, usage and finish requests per second each team may send (0 = no limit).
+    #[arg(long, env = "QM_TEAM_RATE_PER_S", default_value_t = qm_ingest::rate::RateSettings::default().per_s)]
+    team_rate_per_s: f64,
+    /// Requests a quiet team may send at once, above its rate.
+    #[arg(long, env = "QM_TEAM_BURST", default_value_t = qm_ingest::rate::RateSettings::default().burst)]
+    team_burst: f64,
 }
 
 #[tokio::main]
@@ -26,6 +32,7 @@ async fn main() -> anyhow::Result<()> {
         service: args.common.service_settings("qm-ingest"),
         tick_interval: Duration::from_millis(args.tick_ms),
         inflight_max: args.inflight_max,
+        team_rate: qm_ingest::rate::RateSettings { per_s: args.team_rate_per_s, burst: args.team_burst },
         ..Default::default()
     };
     qm_ingest::run(config, SystemClock, qm_runtime::shutdown_signal()).await

@@ -1,6 +1,7 @@
 //! The NATS shell around [`crate::validate`].
 
 use crate::known::Known;
+use crate::rate::{limited_team, RateSettings, TeamLimiter};
 use crate::validate::{request_kind, validate, Rejection};
 use futures::StreamExt;
 use qm_bus::clock::Clock;
@@ -28,6 +29,8 @@ pub struct IngestConfig {
     pub tick_interval: Duration,
     /// Name recorded as the source of ticks and of input whose sender gave none.
     pub source: String,
+    /// How fast each team may send demand, usage and finish.
+    pub team_rate: RateSettings,
 }
 
 impl Default for IngestConfig {
@@ -37,6 +40,7 @@ impl Default for IngestConfig {
             inflight_max: 512,
             tick_interval: Duration::from_secs(1),
             source: "ingest".into(),
+            team_rate: RateSettings::default(),
         }
     }
 }
@@ -44,6 +48,7 @@ impl Default for IngestConfig {
 struct Shared<C> {
     bus: Bus,
     known: Known,
+    limiter: TeamLimiter,
     clock: C,
     source: String,
     /// Requests by outcome: accepted, duplicate, or the reject code.
@@ -55,7 +60,7 @@ pub async fn run<C: Clock>(config: IngestConfig, clock: C, shutdown: impl Future
     let mut started = Bootstrap::start(&config.service, config.inflight_max).await?;
     let requests = LabeledCounter::register(&mut started.registry, "qm_ingest_requests", "Requests by outcome", "outcome");
     let bus = started.serve_metrics();
-    let shared = Arc::new(Shared { bus: bus.clone(), known: Known::default(), clock, source: config.source.clone(), requests });
+    let shared = Arc::new(Shared { bus: bus.clone(), known: Known::default(), limiter: TeamLimiter::new(config.team_rate), clock, source: config.source.clone(), requests });
     rebuild_known(&shared).await?;
     tracing::info!(url = %config.service.nats.url, "ingest ready");
 
@@ -131,6 +136,7 @@ async fn handle<C: Clock>(shared: &Shared<C>, request: Incoming) {
 /// Validates and stores one request; the `Err` is what the sender is told.
 async fn accept<C: Clock>(shared: &Shared<C>, request: &Incoming) -> Result<IngestReply, Rejection> {
     let reject = |code, message: String| Rejection { code, message };
+    check_rate(shared, &request.subject)?;
     if request.payload.len() > MESSAGE_BYTES_MAX {
         return Err(reject(
             RejectCode::TooLarge,
@@ -182,6 +188,20 @@ async fn accept<C: Clock>(shared: &Shared<C>, request: &Incoming) -> Result<Inge
     Ok(IngestReply::Accepted { event_id, sequence: stored.sequence, duplicate: true })
 }
 
+/// A declared team over its rate is refused before its request costs a decode or an
+/// append (undeclared teams are refused as `unknown` later, and get no bucket).
+fn check_rate<C: Clock>(shared: &Shared<C>, subject: &str) -> Result<(), Rejection> {
+    let Some(team) = limited_team(subject) else { return Ok(()) };
+    if !shared.known.has_team(team) || shared.limiter.allow(team, std::time::Instant::now()) {
+        return Ok(());
+    }
+    let RateSettings { per_s, burst } = shared.limiter.settings();
+    Err(Rejection {
+        code: RejectCode::RateLimited,
+        message: format!("team {team} sent more than {per_s} requests/s (burst {burst}): retry later with the same idempotency key"),
+    })
+}
+
 /// Requests carry their body's schema version in a header (missing = 1), so that a
 /// sender can use a newer request shape and an older ingest refuses it by name.
 fn check_schema_version(value: Option<&str>) -> Result<(), Rejection> {
@@ -218,11 +238,16 @@ async fn original<C: Clock>(shared: &Shared<C>, sequence: u64) -> Option<Envelop
     decode::<InputEvent>(&entry.payload).ok()
 }
 
+/// Bytes of a rate-limited request kept in its dead letter.
+const RATE_LIMITED_KEPT_BYTES: usize = 256;
+
 /// Keeps a refused request in `QM_DEAD`. If even that fails, the error is logged: the
 /// sender has its error reply either way.
 async fn dead_letter<C: Clock>(shared: &Shared<C>, request: &Incoming, rejection: &Rejection) {
     let kind = request_kind(&request.subject);
-    let keep = request.payload.len().min(MESSAGE_BYTES_MAX);
+    // A flood over its rate keeps only enough of each request to tell what it was.
+    let keep_max = if rejection.code == RejectCode::RateLimited { RATE_LIMITED_KEPT_BYTES } else { MESSAGE_BYTES_MAX };
+    let keep = request.payload.len().min(keep_max);
     let body = InputRejected {
         subject: request.subject.clone(),
         error: format!("{:?}: {}", rejection.code, rejection.message),

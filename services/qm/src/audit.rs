@@ -1,12 +1,14 @@
 //! The auditor's commands: `qm replay`, `qm why`, `qm history`, `qm shadow-report`.
-//! They read the streams and hand the records to the pure `qm-ledger`.
+//! They read the streams and hand the records to the pure `qm-ledger`; `qm replay` and
+//! `qm audit` also check the logs for tampering (`tamper.rs`).
 
+use crate::tamper::{ReadLog, TamperReport};
 use anyhow::Context;
-use qm_bus::read::{decode_log, read_all};
+use qm_bus::read::{decode_log, read_all, Entry};
 use qm_bus::subjects;
 use qm_ledger::timeline::{self, Filter};
 use qm_ledger::{shadow, summary, verify, whatif};
-use qm_model::{decode, ActuationEvent, DecisionRecorded, Envelope, LogRecord};
+use qm_model::{decode, DecisionRecorded, Envelope, LogRecord};
 use std::path::PathBuf;
 
 /// Flags of `qm replay`.
@@ -17,6 +19,17 @@ pub struct ReplayArgs {
     policy: Option<PathBuf>,
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    trust: TrustArgs,
+}
+
+/// Whose signatures the tamper check expects.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TrustArgs {
+    /// The installation's registry (`trust.json` from `qm init`): every log entry must be
+    /// signed by a key it lists for the entry's writer. Without it only gaps are checked.
+    #[arg(long, env = "QM_TRUST_FILE")]
+    trust_file: Option<PathBuf>,
 }
 
 /// Flags of `qm history`.
@@ -43,24 +56,63 @@ pub struct HistoryArgs {
 
 /// Every entry of `QM_INPUT`, decoded; undecodable ones are skipped as the policy skips them.
 pub async fn read_log(js: &qm_bus::Bus) -> anyhow::Result<Vec<LogRecord>> {
-    Ok(read_all(js, subjects::INPUT_STREAM, 1).await?.iter().filter_map(|e| decode_log(e).ok()).collect())
+    Ok(decode_records(&read_all(js, subjects::INPUT_STREAM, 1).await?))
+}
+
+fn decode_records(entries: &[Entry]) -> Vec<LogRecord> {
+    entries.iter().filter_map(|e| decode_log(e).ok()).collect()
 }
 
 async fn read_decisions(js: &qm_bus::Bus) -> anyhow::Result<Vec<Envelope<DecisionRecorded>>> {
-    let entries = read_all(js, subjects::DECISIONS_STREAM, 1).await?;
-    entries.iter().map(|e| decode::<DecisionRecorded>(&e.payload).context("undecodable decision")).collect()
+    decode_all(&read_all(js, subjects::DECISIONS_STREAM, 1).await?, "decision")
 }
 
-async fn read_actuation(js: &qm_bus::Bus) -> anyhow::Result<Vec<Envelope<ActuationEvent>>> {
-    let entries = read_all(js, subjects::ACTUATION_STREAM, 1).await?;
-    entries.iter().map(|e| decode::<ActuationEvent>(&e.payload).context("undecodable actuation event")).collect()
+fn decode_all<T: qm_model::envelope::Body>(entries: &[Entry], what: &str) -> anyhow::Result<Vec<Envelope<T>>> {
+    entries.iter().map(|e| decode::<T>(&e.payload).with_context(|| format!("undecodable {what}"))).collect()
 }
 
-/// `qm replay`: verify byte for byte, or compare with another policy. Returns whether
-/// the replay matched (verify) so the caller can set the exit status.
+/// One log's raw entries and the server's last sequence, for the tamper check.
+struct Raw {
+    stream: &'static str,
+    entries: Vec<Entry>,
+    last_sequence: u64,
+}
+
+impl Raw {
+    /// The last sequence is read first: entries appended meanwhile are read too, so a
+    /// growing log shows no gap at its end.
+    async fn read(js: &qm_bus::Bus, stream: &'static str) -> anyhow::Result<Self> {
+        let last_sequence = qm_bus::streams::last_sequence(js, stream).await?;
+        Ok(Self { stream, entries: read_all(js, stream, 1).await?, last_sequence })
+    }
+
+    fn view(&self) -> ReadLog<'_> {
+        ReadLog { stream: self.stream, entries: &self.entries, last_sequence: self.last_sequence }
+    }
+}
+
+/// The tamper check over the logs read, with the registry of `trust` if given.
+fn tamper_check(logs: &[&Raw], trust: &TrustArgs) -> anyhow::Result<TamperReport> {
+    let registry = trust.trust_file.as_deref().map(qm_trust::registry::load_registry).transpose()?;
+    let views: Vec<ReadLog<'_>> = logs.iter().map(|raw| raw.view()).collect();
+    Ok(TamperReport::check(&views, registry.as_ref()))
+}
+
+/// `report` as JSON with the tamper check's findings beside its own fields.
+fn with_tamper(report: &impl serde::Serialize, tamper: &TamperReport) -> anyhow::Result<String> {
+    let mut value = serde_json::to_value(report)?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert("tamper".into(), serde_json::to_value(tamper)?);
+    }
+    Ok(serde_json::to_string_pretty(&value)?)
+}
+
+/// `qm replay`: verify byte for byte (and check the logs for tampering), or compare
+/// with another policy. Returns whether the replay matched and nothing was tampered
+/// with (verify), so the caller can set the exit status.
 pub async fn replay(js: &qm_bus::Bus, args: &ReplayArgs, fault: Option<qm_core::FoldFault>) -> anyhow::Result<bool> {
-    let log = read_log(js).await?;
     if let Some(path) = &args.policy {
+        let log = read_log(js).await?;
         let other = crate::load_policy(path)?;
         let recorded_policy = whatif::replay(&log, None);
         let what_if = whatif::replay(&log, Some(&other));
@@ -73,10 +125,14 @@ pub async fn replay(js: &qm_bus::Bus, args: &ReplayArgs, fault: Option<qm_core::
         }
         return Ok(true);
     }
-    let recorded: Vec<Vec<u8>> = read_all(js, subjects::DECISIONS_STREAM, 1).await?.into_iter().map(|e| e.payload.to_vec()).collect();
+    let input = Raw::read(js, subjects::INPUT_STREAM).await?;
+    let decisions = Raw::read(js, subjects::DECISIONS_STREAM).await?;
+    let log = decode_records(&input.entries);
+    let recorded: Vec<Vec<u8>> = decisions.entries.iter().map(|e| e.payload.to_vec()).collect();
     let report = verify::verify_with(&log, &recorded, fault);
+    let tamper = tamper_check(&[&input, &decisions], &args.trust)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", with_tamper(&report, &tamper)?);
     } else {
         println!(
             "folded {} log entries; compared decisions through input {}: {} recorded, {} recomputed, {} identical",
@@ -92,14 +148,15 @@ pub async fn replay(js: &qm_bus::Bus, args: &ReplayArgs, fault: Option<qm_core::
                 println!("{}", serde_json::to_string_pretty(divergence)?);
             }
         }
+        print!("{}", tamper.render());
     }
-    Ok(report.matches())
+    Ok(report.matches() && tamper.findings.is_empty())
 }
 
 /// `qm why <workload>`.
 pub async fn why(js: &qm_bus::Bus, workload: &str, json: bool) -> anyhow::Result<()> {
     let decisions = read_decisions(js).await?;
-    let actuation = read_actuation(js).await?;
+    let actuation = decode_all(&read_all(js, subjects::ACTUATION_STREAM, 1).await?, "actuation event")?;
     let entries = timeline::why(&workload.into(), &decisions, &actuation);
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
@@ -173,12 +230,17 @@ pub async fn shadow_report(js: &qm_bus::Bus, reservations: &std::path::Path, jso
     Ok(())
 }
 
-/// `qm audit`: the invariant checker over the three logs. Returns whether all held.
-pub async fn check_invariants(js: &qm_bus::Bus, json: bool) -> anyhow::Result<bool> {
-    let log = read_log(js).await?;
-    let report = qm_ledger::invariants::check(&log, &read_decisions(js).await?, &read_actuation(js).await?);
+/// `qm audit`: the invariant checker over the three logs, and the tamper check.
+/// Returns whether all invariants held and nothing was tampered with.
+pub async fn check_invariants(js: &qm_bus::Bus, json: bool, trust: &TrustArgs) -> anyhow::Result<bool> {
+    let input = Raw::read(js, subjects::INPUT_STREAM).await?;
+    let decisions = Raw::read(js, subjects::DECISIONS_STREAM).await?;
+    let actuation = Raw::read(js, subjects::ACTUATION_STREAM).await?;
+    let log = decode_records(&input.entries);
+    let report = qm_ledger::invariants::check(&log, &decode_all(&decisions.entries, "decision")?, &decode_all(&actuation.entries, "actuation event")?);
+    let tamper = tamper_check(&[&input, &decisions, &actuation], trust)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", with_tamper(&report, &tamper)?);
     } else {
         println!("checked {} decisions and {} actuation events over {} log entries", report.decisions, report.actuation_events, log.len());
         if report.violations.is_empty() {
@@ -187,6 +249,7 @@ pub async fn check_invariants(js: &qm_bus::Bus, json: bool) -> anyhow::Result<bo
         for violation in &report.violations {
             println!("VIOLATION: {violation:?}");
         }
+        print!("{}", tamper.render());
     }
-    Ok(report.violations.is_empty())
+    Ok(report.violations.is_empty() && tamper.findings.is_empty())
 }

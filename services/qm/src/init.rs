@@ -46,6 +46,19 @@ pub struct ProvisionArgs {
     /// every policy instance.
     #[arg(long, env = "QM_LEASE_TTL_MS", default_value_t = 3000)]
     pub lease_ttl_ms: u64,
+    /// Bytes of dead letters kept (`QM_DEAD`); past it the oldest are dropped.
+    #[arg(long, default_value_t = qm_bus::StreamSettings::default().dead_bytes_max)]
+    pub dead_bytes_max: i64,
+    /// Dead letters older than this many seconds are dropped.
+    #[arg(long, default_value_t = qm_bus::StreamSettings::default().dead_age_max.as_secs())]
+    pub dead_age_max_s: u64,
+}
+
+impl Default for ProvisionArgs {
+    fn default() -> Self {
+        let streams = qm_bus::StreamSettings::default();
+        Self { stream_replicas: 1, lease_ttl_ms: 3000, dead_bytes_max: streams.dead_bytes_max, dead_age_max_s: streams.dead_age_max.as_secs() }
+    }
 }
 
 #[derive(clap::Subcommand)]
@@ -105,6 +118,8 @@ async fn apply_as_admin(dir: &TrustDir, nats: &NatsArgs, provision: &ProvisionAr
 pub async fn apply(bus: &Bus, provision: &ProvisionArgs) -> anyhow::Result<()> {
     let mut settings = Provision::replicated(provision.stream_replicas);
     settings.lease.ttl = Duration::from_millis(provision.lease_ttl_ms.max(100));
+    settings.streams.dead_bytes_max = provision.dead_bytes_max;
+    settings.streams.dead_age_max = Duration::from_secs(provision.dead_age_max_s);
     settings.actuator_consumer = Names::default().actuator_consumer;
     Ok(qm_bus::provision::provision(bus, &settings).await?)
 }

@@ -10,6 +10,7 @@ mod send;
 mod sim;
 mod status;
 mod supervise;
+mod tamper;
 mod up;
 
 use anyhow::Context;
@@ -91,12 +92,14 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Re-fold the log and check every recorded decision byte for byte; with --policy, a what-if.
+    /// Re-fold the log and check every recorded decision byte for byte, and that no entry is unsigned or missing; with --policy, a what-if.
     Replay(audit::ReplayArgs),
-    /// Check the logs' invariants: no decision recorded or applied twice, none unapplied, no over-grant.
+    /// Check the logs' invariants (no decision recorded or applied twice, none unapplied, no over-grant) and for tampering.
     Audit {
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        trust: audit::TrustArgs,
     },
     /// The chain of decisions (with reasons) and actuation reports for one workload.
     Why {
@@ -236,8 +239,8 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Audit { json } => {
-            if !audit::check_invariants(&bus().await?, json).await? {
+        Command::Audit { json, trust } => {
+            if !audit::check_invariants(&bus().await?, json, &trust).await? {
                 std::process::exit(2);
             }
             Ok(())

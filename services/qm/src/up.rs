@@ -1,5 +1,10 @@
 //! `qm up`: the whole system on one machine, with a demo fleet and demand, showing
 //! progress until Ctrl-C (or `--duration-s`), then stopping everything cleanly.
+//!
+//! Auth is on: the first start generates the identities (`qm init` into
+//! `<data-dir>/trust`, one team identity per team of the fleet), starts nats-server with
+//! their accounts file, provisions the streams as the admin, and runs each service as
+//! itself and the demo as the operator. A connection without credentials is refused.
 
 use crate::demo::DemoLoad;
 use crate::fleet::{FleetFile, DEMO_FLEET, DEMO_POLICY};
@@ -10,6 +15,8 @@ use anyhow::{bail, Context};
 use futures::StreamExt;
 use qm_bus::{connect, Bus};
 use qm_runtime::NatsArgs;
+use qm_trust::role::team_user;
+use qm_trust::{Names, TrustDir};
 use qm_bus::read::{decode_log, follow};
 use qm_bus::subjects;
 use qm_core::Engine;
@@ -44,6 +51,10 @@ pub struct UpArgs {
     /// Command the exec backend runs per decision.
     #[arg(long)]
     exec_command: Option<String>,
+    /// The installation's identities (`qm init`); default `<data-dir>/trust`, generated
+    /// on first start.
+    #[arg(long)]
+    trust_dir: Option<PathBuf>,
 }
 
 /// Runs the local system until Ctrl-C or the duration ends.
@@ -68,39 +79,71 @@ async fn start_and_watch(
     children: &mut Children,
 ) -> anyhow::Result<()> {
     let nats_url = &nats.nats_url;
-    if listening(host, port).await {
-        println!("using the nats-server already listening at {nats_url}");
-    } else {
-        let store = args.data_dir.join("nats");
-        let nats_args = ["-js", "-a", host, "-p", &port.to_string(), "-sd"].iter().map(|s| s.to_string()).chain([store.display().to_string()]).collect::<Vec<_>>();
-        children.spawn("nats-server", &nats_server_binary()?, &nats_args, &[], logs)?;
-        println!("started nats-server with JetStream at {nats_url} (store {})", store.display());
-    }
-    let env = nats.env();
-    let mut actuator_env = env.clone();
-    actuator_env.push(("QM_BACKEND", args.backend.clone()));
-    if let Some(command) = &args.exec_command {
-        actuator_env.push(("QM_EXEC_COMMAND", command.clone()));
-    }
-    children.spawn("ingest", &sibling_binary("qm-ingest")?, &[], &env, logs)?;
-    children.spawn("policy", &sibling_binary("qm-policy")?, &[], &env, logs)?;
-    children.spawn("actuator", &sibling_binary("qm-actuator")?, &[], &actuator_env, logs)?;
-    println!("started ingest, policy and actuator (logs in {})", logs.display());
-
-    let client = connect(&nats.connect_settings("qm-up")).await?;
     let policy = match &args.policy {
         Some(path) => crate::load_policy(path)?,
         None => toml::from_str(DEMO_POLICY)?,
     };
-    wait_for_ingest(&client, &policy).await?;
     let fleet = match &args.fleet {
         Some(path) => FleetFile::load(path)?,
         None => FleetFile::parse(DEMO_FLEET)?,
     };
+    let teams: Vec<String> = fleet.team.iter().map(|t| t.id.as_str().to_owned()).collect();
+    let trust = ensure_trust(&args.trust_dir.clone().unwrap_or_else(|| args.data_dir.join("trust")), &teams)?;
+    if listening(host, port).await {
+        println!("using the nats-server already listening at {nats_url} (it must run with {})", trust.accounts_path().display());
+    } else {
+        let store = args.data_dir.join("nats");
+        let config = ["-c".to_owned(), trust.accounts_path().display().to_string()];
+        let nats_args = config.into_iter().chain(["-js", "-a", host, "-p", &port.to_string(), "-sd"].iter().map(|s| s.to_string())).chain([store.display().to_string()]).collect::<Vec<_>>();
+        children.spawn("nats-server", &nats_server_binary()?, &nats_args, &[], logs)?;
+        println!("started nats-server with JetStream and auth at {nats_url} (store {})", store.display());
+    }
+    let admin = connect(&as_identity(nats, &trust, "admin").connect_settings("qm-up-admin")).await.context("connect as admin")?;
+    crate::init::apply(&admin, &crate::init::ProvisionArgs::default()).await?;
+    drop(admin);
+    let service_env = |name: &str| {
+        let mut env = as_identity(nats, &trust, name).env();
+        env.push(("QM_TRUST_FILE", trust.registry_path().display().to_string()));
+        env
+    };
+    let mut actuator_env = service_env("actuator");
+    actuator_env.push(("QM_BACKEND", args.backend.clone()));
+    if let Some(command) = &args.exec_command {
+        actuator_env.push(("QM_EXEC_COMMAND", command.clone()));
+    }
+    children.spawn("ingest", &sibling_binary("qm-ingest")?, &[], &service_env("ingest"), logs)?;
+    children.spawn("policy", &sibling_binary("qm-policy")?, &[], &service_env("policy"), logs)?;
+    children.spawn("actuator", &sibling_binary("qm-actuator")?, &[], &actuator_env, logs)?;
+    println!("started ingest, policy and actuator, each as itself (logs in {})", logs.display());
+
+    let client = connect(&as_identity(nats, &trust, "operator").connect_settings("qm-up")).await?;
+    wait_for_ingest(&client, &policy).await?;
     let declared = declare_fleet(&client, &fleet).await?;
     println!("policy {} published; {declared} pools and teams declared", policy.version);
+    println!("from another shell: export QM_NATS_CREDS={} (operator; teams: team-<team>.nk beside it)", trust.creds_path("operator").display());
     let demo = (!args.no_demo).then(|| DemoLoad::new(fleet.workload_template.clone(), args.seed));
     watch(&client, demo, args.duration_s, children).await
+}
+
+/// The identities in `dir`, generated on first use, with an identity for every team of
+/// the fleet (teams added to the fleet file later get one on the next start).
+fn ensure_trust(dir: &std::path::Path, teams: &[String]) -> anyhow::Result<TrustDir> {
+    let names = Names::default();
+    let trust = TrustDir::new(dir);
+    if !trust.registry_path().exists() {
+        println!("generating identities in {} (credentials are secret)", dir.display());
+        return Ok(TrustDir::init(dir, teams, &names)?);
+    }
+    let registry = trust.load()?;
+    for team in teams.iter().filter(|t| registry.get(&team_user(t)).is_none()) {
+        trust.add_team(team, &names)?;
+    }
+    Ok(trust)
+}
+
+/// `nats` connecting as identity `name` of `trust`.
+fn as_identity(nats: &NatsArgs, trust: &TrustDir, name: &str) -> NatsArgs {
+    NatsArgs { nats_creds: Some(trust.creds_path(name)), ..nats.clone() }
 }
 
 /// Publishes the policy, retrying until ingest answers (it may still be starting).

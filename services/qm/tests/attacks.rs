@@ -95,3 +95,45 @@ async fn direct_appends_forged_ticks_and_fleet_changes_by_a_team_are_refused() -
     }
     Ok(())
 }
+
+/// `qm replay` / `qm audit`: whether they passed (they exit 2 on findings) and stdout.
+fn audit_output(system: &System, args: &[&str]) -> anyhow::Result<(bool, String)> {
+    let output = system.services.qm_output(args)?;
+    Ok((output.status.success(), String::from_utf8(output.stdout)?))
+}
+
+/// What only the admin (or someone with the server's files) can do is still seen: a
+/// direct append to the input log, a deleted input entry, a purged decision log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_and_audit_find_direct_appends_deletions_and_purges() -> anyhow::Result<()> {
+    let system = System::start()?;
+    let operator = start_small_fleet(&system).await?;
+    let event = InputEvent::DemandDeclared { spec: workload("ml", "w1", 8), chips_desired: 4 };
+    expect_accepted(send_until_answered(&operator, "qm.in.demand.ml.w1", &event, None).await?)?;
+    eventually(Duration::from_secs(15), || Ok((applied(&system.status()?, "w1") == 4).then_some(()))).await?;
+    let (passed, clean) = audit_output(&system, &["replay"])?;
+    assert!(passed && clean.contains("MATCH") && clean.contains("TAMPER CHECK OK"), "{clean}");
+    let (passed, clean) = audit_output(&system, &["audit"])?;
+    assert!(passed && clean.contains("TAMPER CHECK OK"), "{clean}");
+
+    // The admin appends straight to the input log, skipping ingest: signed, but by the admin.
+    let admin = system.bus_as("admin").await?;
+    let tick = qm_model::Envelope::new(qm_model::Uuid::now_v7(), 1, "admin", None, InputEvent::Tick);
+    let appended = publish::publish(&admin, subjects::input("tick", &[]), "admin-tick", &tick).await?;
+    let (passed, replay) = audit_output(&system, &["replay"])?;
+    assert!(!passed, "replay passed over a direct append: {replay}");
+    assert!(replay.contains(&format!("TAMPERED: QM_INPUT #{} (qm.input.tick): signed by admin", appended.sequence)), "{replay}");
+
+    // A deleted input entry and a purged decision log are gaps.
+    let js = admin.raw_jetstream();
+    js.get_stream(subjects::INPUT_STREAM).await?.delete_message(2).await?;
+    js.get_stream(subjects::DECISIONS_STREAM).await?.purge().await?;
+    let (passed, audit) = audit_output(&system, &["audit", "--json"])?;
+    assert!(!passed, "audit passed over a deletion and a purge: {audit}");
+    let report: serde_json::Value = serde_json::from_str(&audit)?;
+    let findings = report["tamper"]["findings"].as_array().cloned().unwrap_or_default();
+    let gap = |stream: &str, first: u64| findings.iter().any(|f| f["finding"] == "gap" && f["stream"] == stream && f["first"] == first);
+    assert!(gap("QM_INPUT", 2), "deleted input entry not found: {report}");
+    assert!(gap("QM_DECISIONS", 1), "purged decisions not found: {report}");
+    Ok(())
+}

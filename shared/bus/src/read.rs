@@ -171,17 +171,19 @@ async fn stalled(bus: &Bus, stream_name: &str, next_sequence: u64) -> bool {
 }
 
 /// Reads every message now in `stream_name` from `from_sequence` and stops: for
-/// one-shot rebuilds (`qm status`, `qm replay`).
+/// one-shot rebuilds (`qm status`, `qm replay`). Also on a log with holes: a purged
+/// log (no messages) or deleted last entries (it stops when nothing is pending).
 pub async fn read_all(bus: &Bus, stream_name: &str, from_sequence: u64) -> Result<Vec<Entry>, BusError> {
-    let last = crate::streams::last_sequence(bus, stream_name).await?;
+    let state = crate::streams::state(bus, stream_name).await?;
+    let last = state.last_sequence;
     let mut out = Vec::new();
-    if last < from_sequence.max(1) {
+    if last < from_sequence.max(1) || state.messages == 0 {
         return Ok(out);
     }
     let mut messages = Box::pin(follow(bus, stream_name, from_sequence).await?);
     while let Some(entry) = messages.next().await {
         let entry = entry?;
-        let done = entry.sequence >= last;
+        let done = entry.sequence >= last || entry.pending == 0;
         out.push(entry);
         if done {
             break;

@@ -46,4 +46,6 @@ pub enum RejectCode {
     /// The request's `Qm-Schema-Version` is one this ingest does not read: send an older
     /// shape, or upgrade ingest.
     UnsupportedVersion,
+    /// The team sent more than its rate allows: retry later, with the same idempotency key.
+    RateLimited,
 }

@@ -58,7 +58,7 @@ variants!(reply_variant, REPLY_VARIANTS, IngestReply { Accepted, Rejected });
 variants!(
     code_variant,
     CODE_VARIANTS,
-    RejectCode { Malformed, TooLarge, BadSubject, OutOfRange, Unknown, Forbidden, Unavailable, Conflict, UnsupportedVersion }
+    RejectCode { Malformed, TooLarge, BadSubject, OutOfRange, Unknown, Forbidden, Unavailable, Conflict, UnsupportedVersion, RateLimited }
 );
 variants!(tier_variant, TIER_VARIANTS, PriorityTier { Low, Normal, High, Critical });
 variants!(kind_variant, KIND_VARIANTS, WorkloadKind { Training, Inference, Batch, Interactive });

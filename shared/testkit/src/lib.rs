@@ -33,6 +33,9 @@ pub struct NatsServer {
 /// The generated identities of a server started with auth on.
 struct Auth {
     trust: TrustDir,
+    /// The configuration file the server runs with: the accounts file, or a file
+    /// including it with JetStream limits.
+    config: PathBuf,
     /// The generated directory, when the server made it (removed on drop).
     _dir: Option<tempfile::TempDir>,
 }
@@ -55,18 +58,33 @@ impl NatsServer {
         let dir = tempfile::Builder::new().prefix("qm-trust-").tempdir()?;
         let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
         let trust = TrustDir::init(dir.path(), &teams, &Names::default())?;
-        Self::start_auth(Auth { trust, _dir: Some(dir) })
+        let config = trust.accounts_path();
+        Self::start_auth(Auth { trust, config, _dir: Some(dir) })
+    }
+
+    /// [`NatsServer::start_secure`] with JetStream's file store limited to
+    /// `store_bytes_max` (`max_file_store`), as on a small disk.
+    pub fn start_secure_with_store(teams: &[&str], store_bytes_max: u64) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("qm-trust-").tempdir()?;
+        let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
+        let trust = TrustDir::init(dir.path(), &teams, &Names::default())?;
+        // nats-server resolves an include relative to the including file.
+        let config = dir.path().join("server.conf");
+        let accounts = qm_trust::registry::ACCOUNTS_FILE;
+        std::fs::write(&config, format!("include \"{accounts}\"\njetstream {{ max_file_store: {store_bytes_max} }}\n"))?;
+        Self::start_auth(Auth { trust, config, _dir: Some(dir) })
     }
 
     /// Starts a server with auth on, from an init directory made elsewhere (`qm init`).
     pub fn start_with_trust(trust: TrustDir) -> Result<Self> {
-        Self::start_auth(Auth { trust, _dir: None })
+        let config = trust.accounts_path();
+        Self::start_auth(Auth { trust, config, _dir: None })
     }
 
     fn start_auth(auth: Auth) -> Result<Self> {
         let store = tempfile::Builder::new().prefix("qm-nats-").tempdir()?;
         let port = free_port()?;
-        let child = spawn(port, store.path(), Some(&auth.trust.accounts_path()))?;
+        let child = spawn(port, store.path(), Some(&auth.config))?;
         let server = Self { child: Some(child), port, store, auth: Some(auth) };
         server.wait_ready()?;
         Ok(server)
@@ -81,7 +99,12 @@ impl NatsServer {
 
     /// [`NatsServer::start_provisioned`] with other settings (e.g. a lease TTL).
     pub fn start_provisioned_with(teams: &[&str], provision: qm_bus::provision::Provision) -> Result<Self> {
-        let server = Self::start_secure(teams)?;
+        Self::start_secure(teams)?.provisioned(provision)
+    }
+
+    /// Provisions this secured server as the admin, as `qm creds apply` does.
+    pub fn provisioned(self, provision: qm_bus::provision::Provision) -> Result<Self> {
+        let server = self;
         let settings = server.connect_settings("admin")?;
         // Blocking on a fresh runtime in its own thread: callers may be inside one.
         std::thread::spawn(move || -> Result<()> {
@@ -146,7 +169,7 @@ impl NatsServer {
     /// Starts the server again on the same port and store: what it had persisted survives.
     pub fn restart(&mut self) -> Result<()> {
         self.kill();
-        let config = self.trust().map(TrustDir::accounts_path);
+        let config = self.auth.as_ref().map(|auth| auth.config.clone());
         self.child = Some(spawn(self.port, self.store.path(), config.as_deref())?);
         self.wait_ready()
     }

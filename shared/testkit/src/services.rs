@@ -135,16 +135,22 @@ impl Services {
 
     /// Runs the `qm` CLI against the same server and returns its stdout.
     pub fn qm(&self, args: &[&str]) -> anyhow::Result<String> {
-        let output = Command::new(workspace_binary("qm")?)
-            .args(args)
-            .env("QM_NATS_URL", &self.url)
-            .envs(self.credentials_env("qm"))
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()?;
+        let output = self.qm_output(args)?;
         if !output.status.success() {
             bail!("qm {args:?} failed: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         }
         Ok(String::from_utf8(output.stdout)?)
+    }
+
+    /// Runs the `qm` CLI, whatever its exit status (`qm replay` and `qm audit` exit 2
+    /// on findings, and print them).
+    pub fn qm_output(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        Ok(Command::new(workspace_binary("qm")?)
+            .args(args)
+            .env("QM_NATS_URL", &self.url)
+            .envs(self.credentials_env("qm"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()?)
     }
 
     /// `qm status --json`, parsed.

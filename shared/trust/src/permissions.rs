@@ -90,6 +90,7 @@ pub fn permissions(role: &Role, public_key: &str, names: &Names) -> Permissions 
             auditor(&mut p, names);
         }
         Role::Auditor => auditor(&mut p, names),
+        Role::Agent => p.publish.allow.push("qm.in.usage.>".into()),
         Role::Team(team) => team_member(&mut p, team, names),
     }
     // Only the actuator consumes (and so acknowledges) the decisions it applies.

@@ -48,13 +48,13 @@ fn matcher_follows_nats_rules() {
 #[test]
 fn each_kind_of_input_is_sent_only_by_whom_it_belongs_to() {
     let cases: &[(&str, &[Role], &[Role])] = &[
-        ("qm.in.demand.ml.w1", &[Role::Admin, Role::Operator, ml()], &[Role::Team("cv".into()), Role::Auditor, Role::Policy, Role::Actuator]),
-        ("qm.in.usage.ml.w1", &[Role::Operator, ml()], &[Role::Team("cv".into()), Role::Auditor]),
-        ("qm.in.finish.ml.w1", &[Role::Operator, ml()], &[Role::Team("cv".into())]),
+        ("qm.in.demand.ml.w1", &[Role::Admin, Role::Operator, ml()], &[Role::Team("cv".into()), Role::Auditor, Role::Policy, Role::Actuator, Role::Agent]),
+        ("qm.in.usage.ml.w1", &[Role::Operator, ml(), Role::Agent], &[Role::Team("cv".into()), Role::Auditor]),
+        ("qm.in.finish.ml.w1", &[Role::Operator, ml()], &[Role::Team("cv".into()), Role::Agent]),
         ("qm.in.team.ml", &[Role::Admin, Role::Operator], &[ml(), Role::Auditor, Role::Ingest, Role::Policy]),
         ("qm.in.pool.us-h100", &[Role::Operator], &[ml(), Role::Auditor]),
-        ("qm.in.policy", &[Role::Operator], &[ml(), Role::Auditor, Role::Policy]),
-        ("qm.input.demand.ml.w1", &[Role::Admin, Role::Ingest], &[ml(), Role::Operator, Role::Policy, Role::Actuator, Role::Auditor]),
+        ("qm.in.policy", &[Role::Operator], &[ml(), Role::Auditor, Role::Policy, Role::Agent]),
+        ("qm.input.demand.ml.w1", &[Role::Admin, Role::Ingest], &[ml(), Role::Operator, Role::Policy, Role::Actuator, Role::Auditor, Role::Agent]),
         ("qm.input.tick", &[Role::Ingest], &[ml(), Role::Operator, Role::Policy, Role::Actuator]),
         ("qm.dead.demand", &[Role::Ingest], &[ml(), Role::Operator, Role::Policy]),
         ("qm.decision.ml.w1", &[Role::Admin, Role::Policy], &[ml(), Role::Operator, Role::Ingest, Role::Actuator, Role::Auditor]),
@@ -74,7 +74,7 @@ fn each_kind_of_input_is_sent_only_by_whom_it_belongs_to() {
 
 #[test]
 fn nobody_but_admin_creates_changes_purges_or_deletes_streams_and_consumers() {
-    let everyone = [Role::Ingest, Role::Policy, Role::Actuator, Role::Operator, Role::Auditor, ml()];
+    let everyone = [Role::Ingest, Role::Policy, Role::Actuator, Role::Operator, Role::Auditor, Role::Agent, ml()];
     let destructive = [
         "$JS.API.STREAM.CREATE.QM_INPUT",
         "$JS.API.STREAM.UPDATE.QM_INPUT",

@@ -22,6 +22,9 @@ pub enum Role {
     Operator,
     /// Reads every log; writes nothing.
     Auditor,
+    /// The usage collector (`qm-agent`): reports measured usage for any team's workloads
+    /// (what the scheduler says each holds), and nothing else.
+    Agent,
     /// Sends demand, usage and finish for its own workloads; reads its own decisions.
     Team(String),
 }
@@ -36,13 +39,14 @@ impl Role {
             Role::Actuator => "actuator",
             Role::Operator => "operator",
             Role::Auditor => "auditor",
+            Role::Agent => "agent",
             Role::Team(_) => "team",
         }
     }
 
     /// The identities every installation has, before any team is added.
-    pub fn fixed() -> [Role; 6] {
-        [Role::Admin, Role::Ingest, Role::Policy, Role::Actuator, Role::Operator, Role::Auditor]
+    pub fn fixed() -> [Role; 7] {
+        [Role::Admin, Role::Ingest, Role::Policy, Role::Actuator, Role::Operator, Role::Auditor, Role::Agent]
     }
 }
 

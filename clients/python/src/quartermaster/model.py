@@ -329,6 +329,7 @@ class RejectCode(str, enum.Enum):
     UNAVAILABLE = "unavailable"
     CONFLICT = "conflict"
     UNSUPPORTED_VERSION = "unsupported_version"
+    RATE_LIMITED = "rate_limited"
 
 
 class IngestReply(TaggedUnion):

@@ -313,5 +313,12 @@ pub fn replies() -> Vec<(&'static str, IngestReply)> {
             "Rejected.unsupported_version",
             rejected(RejectCode::UnsupportedVersion, "request schema version 2: this ingest reads versions 1 to 1"),
         ),
+        (
+            "Rejected.rate_limited",
+            rejected(
+                RejectCode::RateLimited,
+                "team research sent more than 2000 requests/s (burst 4000): retry later with the same idempotency key",
+            ),
+        ),
     ]
 }

@@ -1,0 +1,68 @@
+//! `qm up` is secure by default: it generates the identities, starts nats-server with
+//! their accounts file, and the demo runs as the operator; a connection without
+//! credentials is refused, and a team's credentials do not read the logs.
+
+use qm_testkit::ingest::eventually;
+use qm_testkit::{free_port, workspace_binary};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// `qm up`, killed on drop (it stops its children when it gets SIGTERM; SIGKILL leaves
+/// them to `kill_on_drop`, which needs its runtime: so SIGTERM first).
+struct Up(Child);
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `qm status --json` as the identity whose credentials are `creds`.
+fn status_as(url: &str, creds: &Path) -> anyhow::Result<serde_json::Value> {
+    let output = Command::new(workspace_binary("qm")?).args(["status", "--json"]).env("QM_NATS_URL", url).env("QM_NATS_CREDS", creds).output()?;
+    anyhow::ensure!(output.status.success(), "qm status failed: {}", String::from_utf8_lossy(&output.stderr));
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+fn chips_applied(status: &serde_json::Value) -> u64 {
+    let workloads = status["workloads"].as_array().into_iter().flatten();
+    workloads.flat_map(|w| w["applied"].as_object().into_iter().flatten().filter_map(|(_, c)| c.as_u64())).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qm_up_runs_with_auth_and_refuses_anonymous_connections() -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let url = format!("nats://127.0.0.1:{}", free_port()?);
+    let child = Command::new(workspace_binary("qm")?)
+        .args(["up", "--duration-s", "300", "--seed", "3", "--data-dir"])
+        .arg(data.path())
+        .env("QM_NATS_URL", &url)
+        .env_remove("QM_NATS_CREDS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let _up = Up(child);
+    let creds = data.path().join("trust/creds");
+    // The demo's demand is granted and applied, all through authenticated connections.
+    let applied = eventually(Duration::from_secs(90), || Ok(status_as(&url, &creds.join("operator.nk")).ok().map(|s| chips_applied(&s)).filter(|c| *c > 0))).await?;
+    assert!(applied > 0);
+
+    let anonymous = qm_bus::ConnectSettings { url: url.clone(), start_timeout: Duration::from_secs(3), ..Default::default() };
+    assert!(qm_bus::connect(&anonymous).await.is_err(), "a connection without credentials must be refused");
+    // A team identity was generated for each team of the demo fleet; it connects, but
+    // may not read the whole input log that `qm status` rebuilds from.
+    let team = creds.join("team-research.nk");
+    assert!(team.exists(), "no identity for the demo fleet's team research");
+    assert!(status_as(&url, &team).is_err(), "a team read the whole input log");
+    Ok(())
+}
