@@ -111,22 +111,11 @@ mod tests {
     use qm_trust::registry::generate;
     use qm_trust::{sign, Credentials, Role};
 
-    struct Keys {
-        registry: Registry,
-        ingest: Credentials,
-        actuator: Credentials,
-        admin: Credentials,
-    }
-
-    fn keys() -> Keys {
-        let mut registry = Registry::default();
-        let mut key = |role: Role| {
-            let new = generate(role.kind(), role).expect("generate");
-            registry.identities.push(new.identity);
-            Credentials::from_seed(&new.seed).expect("seed")
-        };
-        let (ingest, actuator, admin) = (key(Role::Ingest), key(Role::Actuator), key(Role::Admin));
-        Keys { registry, ingest, actuator, admin }
+    /// A registry of three identities and their keys: ingest, actuator, admin.
+    fn keys() -> (Registry, [Credentials; 3]) {
+        let made = [Role::Ingest, Role::Actuator, Role::Admin].map(|role| generate(role.kind(), role).expect("generate"));
+        let registry = Registry { identities: made.iter().map(|m| m.identity.clone()).collect() };
+        (registry, made.map(|m| Credentials::from_seed(&m.seed).expect("seed")))
     }
 
     fn entry(sequence: u64, subject: &str, by: Option<&Credentials>) -> Entry {
@@ -141,9 +130,9 @@ mod tests {
 
     #[test]
     fn a_genuine_log_has_no_findings() {
-        let k = keys();
-        let entries = [entry(1, "qm.input.tick", Some(&k.ingest)), entry(2, "qm.act.w1", Some(&k.actuator))];
-        let report = TamperReport::check(&[log(&entries, 2)], Some(&k.registry));
+        let (registry, [ingest, actuator, _]) = keys();
+        let entries = [entry(1, "qm.input.tick", Some(&ingest)), entry(2, "qm.act.w1", Some(&actuator))];
+        let report = TamperReport::check(&[log(&entries, 2)], Some(&registry));
         assert_eq!(report.findings, vec![]);
         assert!(report.signatures_checked && report.entries_checked == 2);
         assert!(report.render().contains("TAMPER CHECK OK"));
@@ -151,17 +140,17 @@ mod tests {
 
     #[test]
     fn entries_not_signed_by_their_writer_are_found() {
-        let k = keys();
+        let (registry, [ingest, actuator, admin]) = keys();
         let entries = [
             entry(1, "qm.input.tick", None),
-            entry(2, "qm.input.demand.ml.w1", Some(&k.admin)),
-            entry(3, "qm.input.demand.ml.w1", Some(&k.actuator)),
-            entry(4, "qm.input.usage.ml.w1", Some(&k.ingest)),
+            entry(2, "qm.input.demand.ml.w1", Some(&admin)),
+            entry(3, "qm.input.demand.ml.w1", Some(&actuator)),
+            entry(4, "qm.input.usage.ml.w1", Some(&ingest)),
         ];
-        let mut altered = entry(5, "qm.input.usage.ml.w1", Some(&k.ingest));
+        let mut altered = entry(5, "qm.input.usage.ml.w1", Some(&ingest));
         altered.payload = bytes::Bytes::from_static(b"altered");
         let entries: Vec<Entry> = entries.into_iter().chain([altered]).collect();
-        let report = TamperReport::check(&[log(&entries, 5)], Some(&k.registry));
+        let report = TamperReport::check(&[log(&entries, 5)], Some(&registry));
         let flagged: Vec<u64> = report.findings.iter().map(|f| match f {
             Finding::NotGenuine { sequence, .. } => *sequence,
             Finding::Gap { .. } => 0,
@@ -172,12 +161,12 @@ mod tests {
 
     #[test]
     fn a_purge_a_deleted_entry_and_a_deleted_tail_are_gaps() {
-        let k = keys();
-        let e = |s| entry(s, "qm.input.tick", Some(&k.ingest));
+        let (registry, [ingest, ..]) = keys();
+        let e = |s| entry(s, "qm.input.tick", Some(&ingest));
         let gap = |first, last| Finding::Gap { stream: "QM_INPUT".into(), first, last };
         // Purged up to 3, #6 deleted, #9..#10 deleted at the end.
         let entries = [e(4), e(5), e(7), e(8)];
-        let report = TamperReport::check(&[log(&entries, 10)], Some(&k.registry));
+        let report = TamperReport::check(&[log(&entries, 10)], Some(&registry));
         assert_eq!(report.findings, vec![gap(1, 3), gap(6, 6), gap(9, 10)]);
         // Purged entirely.
         assert_eq!(TamperReport::check(&[log(&[], 5)], None).findings, vec![gap(1, 5)]);

@@ -22,6 +22,13 @@ fn forged_grant() -> qm_model::Envelope<qm_model::DecisionRecorded> {
     decision_envelope(cause, 0, "forged", false, decision)
 }
 
+/// Team ml asks for 4 chips for `workload`, and waits until they are applied.
+async fn demand_applied(system: &System, bus: &qm_bus::Bus, workload_id: &str) -> anyhow::Result<()> {
+    let event = InputEvent::DemandDeclared { spec: workload("ml", workload_id, 8), chips_desired: 4 };
+    expect_accepted(send_until_answered(bus, &format!("qm.in.demand.ml.{workload_id}"), &event, None).await?)?;
+    eventually(Duration::from_secs(15), || Ok((applied(&system.status()?, workload_id) == 4).then_some(()))).await
+}
+
 fn granted_to_ghost(system: &System) -> anyhow::Result<u64> {
     Ok(applied(&system.status()?, "ghost"))
 }
@@ -62,9 +69,7 @@ async fn a_forged_decision_is_refused_by_the_server_and_by_the_actuator() -> any
     assert_eq!(granted_to_ghost(&system)?, 0);
 
     // Genuine decisions still apply: the policy signs them.
-    let event = InputEvent::DemandDeclared { spec: workload("ml", "w1", 8), chips_desired: 4 };
-    expect_accepted(send_until_answered(&operator, "qm.in.demand.ml.w1", &event, None).await?)?;
-    eventually(Duration::from_secs(15), || Ok((applied(&system.status()?, "w1") == 4).then_some(()))).await?;
+    demand_applied(&system, &operator, "w1").await?;
     for entry in read_all(&operator, subjects::DECISIONS_STREAM, 1).await?.iter().filter(|e| !e.subject.ends_with(".ghost")) {
         entry.verify(&system.nats.trust().ok_or_else(|| anyhow::anyhow!("auth off"))?.load()?)?;
     }
@@ -107,10 +112,7 @@ fn audit_output(system: &System, args: &[&str]) -> anyhow::Result<(bool, String)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_and_audit_find_direct_appends_deletions_and_purges() -> anyhow::Result<()> {
     let system = System::start()?;
-    let operator = start_small_fleet(&system).await?;
-    let event = InputEvent::DemandDeclared { spec: workload("ml", "w1", 8), chips_desired: 4 };
-    expect_accepted(send_until_answered(&operator, "qm.in.demand.ml.w1", &event, None).await?)?;
-    eventually(Duration::from_secs(15), || Ok((applied(&system.status()?, "w1") == 4).then_some(()))).await?;
+    demand_applied(&system, &start_small_fleet(&system).await?, "w1").await?;
     let (passed, clean) = audit_output(&system, &["replay"])?;
     assert!(passed && clean.contains("MATCH") && clean.contains("TAMPER CHECK OK"), "{clean}");
     let (passed, clean) = audit_output(&system, &["audit"])?;
