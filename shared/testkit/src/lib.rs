@@ -11,9 +11,11 @@
 //!
 //! - [`services`]: the service binaries as child processes (SIGKILL, restart, metrics, the CLI).
 //! - [`ingest`]: input sent through ingest with retries, and the fleet fixtures tests declare.
+//! - [`tls`]: a CA and certificates generated for one test ([`NatsServer::start_secure_tls`]).
 
 pub mod ingest;
 pub mod services;
+pub mod tls;
 
 use anyhow::{bail, Context, Result};
 use qm_trust::{Names, TrustDir};
@@ -36,6 +38,8 @@ struct Auth {
     /// The configuration file the server runs with: the accounts file, or a file
     /// including it with JetStream limits.
     config: PathBuf,
+    /// TLS on, both ways, when the server was started with it.
+    tls: Option<tls::TestTls>,
     /// The generated directory, when the server made it (removed on drop).
     _dir: Option<tempfile::TempDir>,
 }
@@ -59,7 +63,7 @@ impl NatsServer {
         let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
         let trust = TrustDir::init(dir.path(), &teams, &Names::default())?;
         let config = trust.accounts_path();
-        Self::start_auth(Auth { trust, config, _dir: Some(dir) })
+        Self::start_auth(Auth { trust, config, tls: None, _dir: Some(dir) })
     }
 
     /// [`NatsServer::start_secure`] with JetStream's file store limited to
@@ -72,13 +76,32 @@ impl NatsServer {
         let config = dir.path().join("server.conf");
         let accounts = qm_trust::registry::ACCOUNTS_FILE;
         std::fs::write(&config, format!("include \"{accounts}\"\njetstream {{ max_file_store: {store_bytes_max} }}\n"))?;
-        Self::start_auth(Auth { trust, config, _dir: Some(dir) })
+        Self::start_auth(Auth { trust, config, tls: None, _dir: Some(dir) })
+    }
+
+    /// [`NatsServer::start_secure`] with TLS on both ways: a CA generated for the test,
+    /// the server's certificate, and clients must present one the CA signed
+    /// ([`NatsServer::connect_settings`] and the services started against it do).
+    pub fn start_secure_tls(teams: &[&str]) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("qm-trust-").tempdir()?;
+        let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
+        let trust = TrustDir::init(dir.path(), &teams, &Names::default())?;
+        let tls = tls::TestTls::generate(dir.path())?;
+        let config = dir.path().join("server.conf");
+        let accounts = qm_trust::registry::ACCOUNTS_FILE;
+        std::fs::write(&config, format!("include \"{accounts}\"\n{}", tls.server_block()))?;
+        Self::start_auth(Auth { trust, config, tls: Some(tls), _dir: Some(dir) })
+    }
+
+    /// The TLS files, when the server runs with TLS.
+    pub fn tls(&self) -> Option<&tls::TestTls> {
+        self.auth.as_ref().and_then(|auth| auth.tls.as_ref())
     }
 
     /// Starts a server with auth on, from an init directory made elsewhere (`qm init`).
     pub fn start_with_trust(trust: TrustDir) -> Result<Self> {
         let config = trust.accounts_path();
-        Self::start_auth(Auth { trust, config, _dir: None })
+        Self::start_auth(Auth { trust, config, tls: None, _dir: None })
     }
 
     fn start_auth(auth: Auth) -> Result<Self> {
@@ -124,7 +147,8 @@ impl NatsServer {
     /// name connects to a server without auth).
     pub fn connect_settings(&self, name: &str) -> Result<qm_bus::ConnectSettings> {
         let credentials = if self.auth.is_some() { Some(self.creds(name)?) } else { None };
-        Ok(qm_bus::ConnectSettings { url: self.url(), name: format!("test-{name}"), credentials, ..Default::default() })
+        let tls = self.tls().map(tls::TestTls::client_settings).unwrap_or_default();
+        Ok(qm_bus::ConnectSettings { url: self.url(), name: format!("test-{name}"), credentials, tls, ..Default::default() })
     }
 
     /// Makes the server re-read its configuration (SIGHUP), as after `qm creds add-team`.

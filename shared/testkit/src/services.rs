@@ -20,19 +20,22 @@ pub struct Services {
     env: Vec<(String, String)>,
     /// With auth on: each service connects with its own credentials, the CLI as operator.
     trust: Option<TrustDir>,
+    /// With TLS on: every process trusts the test CA and presents the client certificate.
+    tls: Option<crate::tls::TestTls>,
 }
 
 impl Services {
     /// No service yet; `env` is given to every one started later.
     pub fn new(url: &str, env: &[(&str, &str)]) -> Self {
         let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        Self { url: url.to_owned(), children: BTreeMap::new(), metrics_ports: BTreeMap::new(), env, trust: None }
+        Self { url: url.to_owned(), children: BTreeMap::new(), metrics_ports: BTreeMap::new(), env, trust: None, tls: None }
     }
 
     /// No service yet, against `server`: with its credentials when auth is on.
     pub fn for_server(server: &NatsServer, env: &[(&str, &str)]) -> Self {
         let mut services = Self::new(&server.url(), env);
         services.trust = server.trust().cloned();
+        services.tls = server.tls().cloned();
         services
     }
 
@@ -53,10 +56,12 @@ impl Services {
             Some(service) => service,
             None => "operator",
         };
-        vec![
+        let mut env = vec![
             ("QM_NATS_CREDS".to_owned(), trust.creds_path(identity).display().to_string()),
             ("QM_TRUST_FILE".to_owned(), trust.registry_path().display().to_string()),
-        ]
+        ];
+        env.extend(self.tls.iter().flat_map(crate::tls::TestTls::client_env));
+        env
     }
 
     /// Starts ingest, policy and actuator.
