@@ -11,6 +11,7 @@ mod sim;
 mod status;
 mod supervise;
 mod tamper;
+mod top;
 mod up;
 
 use anyhow::Context;
@@ -30,6 +31,10 @@ struct Cli {
     /// workload panics, so `status`, `halt` and `replay` see the policy's halts.
     #[arg(long, env = "QM_FAULT_FOLD_PANIC", hide = true, global = true)]
     fault_fold_panic: Option<qm_core::FoldFault>,
+    /// How long to keep retrying (same idempotency key, backoff up to 2 s) while ingest
+    /// does not answer; 0 = try once.
+    #[arg(long, global = true, env = "QM_RETRY_S", default_value_t = 15)]
+    retry_s: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -111,6 +116,8 @@ enum Command {
     History(audit::HistoryArgs),
     /// Why a workload waits or was shrunk, and what would change it; --demand N: what a demand would get now (publishes nothing).
     Explain(explain::ExplainArgs),
+    /// A live terminal view: chips by type and region, teams against guarantee and fair share, pending demand, decisions; drill into a team, pool or workload.
+    Top(top::TopArgs),
     /// Shadow mode: what the advisory decisions would have changed against standing reservations.
     ShadowReport {
         /// Today's reservations: `[[reservation]]` tables with team, pool, chips.
@@ -162,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = cli.nats.connect_settings("qm-cli");
     let bus = || async { Ok::<Bus, anyhow::Error>(connect(&settings).await?) };
+    let retry = send::Retry { within: std::time::Duration::from_secs(cli.retry_s), ..send::Retry::default() };
     match cli.command {
         Command::Up(args) => up::run(args, &cli.nats).await,
         Command::Sim(args) => sim::run(args),
@@ -169,28 +177,28 @@ async fn main() -> anyhow::Result<()> {
         Command::Demand(args) => {
             let client = bus().await?;
             let event = demand_event(&args)?;
-            let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, args.key.as_deref()).await?;
+            let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, args.key.as_deref(), &retry).await?;
             println!("accepted {id} at input sequence {seq}");
             Ok(())
         }
         Command::Usage { workload, team, busy, window_s } => {
             let client = bus().await?;
             let event = InputEvent::UsageReported { workload: workload.as_str().into(), chips_busy: busy, window_s };
-            let (id, seq) = send::send_accepted(&client, send::subject_for_team("usage", &team, &workload), &event, None).await?;
+            let (id, seq) = send::send_accepted(&client, send::subject_for_team("usage", &team, &workload), &event, None, &retry).await?;
             println!("accepted {id} at input sequence {seq}");
             Ok(())
         }
         Command::Finish { workload, team } => {
             let client = bus().await?;
             let event = InputEvent::WorkloadFinished { workload: workload.as_str().into() };
-            let (id, seq) = send::send_accepted(&client, send::subject_for_team("finish", &team, &workload), &event, None).await?;
+            let (id, seq) = send::send_accepted(&client, send::subject_for_team("finish", &team, &workload), &event, None, &retry).await?;
             println!("accepted {id} at input sequence {seq}");
             Ok(())
         }
         Command::Fleet { file } => {
             let client = bus().await?;
             let fleet = fleet::FleetFile::load(&file)?;
-            let declared = up::declare_fleet(&client, &fleet).await?;
+            let declared = up::declare_fleet(&client, &fleet, &retry).await?;
             println!("declared {declared} pools and teams");
             Ok(())
         }
@@ -198,7 +206,7 @@ async fn main() -> anyhow::Result<()> {
             let client = bus().await?;
             let policy = load_policy(&file)?;
             let event = InputEvent::PolicyPublished(policy);
-            let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, None).await?;
+            let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, None, &retry).await?;
             println!("policy published as {id} at input sequence {seq}");
             Ok(())
         }
@@ -228,7 +236,7 @@ async fn main() -> anyhow::Result<()> {
                 HaltAction::Retry => qm_model::HaltResolution::Retry,
             };
             let event = InputEvent::HaltResolved { sequence, resolution };
-            let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, None).await?;
+            let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, None, &retry).await?;
             println!("halt at entry {sequence} resolved ({resolution:?}) as {id} at input sequence {seq}");
             Ok(())
         }
@@ -248,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Why { workload, json } => audit::why(&bus().await?, &workload, json).await,
         Command::History(args) => audit::history(&bus().await?, &args).await,
         Command::Explain(args) => explain::run(&bus().await?, &args, cli.fault_fold_panic).await,
+        Command::Top(args) => top::run(&bus().await?, &args, cli.fault_fold_panic).await,
         Command::ShadowReport { reservations, json } => {
             audit::shadow_report(&bus().await?, &reservations, json).await
         }

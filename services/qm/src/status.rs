@@ -3,19 +3,43 @@
 use qm_bus::read::{decode_log, read_all};
 use qm_bus::subjects;
 use qm_core::guard::fold_log;
-use qm_core::{Engine, FleetStatus, FoldFault, Guard, Halt};
+use qm_core::{Engine, FleetStatus, FoldFault, Guard, Halt, Step};
 use qm_model::{LogRecord, PolicyConfig};
 use std::fmt::Write;
 
 /// Rebuilds the engine by folding all of `QM_INPUT`, exactly as the policy service does:
 /// a poison entry halts the fold there (the halt is returned), skipped entries are left out.
 pub async fn rebuild(js: &qm_bus::Bus, fault: Option<FoldFault>) -> anyhow::Result<(Engine, Option<Halt>)> {
-    let records: Vec<LogRecord> =
-        read_all(js, subjects::INPUT_STREAM, 1).await?.iter().filter_map(|entry| decode_log(entry).ok()).collect();
+    let (engine, guard, _) = rebuild_guarded(js, fault).await?;
+    Ok((engine, guard.halt().cloned()))
+}
+
+/// [`rebuild`], keeping the guard and the next sequence to read, for a view that goes
+/// on following the log ([`fold_new`]).
+pub async fn rebuild_guarded(js: &qm_bus::Bus, fault: Option<FoldFault>) -> anyhow::Result<(Engine, Guard, u64)> {
+    let entries = read_all(js, subjects::INPUT_STREAM, 1).await?;
+    let next = entries.last().map_or(1, |e| e.sequence + 1);
+    let records: Vec<LogRecord> = entries.iter().filter_map(|entry| decode_log(entry).ok()).collect();
     let log = records.iter().map(|r| (r.sequence, r.time_ms, &r.event));
     let guard = Guard::new(subjects::INPUT_STREAM).with_fault(fault);
     let (engine, guard) = fold_log(guard, &PolicyConfig::default(), log);
-    Ok((engine, guard.halt().cloned()))
+    Ok((engine, guard, next))
+}
+
+/// Folds what `QM_INPUT` gained from sequence `from` on into a live engine and its
+/// guard, as the policy follows the log. Returns the next sequence to read, or `None`
+/// when the fold halted or a halt was resolved: then rebuild from the start.
+pub async fn fold_new(js: &qm_bus::Bus, engine: &mut Engine, guard: &mut Guard, from: u64) -> anyhow::Result<Option<u64>> {
+    let mut next = from;
+    for entry in read_all(js, subjects::INPUT_STREAM, from).await? {
+        next = entry.sequence + 1;
+        let Ok(record) = decode_log(&entry) else { continue };
+        match guard.step(engine, record.sequence, record.time_ms, &record.event) {
+            Step::Decided(_) | Step::Held | Step::Skipped => {}
+            Step::Halted(_) | Step::Rebuild { .. } => return Ok(None),
+        }
+    }
+    Ok(Some(next))
 }
 
 /// What `qm status` shows: the fleet, and the halt if the fold is halted.

@@ -10,7 +10,7 @@ use crate::demo::DemoLoad;
 use crate::fleet::{FleetFile, DEMO_FLEET, DEMO_POLICY};
 use crate::send::{send, send_accepted, subject_for};
 use crate::status::summary_line;
-use crate::supervise::{listening, nats_server_binary, sibling_binary, Children};
+use crate::supervise::{listening, nats_server_binary, sibling_binary, Children, Supervised};
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use qm_bus::{connect, Bus};
@@ -111,14 +111,21 @@ async fn start_and_watch(
     if let Some(command) = &args.exec_command {
         actuator_env.push(("QM_EXEC_COMMAND", command.clone()));
     }
-    children.spawn("ingest", &sibling_binary("qm-ingest")?, &[], &service_env("ingest"), logs)?;
-    children.spawn("policy", &sibling_binary("qm-policy")?, &[], &service_env("policy"), logs)?;
-    children.spawn("actuator", &sibling_binary("qm-actuator")?, &[], &actuator_env, logs)?;
-    println!("started ingest, policy and actuator, each as itself (logs in {})", logs.display());
+    let pid = |p: Option<u32>| p.map_or_else(|| "?".to_owned(), |p| p.to_string());
+    let ingest_pid = children.spawn("ingest", &sibling_binary("qm-ingest")?, &[], &service_env("ingest"), logs)?;
+    let policy_pid = children.spawn("policy", &sibling_binary("qm-policy")?, &[], &service_env("policy"), logs)?;
+    let actuator_pid = children.spawn("actuator", &sibling_binary("qm-actuator")?, &[], &actuator_env, logs)?;
+    println!(
+        "started ingest (pid {}), policy (pid {}) and actuator (pid {}), each as itself; logs in {}; a service that exits is restarted",
+        pid(ingest_pid),
+        pid(policy_pid),
+        pid(actuator_pid),
+        logs.display()
+    );
 
     let client = connect(&as_identity(nats, &trust, "operator").connect_settings("qm-up")).await?;
     wait_for_ingest(&client, &policy).await?;
-    let declared = declare_fleet(&client, &fleet).await?;
+    let declared = declare_fleet(&client, &fleet, &crate::send::Retry::default()).await?;
     println!("policy {} published; {declared} pools and teams declared", policy.version);
     println!("from another shell: export QM_NATS_CREDS={} (operator; teams: team-<team>.nk beside it)", trust.creds_path("operator").display());
     let demo = (!args.no_demo).then(|| DemoLoad::new(fleet.workload_template.clone(), args.seed));
@@ -161,7 +168,7 @@ async fn wait_for_ingest(client: &Bus, policy: &PolicyConfig) -> anyhow::Result<
 }
 
 /// Declares every pool and team of a fleet file; returns how many.
-pub async fn declare_fleet(client: &Bus, fleet: &FleetFile) -> anyhow::Result<usize> {
+pub async fn declare_fleet(client: &Bus, fleet: &FleetFile, retry: &crate::send::Retry) -> anyhow::Result<usize> {
     let events = fleet
         .team
         .iter()
@@ -170,7 +177,7 @@ pub async fn declare_fleet(client: &Bus, fleet: &FleetFile) -> anyhow::Result<us
         .chain(fleet.pool.iter().cloned().map(InputEvent::PoolDeclared));
     let mut declared = 0;
     for event in events {
-        send_accepted(client, subject_for(&event), &event, None).await.with_context(|| format!("declaring {event:?}"))?;
+        send_accepted(client, subject_for(&event), &event, None, retry).await.with_context(|| format!("declaring {event:?}"))?;
         declared += 1;
     }
     Ok(declared)
@@ -205,8 +212,12 @@ async fn watch(
                 }
             }
             _ = second.tick() => {
-                if let Some((name, status)) = children.exited() {
-                    bail!("{name} exited ({status}); see its log");
+                for event in children.supervise() {
+                    match event {
+                        Supervised::Exited { name, status, restart_in } => println!("{name} exited ({status}); restarting in {restart_in:?} (see its log)"),
+                        Supervised::Restarted { name, pid } => println!("restarted {name} (pid {})", pid.unwrap_or_default()),
+                        Supervised::GaveUp { name, status } => bail!("{name} exited ({status}) too often in a row; see its log"),
+                    }
                 }
                 let elapsed_s = started.elapsed().as_secs();
                 if let Some(demo) = demo.as_mut() {

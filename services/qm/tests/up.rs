@@ -1,12 +1,15 @@
 //! `qm up` is secure by default: it generates the identities, starts nats-server with
 //! their accounts file, and the demo runs as the operator; a connection without
-//! credentials is refused, and a team's credentials do not read the logs.
+//! credentials is refused, and a team's credentials do not read the logs. A service that
+//! is SIGKILLed under `qm up` comes back (with backoff) and serves again.
 
 use qm_testkit::ingest::eventually;
 use qm_testkit::{free_port, workspace_binary};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// `qm up`, killed on drop (it stops its children when it gets SIGTERM; SIGKILL leaves
 /// them to `kill_on_drop`, which needs its runtime: so SIGTERM first).
@@ -65,4 +68,85 @@ async fn qm_up_runs_with_auth_and_refuses_anonymous_connections() -> anyhow::Res
     assert!(team.exists(), "no identity for the demo fleet's team research");
     assert!(status_as(&url, &team).is_err(), "a team read the whole input log");
     Ok(())
+}
+
+/// `qm up`'s stdout, line by line, as it comes.
+struct Said {
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Said {
+    fn of(child: &mut Child) -> anyhow::Result<Self> {
+        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Self { lines, seen: Vec::new() })
+    }
+
+    /// The first line from now on that contains `needle`.
+    fn wait_for(&mut self, needle: &str, within: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else { break };
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return Ok(line);
+            }
+        }
+        anyhow::bail!("no line with {needle:?} within {within:?}; qm up said:\n{}", self.seen.join("\n"))
+    }
+}
+
+/// The number after `<name> (pid ` in a line.
+fn pid_of(line: &str, name: &str) -> anyhow::Result<u32> {
+    let at = line.find(&format!("{name} (pid ")).ok_or_else(|| anyhow::anyhow!("no pid of {name} in {line}"))?;
+    let rest = &line[at + name.len() + 6..];
+    Ok(rest[..rest.find(')').unwrap_or(rest.len())].parse()?)
+}
+
+#[test]
+fn a_killed_service_is_restarted_and_serves_again() -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let url = format!("nats://127.0.0.1:{}", free_port()?);
+    let mut child = Command::new(workspace_binary("qm")?)
+        .args(["up", "--no-demo", "--data-dir"])
+        .arg(data.path())
+        .env("QM_NATS_URL", &url)
+        .env_remove("QM_NATS_CREDS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut said = Said::of(&mut child)?;
+    let _up = Up(child);
+    let ingest = pid_of(&said.wait_for("started ingest (pid", Duration::from_secs(30))?, "ingest")?;
+    said.wait_for("pools and teams declared", Duration::from_secs(60))?;
+
+    assert!(Command::new("kill").args(["-KILL", &ingest.to_string()]).status()?.success());
+    said.wait_for("ingest exited", Duration::from_secs(10))?;
+    let again = pid_of(&said.wait_for("restarted ingest (pid", Duration::from_secs(10))?, "ingest")?;
+    assert_ne!(again, ingest);
+
+    // The restarted ingest answers: one try each, no retries inside qm, must be accepted.
+    let creds = data.path().join("trust/creds/operator.nk");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = Command::new(workspace_binary("qm")?)
+            .args(["--retry-s", "0", "demand", "probe", "--team", "research", "--chips", "1", "--accepts", "l4=0.1", "--key", "probe-1"])
+            .env("QM_NATS_URL", &url)
+            .env("QM_NATS_CREDS", &creds)
+            .output()?;
+        if out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("accepted ") {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the restarted ingest never answered: {}", String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }

@@ -138,6 +138,14 @@ impl Services {
         Ok(response)
     }
 
+    /// The `qm` CLI against the same server, as the operator, not started yet: for a
+    /// test that runs it alongside something else.
+    pub fn qm_command(&self, args: &[&str]) -> anyhow::Result<Command> {
+        let mut command = Command::new(workspace_binary("qm")?);
+        command.args(args).env("QM_NATS_URL", &self.url).envs(self.credentials_env("qm")).envs(self.env.iter().map(|(k, v)| (k, v)));
+        Ok(command)
+    }
+
     /// Runs the `qm` CLI against the same server and returns its stdout.
     pub fn qm(&self, args: &[&str]) -> anyhow::Result<String> {
         let output = self.qm_output(args)?;
@@ -150,12 +158,7 @@ impl Services {
     /// Runs the `qm` CLI, whatever its exit status (`qm replay` and `qm audit` exit 2
     /// on findings, and print them).
     pub fn qm_output(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
-        Ok(Command::new(workspace_binary("qm")?)
-            .args(args)
-            .env("QM_NATS_URL", &self.url)
-            .envs(self.credentials_env("qm"))
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()?)
+        Ok(self.qm_command(args)?.output()?)
     }
 
     /// `qm status --json`, parsed.

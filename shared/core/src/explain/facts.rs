@@ -140,6 +140,19 @@ pub fn explain(engine: &Engine, workload: &WorkloadId) -> Option<Explanation> {
     Some(out)
 }
 
+/// Every team's standing (guarantee, fair share, held, demand), by id: what `qm top`
+/// shows for all teams at once, computed as [`explain`] computes one team's.
+pub fn team_standings(engine: &Engine) -> BTreeMap<TeamId, TeamFacts> {
+    let view = shares(engine.state(), engine);
+    view.teams
+        .into_iter()
+        .map(|(id, t)| {
+            let facts = TeamFacts { tier: t.tier, guarantee: t.guarantee, limit: t.limit, held: t.held, demand: t.demand, fair_share: t.fair };
+            (id, facts)
+        })
+        .collect()
+}
+
 /// The round's view with fair shares computed, from a copy of the state.
 fn shares(state: &FleetState, engine: &Engine) -> View {
     let mut copy = state.clone();

@@ -11,7 +11,7 @@
 mod facts;
 mod whatif;
 
-pub use facts::{explain, Explanation, GrantFact, Holder, PoolFact, TeamFacts};
+pub use facts::{explain, team_standings, Explanation, GrantFact, Holder, PoolFact, TeamFacts};
 pub use whatif::{what_if, Loss, Outcome, WhatIf};
 
 #[cfg(test)]

@@ -136,3 +136,19 @@ fn given_more_than_the_fleet_when_what_if_then_the_rest_waits_with_a_reason() {
     assert!(w.settled.pending.is_some(), "{:?}", w.settled);
 }
 
+
+#[test]
+fn given_teams_when_standings_then_each_matches_what_explain_says_for_its_workloads() {
+    let mut g = h100_fleet();
+    research_borrows_everything(&mut g);
+    g.demand(&h100_only("serve", "prod"), 8);
+    let standings = team_standings(&g.engine);
+    assert_eq!(standings.keys().map(|t| t.as_str()).collect::<Vec<_>>(), ["prod", "research"]);
+    for name in ["big", "serve"] {
+        let x = explain(&g.engine, &name.into()).expect("known");
+        assert_eq!(Some(&standings[&x.team]), x.team_facts.as_ref(), "{name}");
+    }
+    let big = explain(&g.engine, &"big".into()).expect("known");
+    assert_eq!(standings[&"research".into()].held, f64::from(big.chips_held), "H100 at 1.0x: held is chips (after pending shrinks)");
+    assert!(standings[&"prod".into()].demand > 0.0);
+}
