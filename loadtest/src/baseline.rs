@@ -50,10 +50,12 @@ pub fn raw_publish(js: jetstream::Context, payload_bytes: usize, fanout: u64) ->
 }
 
 /// Answers every request on the echo subject with its own payload, until dropped.
+/// Returns once the server routes requests to it (see [`subscribed`]), so the first
+/// request of a baseline cannot find no responder.
 pub async fn echo_responder(url: &str) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let client = async_nats::ConnectOptions::new().name("qm-loadtest-echo").connect(url).await?;
     let mut requests = client.subscribe(ECHO_SUBJECT).await?;
-    client.flush().await?;
+    subscribed(&client).await?;
     Ok(tokio::spawn(async move {
         while let Some(message) = requests.next().await {
             if let Some(reply) = message.reply {
@@ -61,6 +63,22 @@ pub async fn echo_responder(url: &str) -> anyhow::Result<tokio::task::JoinHandle
             }
         }
     }))
+}
+
+/// Waits until the server has registered every subscription `client` made so far.
+/// `flush` only writes the socket; the server handles one connection's operations in
+/// order, so a message this client sends to itself coming back proves the earlier
+/// subscriptions are in place for every other connection too.
+pub async fn subscribed(client: &async_nats::Client) -> anyhow::Result<()> {
+    let inbox = client.new_inbox();
+    let mut probe = client.subscribe(inbox.clone()).await?;
+    client.publish(inbox, bytes::Bytes::new()).await?;
+    client.flush().await?;
+    match tokio::time::timeout(Duration::from_secs(10), probe.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => anyhow::bail!("connection closed before its subscriptions were confirmed"),
+        Err(_) => anyhow::bail!("the server did not confirm subscriptions within 10 s"),
+    }
 }
 
 /// One core NATS request/reply round trip of `payload_bytes`.

@@ -154,7 +154,7 @@ pub async fn watch_outputs(url: &str, recorder: Arc<Mutex<Recorder>>, clock: Clo
     let outputs = Arc::new(Outputs { clock: Some(clock), ..Default::default() });
     let mut decisions = client.subscribe("qm.decision.>").await?;
     let mut reports = client.subscribe("qm.act.>").await?;
-    client.flush().await?;
+    crate::baseline::subscribed(&client).await?;
     let (rec, out) = (recorder.clone(), outputs.clone());
     tokio::spawn(async move {
         while let Some(message) = decisions.next().await {

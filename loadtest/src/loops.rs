@@ -42,6 +42,14 @@ impl LoopResult {
     pub fn ok_per_s(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+
+    /// Adds another run of the same operation: counts, time and latencies add up.
+    pub fn merge(&mut self, other: &LoopResult) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.elapsed += other.elapsed;
+        let _ = self.latency.add(&other.latency);
+    }
 }
 
 /// Runs `op` open loop at `rate_per_s` for `duration`, at most `inflight_max` at once.

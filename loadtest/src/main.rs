@@ -85,6 +85,12 @@ struct CommonArgs {
     /// Ingest tick interval, milliseconds.
     #[arg(long, default_value_t = 1_000)]
     tick_ms: u64,
+    /// The policy's writer lease TTL, milliseconds (its own default).
+    #[arg(long, default_value_t = 3_000)]
+    lease_ttl_ms: u64,
+    /// Tokio worker threads per service (sets `TOKIO_WORKER_THREADS`); default one per core.
+    #[arg(long)]
+    service_threads: Option<usize>,
     /// Where reports and plots are written.
     #[arg(long, default_value = "docs/bench")]
     out: PathBuf,
@@ -98,6 +104,8 @@ impl CommonArgs {
                 bin_dir: self.bin_dir.unwrap_or_else(default_bin_dir),
                 tick_ms: self.tick_ms,
                 ingest_inflight_max: self.inflight,
+                lease_ttl_ms: self.lease_ttl_ms,
+                service_threads: self.service_threads,
             },
             fleet: FleetShape { teams: self.teams, pools: self.pools, workloads: self.workloads, demand_fraction: self.demand_fraction },
             inflight: self.inflight,

@@ -65,6 +65,9 @@ pub struct RunReport {
     pub ingest_max_processes: Vec<Usage>,
     /// Ingest's closed-loop rate with policy and actuator paused, if they could be.
     pub ingest_alone: Option<Rate>,
+    /// Times the policy lost its writer lease during the paused phase (should be 0);
+    /// `None` when its metrics could not be read.
+    pub policy_lease_lost: Option<u64>,
     pub open_loop: OpenLoop,
     /// `/proc/loadavg` at the end (1, 5, 15 minutes): work from outside the test.
     pub load_average: String,
@@ -135,7 +138,12 @@ impl RunReport {
         let _ = writeln!(s, "| **ingest accepted** (full system running) | **{:.0}** | **{:.2}** of raw JetStream, {:.2} of core request/reply |\n",
             self.ingest_max.ok_per_s, ratio(self.ingest_max.ok_per_s, self.raw_js_max.ok_per_s), ratio(self.ingest_max.ok_per_s, self.core_rr_max.ok_per_s));
         if let Some(alone) = &self.ingest_alone {
-            let _ = writeln!(s, "Ingest alone (policy and actuator paused): {:.0}/s, {:.2} of raw JetStream.\n", alone.ok_per_s, ratio(alone.ok_per_s, self.raw_js_max.ok_per_s));
+            let lease = match self.policy_lease_lost {
+                Some(0) => "the policy kept its writer lease".to_owned(),
+                Some(n) => format!("**the policy lost its writer lease {n} times**"),
+                None => "lease not checked".to_owned(),
+            };
+            let _ = writeln!(s, "Ingest alone (policy and actuator paused in slices shorter than the lease TTL; {lease}): {:.0}/s, {:.2} of raw JetStream.\n", alone.ok_per_s, ratio(alone.ok_per_s, self.raw_js_max.ok_per_s));
         }
         let _ = writeln!(s, "Open loop at {:.0} events/s for {:.0} s: accepted {:.0}/s, errors {:?}.\n", o.target_per_s, o.seconds, o.accepted_per_s, o.errors);
         let _ = writeln!(s, "| latency from intended send time | p50 / p90 / p99 / p99.9 |\n|---|---|");

@@ -3,7 +3,7 @@
 
 use crate::fleet::{Fleet, FleetShape};
 use crate::ingest::{operation, set_up_fleet, watch_outputs, Outputs};
-use crate::loops::{closed_loop, open_loop};
+use crate::loops::{closed_loop, open_loop, LoopResult};
 use crate::record::{Clock, Percentiles, Recorder};
 use crate::report::{machine, OpenLoop, RampReport, RampStep, Rate, RunReport};
 use crate::system::{System, SystemSettings};
@@ -142,6 +142,40 @@ async fn raw_js_max(bench: &Bench, common: &Common, bytes: usize, phase: Duratio
     Ok(Rate::of(&closed_loop("raw JetStream max", common.inflight, phase, op, true).await))
 }
 
+/// Ingest's closed-loop rate with policy and actuator paused (SIGSTOP), or `None` if they
+/// could not be. A stopped policy cannot renew its writer lease, so the phase is cut into
+/// slices of a third of the lease TTL; between slices both run for a moment (not measured)
+/// and the lease keeper renews. Renewals come every TTL/3, so the lease is at most about
+/// two thirds of its TTL old when a renewal is due.
+async fn ingest_alone(bench: &Bench, common: &Common, phase: Duration, first: u64) -> Option<Rate> {
+    const PAUSED: [&str; 2] = ["qm-policy", "qm-actuator"];
+    let slice = Duration::from_millis(common.system.lease_ttl_ms / 3).max(Duration::from_millis(100));
+    let resumed = Duration::from_millis(300);
+    let op = operation(bench.client.clone(), bench.fleet.clone(), bench.recorder.clone(), bench.clock, format!("alone-{}", uuid::Uuid::now_v7()), common.keys);
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(first));
+    let mut total: Option<LoopResult> = None;
+    let started = Instant::now();
+    while started.elapsed() < phase {
+        if !bench.system.pause(&PAUSED, true) {
+            return None;
+        }
+        let (op, next) = (op.clone(), next.clone());
+        // Request numbers keep counting across slices, so idempotency keys never repeat.
+        let offset = Arc::new(move |_, t| op(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed), t));
+        let length = slice.min(phase.saturating_sub(started.elapsed())).max(Duration::from_millis(50));
+        let part = closed_loop("ingest alone", common.inflight, length, offset, false).await;
+        bench.system.pause(&PAUSED, false);
+        match &mut total {
+            None => total = Some(part),
+            Some(sum) => sum.merge(&part),
+        }
+        tokio::time::sleep(resumed).await;
+    }
+    let rate = Rate::of(&total?);
+    eprintln!("  [ingest alone] {:.0}/s over {:.1} s paused, in slices of {} ms", rate.ok_per_s, rate.seconds, slice.as_millis());
+    Some(rate)
+}
+
 /// `/proc/loadavg`'s first three fields: other work on the machine skews every figure.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
@@ -178,16 +212,14 @@ pub async fn run(common: &Common, settings: &RunSettings) -> anyhow::Result<RunR
 
     // Ingest alone: policy and actuator paused (SIGSTOP), to tell ingest's own limit
     // apart from the CPU the rest of the system takes on the same cores.
-    let ingest_alone = if bench.system.pause(&["qm-policy", "qm-actuator"], true) {
-        let op = operation(bench.client.clone(), bench.fleet.clone(), bench.recorder.clone(), bench.clock, format!("alone-{}", uuid::Uuid::now_v7()), common.keys);
-        let first = first + ingest_max.ok + ingest_max.failed + 1;
-        let offset = Arc::new(move |i, t| op(first + i, t));
-        let rate = Rate::of(&closed_loop("ingest alone", common.inflight, settings.phase, offset, true).await);
-        bench.system.pause(&["qm-policy", "qm-actuator"], false);
-        Some(rate)
-    } else {
-        None
-    };
+    let lost_before = bench.system.counter("qm-policy", "qm_policy_lease_events", "event=\"lost\"");
+    let first = first + ingest_max.ok + ingest_max.failed + 1;
+    let ingest_alone = ingest_alone(&bench, common, settings.phase, first).await;
+    let lost_after = bench.system.counter("qm-policy", "qm_policy_lease_events", "event=\"lost\"");
+    let policy_lease_lost = lost_before.zip(lost_after).map(|(before, after)| (after - before).round() as u64);
+    if policy_lease_lost.is_some_and(|lost| lost > 0) {
+        eprintln!("warning: the policy lost its writer lease during the paused phase");
+    }
 
     let report = RunReport {
         machine: machine(),
@@ -201,6 +233,7 @@ pub async fn run(common: &Common, settings: &RunSettings) -> anyhow::Result<RunR
         ingest_max,
         ingest_max_processes,
         ingest_alone,
+        policy_lease_lost,
         open_loop: open,
         load_average: load_average(),
     };

@@ -19,19 +19,26 @@ pub struct SystemSettings {
     pub tick_ms: u64,
     /// Ingest's requests in flight (`QM_INFLIGHT_MAX`).
     pub ingest_inflight_max: usize,
+    /// The policy's writer lease TTL (`QM_LEASE_TTL_MS`): pauses of the policy stay
+    /// well under it, so a measurement never costs the policy its lease.
+    pub lease_ttl_ms: u64,
+    /// Tokio worker threads of each service (`TOKIO_WORKER_THREADS`); `None`: one per core.
+    pub service_threads: Option<usize>,
 }
 
 /// nats-server plus the services, all killed on drop.
 pub struct System {
     url: String,
     children: Vec<(String, Child)>,
+    /// Where each started service serves `/metrics`.
+    metrics_ports: Vec<(String, u16)>,
     _store: Option<tempfile::TempDir>,
 }
 
 impl System {
     /// Uses a system someone else started; nothing is measured per process.
     pub fn external(url: &str) -> Self {
-        Self { url: url.to_owned(), children: Vec::new(), _store: None }
+        Self { url: url.to_owned(), children: Vec::new(), metrics_ports: Vec::new(), _store: None }
     }
 
     /// Starts a fresh nats-server with JetStream in a temporary store, on a free
@@ -49,6 +56,7 @@ impl System {
         let system = Self {
             url: format!("nats://127.0.0.1:{port}"),
             children: vec![("nats-server".into(), child)],
+            metrics_ports: Vec::new(),
             _store: Some(store),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -64,10 +72,14 @@ impl System {
     /// Starts the three services against this server.
     pub fn start_services(&mut self, settings: &SystemSettings) -> anyhow::Result<()> {
         for name in SERVICES {
+            let metrics_port = qm_testkit::free_port()?;
             let child = Command::new(binary(&settings.bin_dir, name)?)
                 .env("QM_NATS_URL", &self.url)
+                .env("QM_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
                 .env("QM_TICK_MS", settings.tick_ms.to_string())
                 .env("QM_INFLIGHT_MAX", settings.ingest_inflight_max.to_string())
+                .env("QM_LEASE_TTL_MS", settings.lease_ttl_ms.to_string())
+                .envs(settings.service_threads.map(|n| ("TOKIO_WORKER_THREADS", n.to_string())))
                 .env("RUST_LOG", std::env::var("QM_LOADTEST_LOG").unwrap_or_else(|_| "warn".into()))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -75,8 +87,25 @@ impl System {
                 .spawn()
                 .with_context(|| format!("start {name}"))?;
             self.children.push((name.to_owned(), child));
+            self.metrics_ports.push((name.to_owned(), metrics_port));
         }
         Ok(())
+    }
+
+    /// The sum of a counter family's samples whose labels contain `label` (for example
+    /// `qm_policy_lease_events` with `event="lost"`), read from `service`'s `/metrics`;
+    /// `None` when the service was not started here or does not answer.
+    pub fn counter(&self, service: &str, family: &str, label: &str) -> Option<f64> {
+        use std::io::{Read, Write};
+        let port = self.metrics_ports.iter().find(|(name, _)| name == service)?.1;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let body = response.split_once("\r\n\r\n")?.1;
+        let samples = body.lines().filter(|line| line.starts_with(family) && line.contains(label));
+        Some(samples.filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok()).sum())
     }
 
     /// `nats://127.0.0.1:<port>`.

@@ -45,6 +45,12 @@ impl Known {
         self.pools.contains(pool)
     }
 
+    /// Whether `workload` belongs to `team` (`None`: it never declared demand). Checked on
+    /// every usage report, so it compares in place instead of copying the owner out.
+    pub fn owned_by(&self, workload: &str, team: &str) -> Option<bool> {
+        self.workload_teams.get(workload).map(|owner| owner.value() == team)
+    }
+
     /// The team that first declared demand for `workload`.
     pub fn workload_team(&self, workload: &str) -> Option<String> {
         self.workload_teams.get(workload).map(|team| team.value().clone())

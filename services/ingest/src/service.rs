@@ -143,20 +143,19 @@ async fn accept<C: Clock>(shared: &Shared<C>, request: &Incoming) -> Result<Inge
             format!("message of {} bytes exceeds the limit of {MESSAGE_BYTES_MAX}", request.payload.len()),
         ));
     }
-    let header = |name: &str| request.header(name).map(str::to_owned);
-    check_schema_version(header(SCHEMA_VERSION_HEADER).as_deref())?;
+    check_schema_version(request.header(SCHEMA_VERSION_HEADER))?;
     let event: InputEvent = decode_value(&request.payload).map_err(|e| reject(RejectCode::Malformed, e.to_string()))?;
-    let key = header(IDEMPOTENCY_KEY_HEADER);
+    let key = request.header(IDEMPOTENCY_KEY_HEADER);
     if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > IDEMPOTENCY_KEY_BYTES_MAX) {
         return Err(reject(
             RejectCode::OutOfRange,
             format!("idempotency key must be 1 to {IDEMPOTENCY_KEY_BYTES_MAX} bytes"),
         ));
     }
-    let source = header(SOURCE_HEADER);
-    check_source(source.as_deref())?;
+    let source = request.header(SOURCE_HEADER);
+    check_source(source)?;
     let accepted = validate(&request.subject, event, &shared.known)?;
-    let source = source.unwrap_or_else(|| shared.source.clone());
+    let source = source.map_or_else(|| shared.source.clone(), str::to_owned);
     let id = Uuid::now_v7();
     let message_id = match &key {
         Some(key) => format!("in:{}:{key}", accepted.key_scope),

@@ -44,9 +44,11 @@ pub fn validate(subject: &str, event: InputEvent, known: &Known) -> Result<Accep
         ["qm", "in", rest @ ..] => rest,
         _ => return Err(Rejection::new(RejectCode::BadSubject, format!("subject {subject} is not under qm.in"))),
     };
-    let key_scope = route.join(".");
-    let input_subject = format!("qm.input.{key_scope}");
-    let accepted = |event| Ok(Accepted { event, subject: input_subject.clone(), key_scope: key_scope.clone() });
+    // Only one arm accepts, so the subject and scope are built once, when it does.
+    let accepted = |event| {
+        let key_scope = route.join(".");
+        Ok(Accepted { event, subject: format!("qm.input.{key_scope}"), key_scope })
+    };
     match (route, event) {
         (["demand", team, workload], InputEvent::DemandDeclared { spec, chips_desired }) => {
             same("team", team, spec.team.as_str())?;
@@ -114,13 +116,13 @@ fn same(what: &str, in_subject: &str, in_body: &str) -> Result<(), Rejection> {
 }
 
 fn owned_by(known: &Known, team: &str, workload: &str) -> Result<(), Rejection> {
-    match known.workload_team(workload) {
+    match known.owned_by(workload, team) {
+        Some(true) => Ok(()),
         None => Err(Rejection::new(RejectCode::Unknown, format!("workload {workload} never declared demand"))),
-        Some(owner) if owner != team => Err(Rejection::new(
+        Some(false) => Err(Rejection::new(
             RejectCode::Forbidden,
-            format!("workload {workload} belongs to team {owner}, not {team}"),
+            format!("workload {workload} belongs to team {}, not {team}", known.workload_team(workload).unwrap_or_default()),
         )),
-        Some(_) => Ok(()),
     }
 }
 
@@ -161,13 +163,11 @@ fn check_demand(spec: &WorkloadSpec, chips_desired: u32, known: &Known) -> Resul
     if !known.has_team(spec.team.as_str()) {
         return Err(Rejection::new(RejectCode::Unknown, format!("team {} was never declared", spec.team)));
     }
-    if let Some(owner) = known.workload_team(spec.id.as_str()) {
-        if owner != spec.team.as_str() {
-            return Err(Rejection::new(
-                RejectCode::Forbidden,
-                format!("workload {} already belongs to team {owner}", spec.id),
-            ));
-        }
+    if known.owned_by(spec.id.as_str(), spec.team.as_str()) == Some(false) {
+        return Err(Rejection::new(
+            RejectCode::Forbidden,
+            format!("workload {} already belongs to team {}", spec.id, known.workload_team(spec.id.as_str()).unwrap_or_default()),
+        ));
     }
     if spec.accepts.is_empty() || spec.accepts.len() > ACCEPTED_TYPES_MAX {
         return Err(Rejection::new(

@@ -30,6 +30,12 @@ struct Args {
     /// Entries to publish to JetStream and then read + fold (repeatable).
     #[arg(long)]
     jetstream: Vec<u64>,
+    /// Entries to publish, then time the real `qm-policy` binary (next to this example's
+    /// directory) to "caught up": its first start (as writer, publishing every decision),
+    /// a restart without snapshots (the whole log from JetStream), and a restart from its
+    /// snapshot (repeatable).
+    #[arg(long)]
+    service: Vec<u64>,
     /// Workloads in the synthetic fleet (state size grows with this, not with the log).
     #[arg(long, default_value_t = 400)]
     workloads: u32,
@@ -41,6 +47,75 @@ struct Args {
 }
 
 const CHUNK: usize = 250_000;
+
+/// Publishes in flight while writing the log (set-up, not timed as rebuild).
+const PUBLISH_INFLIGHT: usize = 4_096;
+
+/// Publishes `n` entries to a fresh server, then starts the real policy binary three
+/// times and times each start to its "policy caught up" log line.
+async fn service_rebuild(args: &Args, n: u64) -> anyhow::Result<()> {
+    let nats = qm_testkit::NatsServer::start()?;
+    let settings = ConnectSettings { url: nats.url(), name: "rebuild".into(), publish_inflight_max: PUBLISH_INFLIGHT, ..Default::default() };
+    let js = connect(&settings).await?;
+    qm_bus::streams::ensure_streams(&js, &StreamSettings::default()).await?;
+    publish_log(args, &js, n).await?;
+    let runs: [(&str, &[(&str, &str)]); 3] = [
+        ("first start as writer (publishes every decision; stores a snapshot once caught up)", &[]),
+        ("restart without snapshots: the whole log from JetStream", &[("QM_NO_SNAPSHOTS", "true")]),
+        ("restart from the snapshot", &[]),
+    ];
+    for (what, env) in runs {
+        let (ready_s, cpu_s) = time_policy_start(&nats.url(), env).await?;
+        println!("qm-policy, {n} entries, {what}: ready in {ready_s:.1} s ({:.0} entries/s), {cpu_s:.1} s policy CPU", n as f64 / ready_s);
+        if what.starts_with("first") {
+            // The snapshot is stored in the background once caught up: wait for it.
+            let store = SnapshotStore::open(&js, &SnapshotSettings::default()).await?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while store.get("policy-engine").await?.is_none() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts `qm-policy`, waits for "policy caught up" on its log, stops it gracefully;
+/// returns the seconds to that line and the process's CPU seconds until then.
+async fn time_policy_start(url: &str, env: &[(&str, &str)]) -> anyhow::Result<(f64, f64)> {
+    use std::io::BufRead;
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().context("no parent dir")?.to_path_buf();
+    if dir.ends_with("examples") {
+        dir.pop();
+    }
+    let binary = dir.join("qm-policy");
+    anyhow::ensure!(binary.exists(), "{} not built: cargo build --release -p qm-policy", binary.display());
+    let start = Instant::now();
+    let mut child = std::process::Command::new(&binary)
+        .env("QM_NATS_URL", url)
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let stderr = child.stderr.take().context("no stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("policy caught up") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let ready = rx.recv_timeout(Duration::from_secs(1_800));
+    let spent = start.elapsed().as_secs_f64();
+    let cpu = cpu_s(&format!("/proc/{pid}/stat"));
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = child.wait();
+    ready.context("qm-policy did not catch up within 30 minutes")?;
+    Ok((spent, cpu))
+}
 
 fn synthetic(args: &Args) -> SyntheticLog {
     SyntheticLog::new(SyntheticConfig {
@@ -65,9 +140,12 @@ async fn main() -> anyhow::Result<()> {
         let engine = fold_in_memory(&args, n);
         snapshot_figures(&engine, None).await?;
     }
+    for &n in &args.service {
+        service_rebuild(&args, n).await?;
+    }
     for &n in &args.jetstream {
         let nats = qm_testkit::NatsServer::start()?;
-        let settings = ConnectSettings { url: nats.url(), name: "rebuild".into(), publish_inflight_max: 512, ..Default::default() };
+        let settings = ConnectSettings { url: nats.url(), name: "rebuild".into(), publish_inflight_max: PUBLISH_INFLIGHT, ..Default::default() };
         let js = connect(&settings).await?;
         qm_bus::streams::ensure_streams(&js, &StreamSettings::default()).await?;
         publish_log(&args, &js, n).await?;
@@ -137,8 +215,8 @@ async fn publish_log(args: &Args, js: &qm_bus::Bus, n: u64) -> anyhow::Result<()
             LogEvent::Actuation(e) => (actuation_subject(&e), qm_model::encode(&Envelope::new(id, time_ms, "bench", None, e))?),
         };
         pending.push_back(qm_bus::publish::send_bytes(js, subject, &id.to_string(), payload).await?);
-        if pending.len() >= 512 {
-            for ack in pending.drain(..256) {
+        if pending.len() >= PUBLISH_INFLIGHT {
+            for ack in pending.drain(..PUBLISH_INFLIGHT / 2) {
                 ack.stored().await?;
             }
         }

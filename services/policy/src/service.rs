@@ -8,7 +8,7 @@ use crate::recent::{RecentRounds, Round};
 use crate::resume::resume_point;
 use crate::snapshot::{Snapshot, SnapshotLoadError};
 use crate::writer::Publisher;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use qm_bus::lease::LeaseSettings;
 use qm_bus::read::{self, decode_log, Entry};
 use qm_bus::snapshot::{SnapshotSettings, SnapshotStore};
@@ -119,12 +119,17 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            next = state.entries.next() => match next {
-                Some(entry) => {
-                    let role = *keeper.roles.borrow();
-                    if let Some(from) = policy.fold(&mut engine, &mut state, entry?, &role).await? {
-                        tracing::warn!(from, "halt resolved; folding the log again");
-                        (engine, state) = policy.fold_again().await?;
+            next = state.batches.recv() => match next {
+                Some(batch) => {
+                    for decoded in batch? {
+                        // Read per entry: a lost lease shows at once, even mid-batch.
+                        let role = *keeper.roles.borrow();
+                        if let Some(from) = policy.fold(&mut engine, &mut state, decoded, &role).await? {
+                            tracing::warn!(from, "halt resolved; folding the log again");
+                            // The rest of this batch is read again from the log's start.
+                            (engine, state) = policy.fold_again().await?;
+                            break;
+                        }
                     }
                 }
                 None => break,
@@ -186,17 +191,71 @@ async fn start_point(
     }
 }
 
-/// The reading position.
+/// The reading position: a task reads and decodes ahead of the fold (on another core
+/// when there is one), handing over whatever arrived together as one batch.
 struct Folding {
-    entries: Entries,
+    batches: tokio::sync::mpsc::Receiver<Result<Vec<Decoded>, BusError>>,
+    reader: tokio::task::JoinHandle<()>,
     recent: RecentRounds,
 }
+
+/// A log entry and what decoding it gave.
+struct Decoded {
+    entry: Entry,
+    record: Result<qm_model::LogRecord, qm_model::DecodeError>,
+}
+
+/// Entries per batch handed to the fold, at most; batches queued, at most.
+const READ_AHEAD_BATCH: usize = 512;
+const READ_AHEAD_BATCHES: usize = 8;
 
 impl Folding {
     async fn new(policy: &Policy, folded_through: u64) -> anyhow::Result<Self> {
         let entries: Entries = Box::pin(read::follow(&policy.bus, subjects::INPUT_STREAM, folded_through + 1).await?);
+        let (tx, batches) = tokio::sync::mpsc::channel(READ_AHEAD_BATCHES);
+        let reader = tokio::spawn(read_ahead(entries, tx));
         let recent = RecentRounds::new(folded_through + 1, policy.config.recent_decisions_max);
-        Ok(Self { entries, recent })
+        Ok(Self { batches, reader, recent })
+    }
+}
+
+impl Drop for Folding {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// Reads and decodes entries in order, in batches of what is ready, until the fold
+/// stops listening or the reader fails (the error is passed on, then it stops).
+async fn read_ahead(mut entries: Entries, tx: tokio::sync::mpsc::Sender<Result<Vec<Decoded>, BusError>>) {
+    let decoded = |entry: Entry| Decoded { record: decode_log(&entry), entry };
+    loop {
+        let mut batch = match entries.next().await {
+            Some(Ok(entry)) => vec![decoded(entry)],
+            Some(Err(e)) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+            None => return,
+        };
+        let mut failed = None;
+        while batch.len() < READ_AHEAD_BATCH {
+            match entries.next().now_or_never() {
+                Some(Some(Ok(entry))) => batch.push(decoded(entry)),
+                Some(Some(Err(e))) => {
+                    failed = Some(e);
+                    break;
+                }
+                Some(None) | None => break,
+            }
+        }
+        if tx.send(Ok(batch)).await.is_err() {
+            return;
+        }
+        if let Some(e) = failed {
+            let _ = tx.send(Err(e)).await;
+            return;
+        }
     }
 }
 
@@ -226,8 +285,9 @@ impl Policy {
     /// Folds one log entry; publishes its round if this instance is the writer. Returns
     /// `Some(from)` when the entry resolves a halt: the caller folds the log again, and
     /// rounds from `from` on are decided (and published) for the first time.
-    async fn fold(&mut self, engine: &mut Engine, state: &mut Folding, entry: Entry, role: &Role) -> anyhow::Result<Option<u64>> {
-        let record = match decode_log(&entry) {
+    async fn fold(&mut self, engine: &mut Engine, state: &mut Folding, decoded: Decoded, role: &Role) -> anyhow::Result<Option<u64>> {
+        let Decoded { entry, record } = decoded;
+        let record = match record {
             Ok(record) => record,
             Err(e) => {
                 self.folded.inc("undecodable");
@@ -262,23 +322,26 @@ impl Policy {
                 return Ok(Some(from));
             }
         };
-        let round = Round {
+        // Most entries decide nothing: their round costs no allocation.
+        let round = (!decisions.is_empty()).then(|| Round {
             input_seq: record.sequence,
             time_ms: record.time_ms,
             cause: record.id,
             policy_version: engine.policy().version.clone(),
             decisions,
-        };
+        });
         let upload_busy = self.upload.as_ref().is_some_and(|task| !task.is_finished());
         let after = self.machine.on_fold(record.sequence, entry.pending == 0, role.may_publish(), upload_busy);
         if after.stood_by {
             // The keeper's renewal is late or failed: our own clock says stop, now.
             self.stood_by("lease expired by local clock");
         }
-        if after.publish {
-            self.publisher.publish(&round).await?;
+        if let Some(round) = round {
+            if after.publish {
+                self.publisher.publish(&round).await?;
+            }
+            state.recent.push(round);
         }
-        state.recent.push(round);
         if after.settle {
             self.publisher.settle(0).await?;
         }

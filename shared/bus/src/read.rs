@@ -1,5 +1,5 @@
 //! Reading a stream in order from a sequence: how services rebuild at start and then
-//! follow new messages. An ordered consumer is ephemeral, so nothing on the server
+//! follow new messages. The reading consumer is ephemeral, so nothing on the server
 //! remembers a reader's position: each service keeps its own (state is rebuilt from the log).
 
 use crate::error::BusError;
@@ -51,11 +51,12 @@ pub async fn follow(
 
 /// Like [`follow`], restricted to subjects matching `filter`.
 ///
-/// The follower survives what an ordered consumer alone does not: its consumer is
-/// ephemeral with one replica, and after a cluster node is lost it can go silent while
-/// the server keeps answering (so the client's heartbeat check never fires). When
-/// nothing arrives for [`STALL_CHECK`] although the stream has moved past the next
-/// expected sequence, or the consumer errs or ends, it is recreated from that sequence.
+/// The follower keeps order itself: its consumer is ephemeral with one replica and no
+/// acks, and any gap or repeat in the consumer's delivery count recreates it from the
+/// next expected sequence. After a cluster node is lost the consumer can also go silent
+/// while the server keeps answering (so no heartbeat check fires): when nothing arrives
+/// for [`STALL_CHECK`] although the stream has moved past the next expected sequence, or
+/// the consumer errs or ends, it is recreated from that sequence too.
 pub async fn follow_filtered(
     bus: &Bus,
     stream_name: &str,
@@ -68,6 +69,7 @@ pub async fn follow_filtered(
         filter: filter.map(str::to_owned),
         next_sequence: from_sequence.max(1),
         consumer: None,
+        delivered: 0,
     };
     // Fail fast on a missing stream instead of retrying forever.
     follower.consumer = Some(open_consumer(&follower.bus, &follower.stream_name, follower.filter.as_deref(), follower.next_sequence).await?);
@@ -80,7 +82,13 @@ pub async fn follow_filtered(
 /// How long a silent consumer may stay silent before the stream is checked for progress.
 pub const STALL_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
-type EntryStream = std::pin::Pin<Box<dyn Stream<Item = Result<Entry, BusError>> + Send>>;
+/// Entries with their consumer sequence (which counts this consumer's deliveries, so a
+/// gap in it means a lost message even when a filter skips stream sequences).
+type EntryStream = std::pin::Pin<Box<dyn Stream<Item = Result<(Entry, u64), BusError>> + Send>>;
+
+/// Messages asked for per pull. Catching up on a long log is pull-bound: the client
+/// library's ordered consumer asks for 500 at a time; bigger pulls cost fewer requests.
+pub const PULL_BATCH: usize = 2_000;
 
 struct Follower {
     bus: Bus,
@@ -88,9 +96,13 @@ struct Follower {
     filter: Option<String>,
     next_sequence: u64,
     consumer: Option<EntryStream>,
+    /// The last consumer sequence delivered by the current consumer.
+    delivered: u64,
 }
 
-/// An ordered consumer on `stream_name` from `next_sequence`.
+/// An ephemeral, unacknowledged pull consumer on `stream_name` from `next_sequence`:
+/// what the client library's ordered consumer is (one replica, in memory, no acks), with
+/// bigger pulls. Order is checked by the follower, which recreates it on any gap.
 async fn open_consumer(bus: &Bus, stream_name: &str, filter: Option<&str>, next_sequence: u64) -> Result<EntryStream, BusError> {
     let stream_error = |e: &dyn std::fmt::Display| BusError::Stream { stream: stream_name.to_owned(), message: e.to_string() };
     let stream = bus.js().get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
@@ -99,24 +111,32 @@ async fn open_consumer(bus: &Bus, stream_name: &str, filter: Option<&str>, next_
     } else {
         consumer::DeliverPolicy::ByStartSequence { start_sequence: next_sequence }
     };
-    let config = consumer::pull::OrderedConfig {
+    let config = consumer::pull::Config::from(consumer::pull::OrderedConfig {
         deliver_policy,
         filter_subject: filter.unwrap_or_default().to_owned(),
         ..Default::default()
-    };
+    });
     let consumer = stream.create_consumer(config).await.map_err(|e| stream_error(&e))?;
-    let messages = consumer.messages().await.map_err(|e| stream_error(&e))?;
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(PULL_BATCH)
+        .heartbeat(std::time::Duration::from_secs(5))
+        .expires(std::time::Duration::from_secs(30))
+        .messages()
+        .await
+        .map_err(|e| stream_error(&e))?;
     let name = stream_name.to_owned();
     Ok(Box::pin(messages.map(move |item| {
         let message = item.map_err(|e| BusError::Consume { stream: name.clone(), message: e.to_string() })?;
         let info = message.info().map_err(|e| BusError::Consume { stream: name.clone(), message: e.to_string() })?;
-        Ok(Entry {
+        let entry = Entry {
             sequence: info.stream_sequence,
             subject: message.subject.to_string(),
             payload: message.payload.clone(),
             pending: info.pending,
             signature: signature_of(message.headers.as_ref()),
-        })
+        };
+        Ok((entry, info.consumer_sequence))
     })))
 }
 
@@ -129,7 +149,10 @@ impl Follower {
             let consumer = match self.consumer.as_mut() {
                 Some(consumer) => consumer,
                 None => match open_consumer(&self.bus, &self.stream_name, self.filter.as_deref(), self.next_sequence).await {
-                    Ok(consumer) => self.consumer.insert(consumer),
+                    Ok(consumer) => {
+                        self.delivered = 0;
+                        self.consumer.insert(consumer)
+                    }
                     Err(e) => {
                         failures += 1;
                         if failures >= 20 {
@@ -142,7 +165,14 @@ impl Follower {
                 },
             };
             match tokio::time::timeout(STALL_CHECK, consumer.next()).await {
-                Ok(Some(Ok(entry))) => {
+                Ok(Some(Ok((entry, consumer_sequence)))) => {
+                    if consumer_sequence != self.delivered + 1 || entry.sequence < self.next_sequence {
+                        // A lost or repeated delivery: start again where we are.
+                        tracing::warn!(stream = %self.stream_name, next = self.next_sequence, got = entry.sequence, "consumer out of order; recreating");
+                        self.consumer = None;
+                        continue;
+                    }
+                    self.delivered = consumer_sequence;
                     self.next_sequence = entry.sequence + 1;
                     return Ok(entry);
                 }

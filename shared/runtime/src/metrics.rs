@@ -56,19 +56,30 @@ pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> std::io::Result
 pub struct LabeledCounter {
     family: prometheus_client::metrics::family::Family<Vec<(String, String)>, prometheus_client::metrics::counter::Counter>,
     label: &'static str,
+    /// The series already used, by label value: `inc` runs per request and per log entry,
+    /// and building the family's key (a vector of two strings) each time cost allocations.
+    series: Arc<std::sync::RwLock<std::collections::HashMap<String, prometheus_client::metrics::counter::Counter>>>,
 }
 
 impl LabeledCounter {
     /// Registers a counter family `name` with one label `label`.
     pub fn register(registry: &mut Registry, name: &str, help: &str, label: &'static str) -> Self {
-        let counter = Self { family: Default::default(), label };
+        let counter = Self { family: Default::default(), label, series: Default::default() };
         registry.register(name, help, counter.family.clone());
         counter
     }
 
     /// Adds one to the series with `label = value`.
     pub fn inc(&self, value: &str) {
-        self.family.get_or_create(&vec![(self.label.to_owned(), value.to_owned())]).inc();
+        if let Some(counter) = self.series.read().ok().as_ref().and_then(|series| series.get(value)) {
+            counter.inc();
+            return;
+        }
+        let counter = self.family.get_or_create(&vec![(self.label.to_owned(), value.to_owned())]).clone();
+        counter.inc();
+        if let Ok(mut series) = self.series.write() {
+            series.insert(value.to_owned(), counter);
+        }
     }
 }
 
@@ -101,5 +112,24 @@ pub fn spawn_endpoint(addr: Option<SocketAddr>, registry: Registry) {
                 tracing::error!(error = %e, %addr, "metrics endpoint failed");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Repeated values land in one series (through the cache), new ones in their own.
+    #[test]
+    fn labeled_counter_counts_per_value() {
+        let mut registry = Registry::default();
+        let counter = LabeledCounter::register(&mut registry, "qm_test_events", "test", "kind");
+        for value in ["a", "b", "a", "a"] {
+            counter.inc(value);
+        }
+        let mut text = String::new();
+        encode(&mut text, &registry).expect("encodes");
+        assert!(text.contains("qm_test_events_total{kind=\"a\"} 3"), "{text}");
+        assert!(text.contains("qm_test_events_total{kind=\"b\"} 1"), "{text}");
     }
 }
