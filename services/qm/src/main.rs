@@ -6,6 +6,7 @@ mod demo;
 mod explain;
 mod fleet;
 mod init;
+mod policy_file;
 mod send;
 mod sim;
 mod status;
@@ -77,10 +78,8 @@ enum Command {
     Fleet {
         file: PathBuf,
     },
-    /// Publish a policy file (TOML); it takes effect for every later decision.
-    Policy {
-        file: PathBuf,
-    },
+    /// Publish a policy file (TOML; it takes effect for every later decision), or `check` one (errors with line and column) or `diff` two over the log.
+    Policy(policy_file::PolicyArgs),
     /// Pools, teams and workloads with granted chips, rebuilt from the log.
     Status {
         /// Print JSON instead of tables.
@@ -202,12 +201,10 @@ async fn main() -> anyhow::Result<()> {
             println!("declared {declared} pools and teams");
             Ok(())
         }
-        Command::Policy { file } => {
-            let client = bus().await?;
-            let policy = load_policy(&file)?;
-            let event = InputEvent::PolicyPublished(policy);
-            let (id, seq) = send::send_accepted(&client, send::subject_for(&event), &event, None, &retry).await?;
-            println!("policy published as {id} at input sequence {seq}");
+        Command::Policy(args) => {
+            if !policy_file::run(args, &settings, &retry).await? {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Status { json } => {
@@ -275,17 +272,9 @@ fn exit_quietly_on_closed_stdout() {
     }));
 }
 
-/// Parses a policy file, refusing unknown knobs (most likely typos) and out-of-range values.
+/// Parses and checks a policy file (see [`policy_file::check`]).
 pub fn load_policy(path: &std::path::Path) -> anyhow::Result<PolicyConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    let policy: PolicyConfig = toml::from_str(&text).with_context(|| format!("invalid policy file {}", path.display()))?;
-    let given: toml::Table = toml::from_str(&text)?;
-    let known = toml::Table::try_from(&policy)?;
-    if let Some(unknown) = given.keys().find(|key| !known.contains_key(*key)) {
-        anyhow::bail!("unknown policy knob `{unknown}` in {} (see docs/POLICY.md)", path.display());
-    }
-    qm_core::validate_policy(&policy).with_context(|| format!("in {}", path.display()))?;
-    Ok(policy)
+    policy_file::load(path)
 }
 
 fn demand_event(args: &DemandArgs) -> anyhow::Result<InputEvent> {

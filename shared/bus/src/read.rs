@@ -128,7 +128,15 @@ async fn open_consumer(bus: &Bus, stream_name: &str, filter: Option<&str>, next_
     let name = stream_name.to_owned();
     Ok(Box::pin(messages.map(move |item| {
         let message = item.map_err(|e| BusError::Consume { stream: name.clone(), message: e.to_string() })?;
-        entry_of(&message, &name)
+        let info = message.info().map_err(|e| BusError::Consume { stream: name.clone(), message: e.to_string() })?;
+        let entry = Entry {
+            sequence: info.stream_sequence,
+            subject: message.subject.to_string(),
+            payload: message.payload.clone(),
+            pending: info.pending,
+            signature: signature_of(message.headers.as_ref()),
+        };
+        Ok((entry, info.consumer_sequence))
     })))
 }
 
@@ -273,23 +281,18 @@ pub async fn durable(
         .map_err(|e| stream_error(&e))?;
     let name = stream_name.to_owned();
     Ok(messages.map(move |item| {
-        let message = item.map_err(|e| BusError::Consume { stream: name.clone(), message: e.to_string() })?;
-        let (entry, _) = entry_of(&message, &name)?;
+        let consume_error = |e: &dyn std::fmt::Display| BusError::Consume { stream: name.clone(), message: e.to_string() };
+        let message = item.map_err(|e| consume_error(&e))?;
+        let info = message.info().map_err(|e| consume_error(&e))?;
+        let entry = Entry {
+            sequence: info.stream_sequence,
+            subject: message.subject.to_string(),
+            payload: message.payload.clone(),
+            pending: info.pending,
+            signature: signature_of(message.headers.as_ref()),
+        };
         Ok(Delivery { entry, message })
     }))
-}
-
-/// The entry a JetStream message carries, and its consumer sequence.
-fn entry_of(message: &jetstream::Message, stream: &str) -> Result<(Entry, u64), BusError> {
-    let info = message.info().map_err(|e| BusError::Consume { stream: stream.to_owned(), message: e.to_string() })?;
-    let entry = Entry {
-        sequence: info.stream_sequence,
-        subject: message.subject.to_string(),
-        payload: message.payload.clone(),
-        pending: info.pending,
-        signature: signature_of(message.headers.as_ref()),
-    };
-    Ok((entry, info.consumer_sequence))
 }
 
 pub use qm_model::LogRecord;

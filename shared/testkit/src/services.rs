@@ -41,14 +41,11 @@ impl Services {
 
     /// Starts ingest, policy and actuator against `server`; see [`Services::for_server`].
     pub fn start_all_on(server: &NatsServer, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        Self::for_server(server, env).with_all_started()
-    }
-
-    fn with_all_started(mut self) -> anyhow::Result<Self> {
+        let mut services = Self::for_server(server, env);
         for name in SERVICES {
-            self.start(name)?;
+            services.start(name)?;
         }
-        Ok(self)
+        Ok(services)
     }
 
     /// The credentials a binary runs with: `qm-ingest` is identity `ingest`, and so on;
@@ -69,7 +66,11 @@ impl Services {
 
     /// Starts ingest, policy and actuator.
     pub fn start_all(url: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        Self::new(url, env).with_all_started()
+        let mut services = Self::new(url, env);
+        for name in SERVICES {
+            services.start(name)?;
+        }
+        Ok(services)
     }
 
     /// The NATS URL the services use.

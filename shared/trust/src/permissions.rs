@@ -106,14 +106,9 @@ fn api(rest: &str) -> String {
     format!("$JS.API.{rest}")
 }
 
-/// Allows publishing to each JetStream API subject `$JS.API.<rest>`.
-fn allow_api(p: &mut Permissions, rests: impl IntoIterator<Item = String>) {
-    p.publish.allow.extend(rests.into_iter().map(|rest| api(&rest)));
-}
-
 /// Reads a whole stream: info, ephemeral consumers, pulls, direct and message gets.
 fn read_stream(p: &mut Permissions, stream: &str) {
-    allow_api(p, [
+    for rest in [
         format!("STREAM.INFO.{stream}"),
         format!("CONSUMER.CREATE.{stream}"),
         format!("CONSUMER.INFO.{stream}.*"),
@@ -121,7 +116,9 @@ fn read_stream(p: &mut Permissions, stream: &str) {
         format!("DIRECT.GET.{stream}"),
         format!("DIRECT.GET.{stream}.>"),
         format!("STREAM.MSG.GET.{stream}"),
-    ]);
+    ] {
+        p.publish.allow.push(api(&rest));
+    }
 }
 
 fn ingest(p: &mut Permissions, names: &Names) {
@@ -139,11 +136,13 @@ fn policy(p: &mut Permissions, names: &Names) {
     // The writer lease: create, renew (compare-and-set) and release one key.
     let (bucket, key) = (&names.lease_bucket, &names.lease_key);
     p.publish.allow.push(format!("$KV.{bucket}.{key}"));
-    allow_api(p, [
+    for rest in [
         format!("STREAM.INFO.KV_{bucket}"),
         format!("DIRECT.GET.KV_{bucket}.$KV.{bucket}.{key}"),
         format!("STREAM.MSG.GET.KV_{bucket}"),
-    ]);
+    ] {
+        p.publish.allow.push(api(&rest));
+    }
     // Snapshots: an object store replaces an object by purging its old chunks, so the
     // policy may purge its own snapshot bucket (a cache: the log has everything).
     let obj = format!("OBJ_{}", names.snapshot_bucket);
@@ -161,12 +160,14 @@ fn actuator(p: &mut Permissions, names: &Names) {
     let (d, c) = (&names.decisions_stream, &names.actuator_consumer);
     // Its own durable consumer, by its exact name: created if absent (after an admin
     // deleted it, say), never changed or deleted. The admin provisions it first.
-    allow_api(p, [
+    for rest in [
         format!("STREAM.INFO.{d}"),
         format!("CONSUMER.INFO.{d}.{c}"),
         format!("CONSUMER.CREATE.{d}.{c}"),
         format!("CONSUMER.MSG.NEXT.{d}.{c}"),
-    ]);
+    ] {
+        p.publish.allow.push(api(&rest));
+    }
     p.publish.allow.push(format!("$JS.ACK.{d}.{c}.>"));
 }
 
@@ -188,12 +189,14 @@ fn team_member(p: &mut Permissions, team: &str, names: &Names) {
     }
     let d = &names.decisions_stream;
     p.subscribe.allow.push(format!("qm.decision.{team}.>"));
-    allow_api(p, [
+    for rest in [
         format!("STREAM.INFO.{d}"),
         format!("CONSUMER.CREATE.{d}.*.qm.decision.{team}.>"),
         format!("CONSUMER.INFO.{d}.*"),
         format!("CONSUMER.MSG.NEXT.{d}.*"),
-    ]);
+    ] {
+        p.publish.allow.push(api(&rest));
+    }
     // A named consumer must never be the actuator's, even one filtered to this team.
     let c = &names.actuator_consumer;
     p.publish.deny.push(api(&format!("CONSUMER.CREATE.{d}.{c}.>")));
