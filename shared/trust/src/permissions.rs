@@ -194,6 +194,8 @@ fn team_member(p: &mut Permissions, team: &str, names: &Names) {
         format!("CONSUMER.CREATE.{d}.*.qm.decision.{team}.>"),
         format!("CONSUMER.INFO.{d}.*"),
         format!("CONSUMER.MSG.NEXT.{d}.*"),
+        // The last decision about one of its workloads, by subject in the request subject.
+        format!("DIRECT.GET.{d}.qm.decision.{team}.>"),
     ] {
         p.publish.allow.push(api(&rest));
     }

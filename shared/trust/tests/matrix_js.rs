@@ -78,7 +78,10 @@ async fn a_team_reads_its_own_decisions_and_nothing_else() -> anyhow::Result<()>
         assert!(stream.create_consumer(config).await.is_err(), "team ml must not read decisions through {name:?} {filter:?}");
     }
     assert!(read::read_all(&ml.bus, INPUT_STREAM, 1).await.is_err(), "a team must not read the input log");
-    assert!(ml.js.get_stream(DECISIONS_STREAM).await?.direct_get(2).await.is_err(), "nor get another team's decision directly");
+    let decisions = ml.js.get_stream(DECISIONS_STREAM).await?;
+    assert!(decisions.direct_get(2).await.is_err(), "nor get another team's decision directly");
+    assert!(decisions.direct_get_last_for_subject("qm.decision.ml.w1").await.is_ok(), "its own last decision, directly");
+    assert!(decisions.direct_get_last_for_subject("qm.decision.cv.w2").await.is_err(), "another team's last decision, directly");
     Ok(())
 }
 

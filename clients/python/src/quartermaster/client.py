@@ -216,7 +216,9 @@ class Client:
         """The newest recorded decision about ``workload``, or ``None``."""
         subject = f"qm.decision.{check_id('team', team)}.{check_id('workload', workload)}"
         try:
-            msg = await self.js.get_last_msg("QM_DECISIONS", subject)
+            # A direct get names the subject in the request subject, where a team's
+            # permissions can scope it (STREAM.MSG.GET carries it in the body).
+            msg = await self.js.get_last_msg("QM_DECISIONS", subject, direct=True)
         except nats.js.errors.NotFoundError:
             return None
         return decode(msg.data, model.DecisionRecorded).body  # type: ignore[return-value]
