@@ -20,11 +20,12 @@ use crate::decide::Round;
 use crate::state::WorkloadState;
 use crate::decide::blocked::Blocked;
 use qm_model::{Action, FigureName, Reason, ReclaimCause, RuleId, TeamId, WorkloadId};
+use std::collections::BTreeMap;
 
 /// Reclaims for each blocked workload in claim order (`r.unplaced`), or explains why not.
 pub fn reclaim_for(r: &mut Round) {
     let unplaced = std::mem::take(&mut r.unplaced);
-    let mut holders: Option<Vec<Vec<WorkloadId>>> = None;
+    let mut holders: Option<Vec<Holders>> = None;
     for id in &unplaced {
         if r.blocked.get(id).is_some_and(Blocked::reclaim_cannot_help) {
             continue;
@@ -38,19 +39,28 @@ pub fn reclaim_for(r: &mut Round) {
 }
 
 /// Who holds chips in each pool, built once per round and only when a claim needs it.
-fn index_holders(r: &Round) -> Vec<Vec<WorkloadId>> {
-    let mut out = vec![Vec::new(); r.view.pools.len()];
+fn index_holders(r: &Round) -> Vec<Holders> {
+    let mut out = vec![Holders::new(); r.view.pools.len()];
     for (id, w) in &r.state.workloads {
         for (pool, g) in &w.grants {
             if g.target() > 0 {
                 if let Some(&i) = r.view.pool_index.get(pool) {
-                    out[i].push(id.clone());
+                    match out[i].get_mut(&w.spec.team) {
+                        Some(ids) => ids.push(id.clone()),
+                        None => {
+                            out[i].insert(w.spec.team.clone(), vec![id.clone()]);
+                        }
+                    }
                 }
             }
         }
     }
     out
 }
+
+/// Who holds chips in one pool, by team: a claim looks only at the teams it may take
+/// from.
+type Holders = BTreeMap<TeamId, Vec<WorkloadId>>;
 
 struct Take {
     victim: WorkloadId,
@@ -96,7 +106,7 @@ struct Ask {
     typed: bool,
 }
 
-fn claim(r: &mut Round, id: &WorkloadId, holders: &[Vec<WorkloadId>]) -> Option<Blocked> {
+fn claim(r: &mut Round, id: &WorkloadId, holders: &[Holders]) -> Option<Blocked> {
     let w = &r.state.workloads[id];
     let c = Claimant::of(r, w)?;
     if !c.critical && !c.fair_due && !w.spec.accepts.iter().any(|a| a.relative_throughput > 0.0 && c.type_due(&a.accelerator) > 0) {
@@ -209,7 +219,7 @@ fn plan_takes(
     id: &WorkloadId,
     i: usize,
     short: u32,
-    holders: &[WorkloadId],
+    holders: &Holders,
     typed: bool,
 ) -> (Vec<Take>, u32, Option<i64>) {
     let critical = r.state.workloads[id].spec.critical;
@@ -260,15 +270,24 @@ impl VictimKey<'_> {
 
 /// Who in pool `i` claimant `id` may take chips from, in order, and the earliest time a
 /// grant still too young becomes eligible.
-fn victims<'r>(r: &'r Round, id: &WorkloadId, i: usize, holders: &'r [WorkloadId], typed: bool) -> (Vec<&'r WorkloadId>, Option<i64>) {
+fn victims<'r>(r: &'r Round, id: &WorkloadId, i: usize, holders: &'r Holders, typed: bool) -> (Vec<&'r WorkloadId>, Option<i64>) {
     let now = r.now();
     let w = &r.state.workloads[id];
     let Some(tv) = r.view.teams.get(&w.spec.team) else { return (Vec::new(), None) };
+    // Victims come from teams of the same or lower tier, for an owner reclaim only other
+    // teams above their fair share: the holders of any other team need not be looked at
+    // (their order does not matter: victims are sorted below).
+    let above_fair = |vt: &TeamView| vt.held.partial_cmp(&vt.fair).is_none_or(|o| o.is_gt());
+    let lends = |t: &TeamId| {
+        r.view.teams.get(t).is_some_and(|vt| {
+            vt.tier <= tv.tier && (w.spec.critical || (*t != w.spec.team && (typed || above_fair(vt))))
+        })
+    };
     let pool = &r.view.pools[i];
     let lifetime_ms = i64::from(r.policy.grant_lifetime_min_s) * 1000;
     let mut young = None;
     let mut keys: Vec<VictimKey> = Vec::new();
-    for vid in holders {
+    for vid in holders.iter().filter(|(t, _)| lends(t)).flat_map(|(_, ids)| ids) {
         let Some(vw) = r.state.workloads.get(vid) else { continue };
         let Some(vg) = vw.grants.get(&pool.id) else { continue };
         if vid == id || vw.finished || !vw.spec.preemptible || vw.spec.critical || vg.target() == 0 || vg.reclaim.is_some() {
