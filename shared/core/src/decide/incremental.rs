@@ -24,7 +24,8 @@
 //! work, pool fit) have nothing to do under the conditions above. What the rules read
 //! of the whole fleet they read through the view (pool occupancy, team holdings), kept
 //! up to date decision by decision; the demand sums, kept exact in fixed point and live
-//! (every decision's change to a workload's contribution is applied as it is made);
+//! (every decision's change to a workload's contribution is applied as it is made, and
+//! after the round each changed workload's start contribution is traded for its final one);
 //! fair shares, recomputed from those sums (O(teams)); and the holders of a pool, read
 //! from the state when a claim needs victims. After the round the active set is brought
 //! up to date for every workload the round decided for.
@@ -176,6 +177,11 @@ pub struct Scoped {
     /// Demand sums over every workload as it stands now: `Round::emit` applies each
     /// decision's change to them.
     pub sums: Sums,
+    /// The contribution each workload the round may change had at round start: after
+    /// the round, the kept sums trade these for the final ones. Workloads with a reclaim
+    /// in flight are noted up front (calling one off changes the workload before its
+    /// decision is made); the rest as the round first decides for them.
+    start: BTreeMap<WorkloadId, Option<Contribution>>,
 }
 
 impl Scoped {
@@ -192,6 +198,13 @@ impl Scoped {
     /// The scope and `ids` (sorted, no duplicates), sorted.
     pub fn scope_and(&self, ids: Vec<WorkloadId>) -> Vec<WorkloadId> {
         merged(&self.active, ids)
+    }
+
+    /// Notes a workload's contribution before the round's first decision for it.
+    pub fn note_start(&mut self, id: &WorkloadId, c: &Option<Contribution>) {
+        if !self.start.contains_key(id) {
+            self.start.insert(id.clone(), c.clone());
+        }
     }
 }
 
@@ -221,9 +234,17 @@ pub fn round_scoped(
     if let Some(k) = old {
         sums.add(k, -1);
     }
-    if let Some(k) = state.workloads.get(x).and_then(|w| contribution(&view, w)) {
-        sums.add(&k, 1);
+    let now_x = state.workloads.get(x).and_then(|w| contribution(&view, w));
+    if let Some(k) = &now_x {
+        sums.add(k, 1);
     }
+    let mut start = BTreeMap::from([(x.clone(), now_x)]);
+    for id in &cache.owed {
+        if let Some(w) = state.workloads.get(id).filter(|w| w.grants.values().any(|g| g.reclaim.is_some())) {
+            start.insert(id.clone(), contribution(&view, w));
+        }
+    }
+    let base = sums.clone();
     let mut members: Vec<WorkloadId> = cache.active.iter().cloned().collect();
     if let Err(i) = members.binary_search(x) {
         members.insert(i, x.clone());
@@ -234,7 +255,7 @@ pub fn round_scoped(
     let mut idle_expired: Vec<WorkloadId> =
         cache.idle_by_time.iter().take_while(|(at, _)| *at <= now).map(|(_, id)| id.clone()).collect();
     idle_expired.sort_unstable();
-    let scoped = Scoped { changed: x.clone(), active: members, idle_expired, sums };
+    let scoped = Scoped { changed: x.clone(), active: members, idle_expired, sums, start };
     let mut r = Round::with_view(state, policy, view, Some(scoped));
     r.run_phases();
     let touched = r.touched();
@@ -245,9 +266,16 @@ pub fn round_scoped(
         (a, b) => a.or(b),
     };
     cache.view = view;
-    if let Some(s) = scoped {
-        cache.sums = s.sums;
+    let mut kept = base;
+    for (id, c) in scoped.map(|s| s.start).unwrap_or_default() {
+        if let Some(k) = c {
+            kept.add(&k, -1);
+        }
+        if let Some(k) = state.workloads.get(&id).and_then(|w| contribution(&cache.view, w)) {
+            kept.add(&k, 1);
+        }
     }
+    cache.sums = kept;
     for id in touched {
         cache.note(&id, state.workloads.get(&id));
     }

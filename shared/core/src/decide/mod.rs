@@ -205,6 +205,7 @@ impl<'a> Round<'a> {
         fold::apply_decision(self.state, &decision);
         let (occ1, tgt1, dec1) = before(self.state);
         if let (true, Some(s)) = (live, self.scoped.as_mut()) {
+            s.note_start(id, &old);
             if let Some(k) = &old {
                 s.sums.add(k, -1);
             }
