@@ -4,9 +4,9 @@
 //! folded state's heap bytes per workload. Results go in `BENCHMARKS.md`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use qm_core::fixtures::{pool, spec, team};
+use qm_core::fixtures::{pool, synthetic_demands, team};
 use qm_core::fold;
-use qm_core::state::{FleetState, GrantMap, PoolState, TeamState, WorkloadState};
+use qm_core::state::{FleetState, PoolState, TeamState, WorkloadState};
 use qm_core::Engine;
 use qm_model::{Action, ActuationEvent, InputEvent, LogEvent, PolicyConfig, Pool, Uuid};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -41,52 +41,12 @@ fn declared() -> FleetState {
         let t = team(&format!("t{t:02}"), 8_000.0);
         state.teams.insert(t.id.clone(), TeamState { team: t, usage_recent: 0.0, usage_now: 0.0, usage_at_ms: 0 });
     }
-    let mut x: u64 = 7;
-    let mut rnd = move |n: u64| {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (x >> 33) % n
-    };
-    for i in 0..WORKLOADS {
-        let a = rnd(8) as usize;
-        let b = (a + 1 + rnd(7) as usize) % 8;
-        let accepts = [(TYPES[a], 0.5 + rnd(50) as f64 / 100.0), (TYPES[b], 0.3 + rnd(50) as f64 / 100.0)];
-        let mut s = spec(&format!("w{i:06}"), &format!("t{:02}", i % 50), &accepts);
-        s.gang = rnd(4) == 0;
-        s.critical = rnd(100) == 0;
-        s.preemptible = !s.critical;
-        let desired = 1 + rnd(24) as u32;
-        let w = WorkloadState {
-            spec: s,
-            chips_desired: desired,
-            declared_at_ms: 0,
-            chips_busy: f64::from(desired),
-            idle_since_ms: None,
-            idle_cap: None,
-            grants: GrantMap::new(),
-            failed_pools: Default::default(),
-            pending: None,
-            last_failure: None,
-            finished: false,
-        };
+    for (spec, desired) in synthetic_demands(WORKLOADS, 50, &TYPES, 24, 7) {
+        let mut w = WorkloadState::declared(spec, desired, 0);
+        w.chips_busy = f64::from(desired);
         state.workloads.insert(w.spec.id.clone(), w);
     }
     state
-}
-
-/// The engine's serialized shape: what a snapshot holds.
-#[derive(serde::Serialize)]
-struct Snapshot<'a> {
-    state: &'a FleetState,
-    policy: &'a PolicyConfig,
-    pinned: bool,
-    last_seq: u64,
-    wake_ms: Option<i64>,
-}
-
-/// An engine restored from a snapshot of `state` at log position `seq`.
-fn restored(state: &FleetState, seq: u64) -> Engine {
-    let snapshot = Snapshot { state, policy: &PolicyConfig::default(), pinned: false, last_seq: seq, wake_ms: None };
-    rmp_serde::from_slice(&rmp_serde::to_vec_named(&snapshot).expect("encode")).expect("an engine decodes from its snapshot")
 }
 
 /// The busy fleet after three rounds an hour apart, every decision applied.
@@ -95,7 +55,7 @@ fn busy() -> (Engine, u64, i64) {
     let mut now = 0;
     for seq in 1..=3u64 {
         now += 3_600_000;
-        let mut engine = restored(&state, seq);
+        let mut engine = Engine::restore(state, PolicyConfig::default(), seq);
         let version = PolicyConfig { version: format!("settle-{seq}"), ..PolicyConfig::default() };
         engine.step(seq + 1, now, &LogEvent::Input(InputEvent::PolicyPublished(version)));
         state = engine.state().clone();
@@ -105,25 +65,22 @@ fn busy() -> (Engine, u64, i64) {
             }
         }
     }
-    (restored(&state, 4), 4, now)
+    (Engine::restore(state, PolicyConfig::default(), 4), 4, now)
 }
 
-/// The log a replay folds: pools, teams, every demand, every grant applied and a usage
-/// report per workload.
+/// The log a replay folds: pools, teams, every demand, then per workload its grants
+/// applied and one usage report.
 fn replay_log(state: &FleetState) -> Vec<LogEvent> {
-    let mut log: Vec<LogEvent> = Vec::new();
-    log.extend(state.pools.values().map(|p| LogEvent::Input(InputEvent::PoolDeclared(p.pool.clone()))));
-    log.extend(state.teams.values().map(|t| LogEvent::Input(InputEvent::TeamDeclared(t.team.clone()))));
-    for w in state.workloads.values() {
-        log.push(LogEvent::Input(InputEvent::DemandDeclared { spec: w.spec.clone(), chips_desired: w.chips_desired }));
-    }
-    for w in state.workloads.values() {
-        for (pool, g) in &w.grants {
-            let e = ActuationEvent::GrantApplied { decision_id: Uuid::nil(), workload: w.spec.id.clone(), pool: pool.clone(), chips: g.decided };
-            log.push(LogEvent::Actuation(e));
-        }
-        let e = InputEvent::UsageReported { workload: w.spec.id.clone(), chips_busy: f64::from(w.chips_desired) / 2.0, window_s: 60 };
-        log.push(LogEvent::Input(e));
+    let declare = state.pools.values().map(|p| InputEvent::PoolDeclared(p.pool.clone()));
+    let teams = state.teams.values().map(|t| InputEvent::TeamDeclared(t.team.clone()));
+    let demands = state.workloads.values().map(|w| InputEvent::DemandDeclared { spec: w.spec.clone(), chips_desired: w.chips_desired });
+    let mut log: Vec<LogEvent> = declare.chain(teams).chain(demands).map(LogEvent::Input).collect();
+    for (id, w) in &state.workloads {
+        log.extend(w.grants.iter().map(|(pool, g)| {
+            LogEvent::Actuation(ActuationEvent::GrantApplied { decision_id: Uuid::nil(), workload: id.clone(), pool: pool.clone(), chips: g.decided })
+        }));
+        let busy = f64::from(w.chips_desired) / 2.0;
+        log.push(LogEvent::Input(InputEvent::UsageReported { workload: id.clone(), chips_busy: busy, window_s: 60 }));
     }
     log
 }
@@ -143,16 +100,16 @@ fn bench(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group("scale_100k_workloads_1m_chips");
     group.sample_size(10).measurement_time(Duration::from_secs(8));
-    let policies = [PolicyConfig::default(), PolicyConfig { version: "b".into(), ..PolicyConfig::default() }];
+    // A new policy version forces a full round over the unchanged fleet.
+    let versions: Vec<LogEvent> = ["a", "b"]
+        .iter()
+        .map(|v| LogEvent::Input(InputEvent::PolicyPublished(PolicyConfig { version: (*v).into(), ..PolicyConfig::default() })))
+        .collect();
     let mut k = 0usize;
-    group.bench_function("full_round", |b| {
-        b.iter(|| {
-            k += 1;
-            seq += 1;
-            let e = LogEvent::Input(InputEvent::PolicyPublished(policies[k % 2].clone()));
-            black_box(engine.step(seq, now, &e))
-        })
-    });
+    group.bench_function("full_round", |b| b.iter(|| {
+        (k, seq) = (k + 1, seq + 1);
+        black_box(engine.step(seq, now, &versions[k % 2]))
+    }));
     let pick = engine.state().workloads.values().find(|w| !w.grants.is_empty() && !w.spec.gang && w.chips_desired > 1);
     let (s, desired) = pick.map(|w| (w.spec.clone(), w.chips_desired)).expect("an elastic workload holds a grant");
     group.bench_function("demand_change_busy", |b| {
@@ -192,10 +149,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut state = FleetState::default();
             for e in &log {
-                match e {
-                    LogEvent::Input(e) => black_box(fold::apply_input(&mut state, &policy, e)),
-                    LogEvent::Actuation(e) => black_box(fold::apply_actuation(&mut state, e)),
-                };
+                black_box(fold::apply(&mut state, &policy, e));
             }
             state
         })

@@ -125,3 +125,34 @@ pub fn ack_of(d: &Decision) -> Option<ActuationEvent> {
         _ => None,
     }
 }
+
+/// A 64-bit linear congruential generator: deterministic draws for synthetic fleets.
+struct Lcg(u64);
+
+impl Lcg {
+    /// The next draw in `0..m`.
+    fn below(&mut self, m: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % m.max(1)
+    }
+}
+
+/// `n` synthetic demands for benches and simulations at scale, the same for a given
+/// `seed`: workload `w{i:06}` of team `t{i mod teams:02}` accepts two of `types` (the
+/// first at 0.5-1.0, the second at 0.3-0.8 relative throughput), a quarter are gangs, 1%
+/// critical (and not preemptible), and each wants 1 to `max_chips` chips.
+pub fn synthetic_demands(n: usize, teams: usize, types: &[&str], max_chips: u32, seed: u64) -> Vec<(WorkloadSpec, u32)> {
+    let mut rng = Lcg(seed);
+    let kinds = types.len() as u64;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let (a, hop) = (rng.below(kinds) as usize, 1 + rng.below(kinds - 1) as usize);
+        let (first, second) = (0.5 + rng.below(50) as f64 / 100.0, 0.3 + rng.below(50) as f64 / 100.0);
+        let accepts = [(types[a], first), (types[(a + hop) % types.len()], second)];
+        let mut s = spec(&format!("w{i:06}"), &format!("t{:02}", i % teams.max(1)), &accepts);
+        (s.gang, s.critical) = (rng.below(4) == 0, rng.below(100) == 0);
+        s.preemptible = !s.critical;
+        out.push((s, 1 + rng.below(u64::from(max_chips)) as u32));
+    }
+    out
+}

@@ -4,7 +4,7 @@
 //! change it made so the engine can skip the decision round when nothing material moved.
 
 use crate::state::{FleetState, GrantMap, PendingReclaim, PendingState, PoolState, TeamState, WorkloadState};
-use qm_model::{Action, ActuationEvent, Decision, InputEvent, PolicyConfig, PoolId, WorkloadId};
+use qm_model::{Action, ActuationEvent, Decision, InputEvent, LogEvent, PolicyConfig, PoolId, WorkloadId};
 
 /// What a folded event changed, from the decision round's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +20,15 @@ pub enum Effect {
     NewRequest,
     /// Capacity, demand, teams or pools changed: run a decision round.
     Round,
+}
+
+/// Folds one log entry, input or actuation report, with no rules: what a replay of the
+/// state alone runs. The policy is the one in force (see [`apply_input`]).
+pub fn apply(state: &mut FleetState, policy: &PolicyConfig, event: &LogEvent) -> Effect {
+    match event {
+        LogEvent::Input(e) => apply_input(state, policy, e),
+        LogEvent::Actuation(e) => apply_actuation(state, e),
+    }
 }
 
 /// Folds one input fact. `policy` supplies only the idle threshold that defines the
@@ -82,19 +91,7 @@ fn apply_demand(state: &mut FleetState, spec: &qm_model::WorkloadSpec, chips_des
             if renewed { Effect::NewRequest } else { Effect::Round }
         }
         None => {
-            let w = WorkloadState {
-                spec: spec.clone(),
-                chips_desired,
-                declared_at_ms: now,
-                chips_busy: 0.0,
-                idle_since_ms: None,
-                idle_cap: None,
-                grants: GrantMap::new(),
-                failed_pools: Default::default(),
-                pending: None,
-                last_failure: None,
-                finished: false,
-            };
+            let w = WorkloadState::declared(spec.clone(), chips_desired, now);
             state.workloads.insert(spec.id.clone(), w);
             Effect::Round
         }

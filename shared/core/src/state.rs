@@ -109,6 +109,23 @@ pub struct WorkloadState {
 }
 
 impl WorkloadState {
+    /// A workload as its first demand declares it: no use measured, nothing granted.
+    pub fn declared(spec: WorkloadSpec, chips_desired: u32, declared_at_ms: i64) -> Self {
+        Self {
+            spec,
+            chips_desired,
+            declared_at_ms,
+            chips_busy: 0.0,
+            idle_since_ms: None,
+            idle_cap: None,
+            grants: GrantMap::new(),
+            failed_pools: BTreeSet::new(),
+            pending: None,
+            last_failure: None,
+            finished: false,
+        }
+    }
+
     /// Chips the workload will hold once pending shrinks take effect, all pools.
     pub fn target_total(&self) -> u32 {
         self.grants.values().map(GrantState::target).sum()

@@ -8,8 +8,8 @@
 //!
 //! `cargo run --release -p qm-sim --example sharded [workloads]`
 
-use qm_core::fixtures::{pool, spec, team};
-use qm_core::state::{FleetState, GrantMap, PoolState, TeamState, WorkloadState};
+use qm_core::fixtures::{pool, synthetic_demands, team};
+use qm_core::state::{FleetState, PoolState, TeamState, WorkloadState};
 use qm_core::Engine;
 use qm_model::{InputEvent, LogEvent, PolicyConfig, Pool, Team, WorkloadSpec};
 use std::collections::BTreeMap;
@@ -43,24 +43,15 @@ fn fleet(n: usize) -> Fleet {
     let capacity = f64::from(CHIPS_PER_POOL) * pools.len() as f64;
     // Guarantees add up to half the fleet, in H100-equivalents at about 0.75 each.
     let teams = (0..TEAMS).map(|t| team(&format!("t{t:02}"), 0.5 * 0.75 * capacity / TEAMS as f64)).collect();
-    let mut x: u64 = 11;
-    let mut rnd = move |m: u64| {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (x >> 33) % m
-    };
-    let workloads = (0..n)
-        .map(|i| {
-            let a = rnd(8) as usize;
-            let b = (a + 1 + rnd(7) as usize) % 8;
-            let accepts = [(TYPES[a], 0.5 + rnd(50) as f64 / 100.0), (TYPES[b], 0.3 + rnd(50) as f64 / 100.0)];
-            let mut s = spec(&format!("w{i:06}"), &format!("t{:02}", i % TEAMS), &accepts);
-            s.gang = rnd(4) == 0;
-            s.critical = rnd(100) == 0;
-            s.preemptible = !s.critical;
-            // Regions with type `a`: those whose four types starting at 2r mod 8 include it.
+    let workloads = synthetic_demands(n, TEAMS, &TYPES, 24, 11)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (s, desired))| {
+            // Regions with its first type: those whose four types starting at 2r mod 8
+            // include it; the workloads of a type are spread over them in turn.
+            let a = TYPES.iter().position(|t| s.accepts[0].accelerator.as_str() == *t).unwrap_or(0);
             let homes: Vec<usize> = (0..REGIONS).filter(|r| (0..POOLS_PER_REGION).any(|j| (2 * r + j) % 8 == a)).collect();
-            let region = homes[rnd(homes.len() as u64) as usize];
-            (region, s, 1 + rnd(24) as u32)
+            (homes[i % homes.len()], s, desired)
         })
         .collect();
     Fleet { pools, teams, workloads }
@@ -76,19 +67,8 @@ fn declared<'a>(pools: impl Iterator<Item = &'a Pool>, teams: &[Team], workloads
         state.teams.insert(t.id.clone(), TeamState { team: t.clone(), usage_recent: 0.0, usage_now: 0.0, usage_at_ms: 0 });
     }
     for (s, desired) in workloads {
-        let w = WorkloadState {
-            spec: s.clone(),
-            chips_desired: desired,
-            declared_at_ms: 0,
-            chips_busy: f64::from(desired),
-            idle_since_ms: None,
-            idle_cap: None,
-            grants: GrantMap::new(),
-            failed_pools: Default::default(),
-            pending: None,
-            last_failure: None,
-            finished: false,
-        };
+        let mut w = WorkloadState::declared(s.clone(), desired, 0);
+        w.chips_busy = f64::from(desired);
         state.workloads.insert(s.id.clone(), w);
     }
     state
