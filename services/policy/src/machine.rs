@@ -147,7 +147,8 @@ impl WriterMachine {
         self.caught_up = false;
     }
 
-    /// The lease ended by our clock while republishing: stop.
+    /// The lease ended by our clock while republishing, or the takeover could not find
+    /// its resume point: stop (a renewal of the same term then starts a new takeover).
     pub fn takeover_expired(&mut self) -> OnLease {
         self.publishing_from = None;
         OnLease::StoodBy { why: "lease expired during takeover" }

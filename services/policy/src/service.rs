@@ -385,7 +385,19 @@ impl Policy {
             OnLease::FindResumePoint { term } => term,
         };
         self.lease_events.inc("acquired");
-        let probed = resume_point(&self.bus, self.config.publish_inflight_max.max(1) as u64).await?;
+        let probed = match resume_point(&self.bus, self.config.publish_inflight_max.max(1) as u64).await {
+            Ok(probed) => probed,
+            // Expected while a cluster elects new stream leaders after a node loss. Exiting
+            // here left the fleet without a writer (the cluster test's stall); instead this
+            // takeover is abandoned and the keeper's next renewal (or a standby) tries again.
+            Err(e) => {
+                tracing::warn!(error = %e, term, "resume point unavailable; retrying the takeover on the next renewal");
+                if let OnLease::StoodBy { why } = self.machine.takeover_expired() {
+                    self.stood_by(why);
+                }
+                return Ok(None);
+            }
+        };
         self.publisher.skip(probed.stored);
         let resume = self.machine.resumed(probed.from, engine.last_seq(), |from| state.recent.since(from).is_some());
         tracing::info!(term, ?resume, folded = engine.last_seq(), "writer lease acquired; publishing from the resume point");
