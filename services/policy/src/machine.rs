@@ -147,6 +147,15 @@ impl WriterMachine {
         self.caught_up = false;
     }
 
+    /// Publishing failed (an ack that never came, a stream being re-elected): stop, and
+    /// from now on trust only the resume probe about what is stored, as a restarted
+    /// instance would (what we counted as stored may have been in flight).
+    pub fn publish_failed(&mut self) -> OnLease {
+        self.publishing_from = None;
+        self.stored_through = 0;
+        OnLease::StoodBy { why: "publishing failed" }
+    }
+
     /// The lease ended by our clock while republishing, or the takeover could not find
     /// its resume point: stop (a renewal of the same term then starts a new takeover).
     pub fn takeover_expired(&mut self) -> OnLease {
@@ -247,6 +256,20 @@ mod tests {
         let mut standby = WriterMachine::new(0, 0);
         standby.rebuilding(5);
         assert!(!standby.is_writer() && !standby.on_fold(5, true, false, false).publish);
+    }
+
+    /// After a failed publish the writer stands by; the next renewal of the same term
+    /// takes over again from the probe alone, not from what it had counted as stored.
+    #[test]
+    fn a_failed_publish_stands_by_and_resumes_from_the_probe() {
+        let mut machine = WriterMachine::new(0, 0);
+        machine.on_lease(LeaseChange::Writer { term: 1 });
+        machine.resumed(1, 0, |_| true);
+        assert!(machine.on_fold(9, true, true, false).publish);
+        assert_eq!(machine.publish_failed(), OnLease::StoodBy { why: "publishing failed" });
+        assert!(!machine.is_writer());
+        assert_eq!(machine.on_lease(LeaseChange::Writer { term: 1 }), OnLease::FindResumePoint { term: 1 });
+        assert_eq!(machine.resumed(7, 9, |_| true), Resume::Republish { from: 7 }, "9 was in flight: not known stored");
     }
 
     /// A takeover whose rounds are gone folds again; after the lease expires mid-takeover

@@ -338,17 +338,22 @@ impl Policy {
         }
         if let Some(round) = round {
             if after.publish {
-                self.publisher.publish(&round).await?;
+                if let Err(e) = self.publisher.publish(&round).await {
+                    self.publish_failed(&e);
+                }
             }
             state.recent.push(round);
         }
         if after.settle {
-            self.publisher.settle(0).await?;
+            if let Err(e) = self.publisher.settle(0).await {
+                self.publish_failed(&e);
+            }
         }
         if after.first_caught_up {
             tracing::info!(sequence = entry.sequence, writer = self.machine.is_writer(), "policy caught up");
         }
-        if after.snapshot {
+        // Not after a failed publish: a snapshot promises every decision up to it is stored.
+        if after.snapshot && self.machine.is_writer() {
             self.snapshot(engine);
         }
         Ok(None)
@@ -413,9 +418,24 @@ impl Policy {
                 self.stood_by(why);
                 break;
             }
-            self.publisher.publish(round).await?;
+            if let Err(e) = self.publisher.publish(round).await {
+                self.publish_failed(&e);
+                break;
+            }
         }
         Ok(None)
+    }
+
+    /// A publish or its ack failed (after a node loss: the stream has no leader yet).
+    /// Exiting here left the fleet without a writer until something restarted the
+    /// service; instead the writer stands by and its next renewal takes over again,
+    /// probing what was stored and republishing the rest, as a restart would.
+    fn publish_failed(&mut self, error: &anyhow::Error) {
+        tracing::warn!(error = %error, "publishing failed; standing by until the next renewal takes over again");
+        self.publisher.abandon();
+        if let OnLease::StoodBy { why } = self.machine.publish_failed() {
+            self.stood_by(why);
+        }
     }
 
     fn stood_by(&mut self, why: &str) {

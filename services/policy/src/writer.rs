@@ -53,8 +53,14 @@ impl Publisher {
         Ok(())
     }
 
-    /// Waits for acks until at most `keep` are outstanding. A failed ack stops the
-    /// service: a restart rebuilds and republishes from a safe point.
+    /// Forgets the outstanding acks after a failure: the next takeover's resume probe
+    /// finds out what was stored, and the rest is published again.
+    pub fn abandon(&mut self) {
+        self.unacked.clear();
+    }
+
+    /// Waits for acks until at most `keep` are outstanding. A failed ack is the caller's
+    /// to handle: it stands by, and its next takeover republishes from a safe point.
     pub async fn settle(&mut self, keep: usize) -> anyhow::Result<()> {
         while self.unacked.len() > keep {
             if let Some(pending) = self.unacked.pop_front() {
