@@ -110,11 +110,7 @@ async fn keep(store: LeaseStore, key: String, holder: String, tx: watch::Sender<
                     tokio::select! {
                         _ = tokio::time::sleep(period) => {}
                         _ = &mut stopped => {
-                            let _ = tx.send(Role::Standby);
-                            if let Err(e) = lease.release().await {
-                                tracing::warn!(error = %e, "writer lease not released; it expires by itself");
-                            }
-                            return;
+                            return stand_down(lease, &tx).await;
                         }
                     }
                     match renew_while_valid(&mut lease, period, &mut stopped).await {
@@ -128,11 +124,7 @@ async fn keep(store: LeaseStore, key: String, holder: String, tx: watch::Sender<
                             break;
                         }
                         Renewal::Stopped => {
-                            let _ = tx.send(Role::Standby);
-                            if let Err(e) = lease.release().await {
-                                tracing::warn!(error = %e, "writer lease not released; it expires by itself");
-                            }
-                            return;
+                            return stand_down(lease, &tx).await;
                         }
                     }
                 }
@@ -144,6 +136,15 @@ async fn keep(store: LeaseStore, key: String, holder: String, tx: watch::Sender<
             _ = tokio::time::sleep(period) => {}
             _ = &mut stopped => return,
         }
+    }
+}
+
+/// Stopping while holding the lease: `Standby` first (nothing more may be published),
+/// then release, so a standby takes over without waiting for expiry.
+async fn stand_down(lease: Lease, tx: &watch::Sender<Role>) {
+    let _ = tx.send(Role::Standby);
+    if let Err(e) = lease.release().await {
+        tracing::warn!(error = %e, "writer lease not released; it expires by itself");
     }
 }
 
