@@ -75,12 +75,8 @@ fn draw_fleet(frame: &mut Frame, area: Rect, top: &Top, ui: &Ui) {
         FleetRow::Pool { id, region, retired, chips, .. } => cells(format!(" {id}{}", if *retired { " (retired)" } else { "" }), region.to_string(), chips),
     });
     let widths = [Constraint::Min(12), Constraint::Length(8), Constraint::Length(5), Constraint::Length(5), Constraint::Length(5), Constraint::Length(5), Constraint::Length(5), Constraint::Length(5)];
-    let focused = ui.panel() == Panel::Fleet;
-    let table = Table::new(rows, widths)
-        .header(header(&["TYPE / POOL", "REGION", "HLTHY", "GRANT", "APPL", "BUSY", "IDLE", "FREE"]))
-        .block(block("fleet: chips by type and region", focused));
-    let mut state = TableState::default().with_selected(Some(ui.row(Panel::Fleet)));
-    frame.render_stateful_widget(selectable(table, focused), area, &mut state);
+    let headers = ["TYPE / POOL", "REGION", "HLTHY", "GRANT", "APPL", "BUSY", "IDLE", "FREE"];
+    draw_panel(frame, area, ui, Panel::Fleet, "fleet: chips by type and region", Table::new(rows, widths).header(header(&headers)));
 }
 
 fn draw_teams(frame: &mut Frame, area: Rect, top: &Top, ui: &Ui) {
@@ -102,12 +98,9 @@ fn draw_teams(frame: &mut Frame, area: Rect, top: &Top, ui: &Ui) {
         ])
     });
     let widths = [Constraint::Min(8), Constraint::Length(6), Constraint::Length(6), Constraint::Length(6), Constraint::Length(6), Constraint::Length(7), Constraint::Length(5), Constraint::Length(15)];
-    let focused = ui.panel() == Panel::Teams;
-    let table = Table::new(rows, widths)
-        .header(header(&["TEAM", "HELD", "GUAR.", "FAIR", "WANTS", "GR/APPL", "BUSY", ""]))
-        .block(block("teams: share (H100-eq) vs guarantee and fair share", focused));
-    let mut state = TableState::default().with_selected(Some(ui.row(Panel::Teams)));
-    frame.render_stateful_widget(selectable(table, focused), area, &mut state);
+    let headers = ["TEAM", "HELD", "GUAR.", "FAIR", "WANTS", "GR/APPL", "BUSY", ""];
+    let title = "teams: share (H100-eq) vs guarantee and fair share";
+    draw_panel(frame, area, ui, Panel::Teams, title, Table::new(rows, widths).header(header(&headers)));
 }
 
 fn draw_pending(frame: &mut Frame, area: Rect, top: &Top, ui: &Ui) {
@@ -116,11 +109,18 @@ fn draw_pending(frame: &mut Frame, area: Rect, top: &Top, ui: &Ui) {
         Row::new(vec![p.workload.to_string(), p.team.to_string(), p.chips.to_string(), rule, p.message.clone()])
     });
     let widths = [Constraint::Length(18), Constraint::Length(12), Constraint::Length(5), Constraint::Length(14), Constraint::Min(10)];
-    let focused = ui.panel() == Panel::Pending;
     let title = format!("pending: {} workloads, {} chips", top.pending.len(), top.pending.iter().map(|p| p.chips).sum::<u32>());
-    let table = Table::new(rows, widths).header(header(&["WORKLOAD", "TEAM", "CHIPS", "RULE", "WHY"])).block(block(&title, focused));
-    let mut state = TableState::default().with_selected(Some(ui.row(Panel::Pending)));
-    frame.render_stateful_widget(selectable(table, focused), area, &mut state);
+    let table = Table::new(rows, widths).header(header(&["WORKLOAD", "TEAM", "CHIPS", "RULE", "WHY"]));
+    draw_panel(frame, area, ui, Panel::Pending, &title, table);
+}
+
+/// Draws one of the selectable panels: framed with `title`, highlighted when it has the
+/// focus, with the cursor on the panel's current row.
+fn draw_panel(frame: &mut Frame, area: Rect, ui: &Ui, panel: Panel, title: &str, table: Table<'_>) {
+    let focused = ui.panel() == panel;
+    let table = selectable(table.block(block(title, focused)), focused);
+    let mut state = TableState::default().with_selected(Some(ui.row(panel)));
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 fn draw_decisions(frame: &mut Frame, area: Rect, top: &Top) {
