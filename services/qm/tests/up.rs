@@ -41,19 +41,27 @@ fn chips_applied(status: &serde_json::Value) -> u64 {
     workloads.flat_map(|w| w["applied"].as_object().into_iter().flatten().filter_map(|(_, c)| c.as_u64())).sum()
 }
 
+/// Starts `qm up ARGS --data-dir DATA` on `url`, with no credentials of the caller's.
+fn qm_up(args: &[&str], data: &std::path::Path, url: &str, stdout: Stdio) -> anyhow::Result<std::process::Child> {
+    let child = Command::new(workspace_binary("qm")?)
+        .arg("up")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("QM_NATS_URL", url)
+        .env_remove("QM_NATS_CREDS")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok(child)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qm_up_runs_with_auth_and_refuses_anonymous_connections() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let url = format!("nats://127.0.0.1:{}", free_port()?);
-    let child = Command::new(workspace_binary("qm")?)
-        .args(["up", "--duration-s", "300", "--seed", "3", "--data-dir"])
-        .arg(data.path())
-        .env("QM_NATS_URL", &url)
-        .env_remove("QM_NATS_CREDS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let child = qm_up(&["--duration-s", "300", "--seed", "3"], data.path(), &url, Stdio::null())?;
     let _up = Up(child);
     let creds = data.path().join("trust/creds");
     // The demo's demand is granted and applied, all through authenticated connections.
@@ -115,15 +123,7 @@ fn pid_of(line: &str, name: &str) -> anyhow::Result<u32> {
 fn a_killed_service_is_restarted_and_serves_again() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let url = format!("nats://127.0.0.1:{}", free_port()?);
-    let mut child = Command::new(workspace_binary("qm")?)
-        .args(["up", "--no-demo", "--data-dir"])
-        .arg(data.path())
-        .env("QM_NATS_URL", &url)
-        .env_remove("QM_NATS_CREDS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut child = qm_up(&["--no-demo"], data.path(), &url, Stdio::piped())?;
     let mut said = Said::of(&mut child)?;
     let _up = Up(child);
     let ingest = pid_of(&said.wait_for("started ingest (pid", Duration::from_secs(30))?, "ingest")?;
