@@ -92,8 +92,6 @@ pub struct Round<'a> {
     /// `None` in a full round; in a scoped round (the engine's incremental path), the
     /// only workloads the per-workload phases look at.
     pub scope: Option<Vec<WorkloadId>>,
-    /// Whether a reclaim is still in its grace after the revoke phase.
-    pub reclaims_pending: bool,
     /// Set by `compute_shares`: the workloads that want more, queued per team.
     pub wanting: Wanting,
     /// Set by `place`: the workloads still wanting, in claim order, for `reclaim`.
@@ -135,7 +133,6 @@ impl<'a> Round<'a> {
             held_for: BTreeMap::new(),
             wake_ms: None,
             scope: None,
-            reclaims_pending: false,
             wanting: Wanting::default(),
             unplaced: Vec::new(),
             sums: Sums::default(),

@@ -193,7 +193,6 @@ pub fn revoke_due(r: &mut Round) {
                     due.push((id.clone(), pool.clone(), rc.chips_to.min(g.decided), g.decided, rc.cause));
                 } else {
                     r.wake_ms = Some(r.wake_ms.map_or(rc.deadline_ms, |x| x.min(rc.deadline_ms)));
-                    r.reclaims_pending = true;
                 }
             }
         }
