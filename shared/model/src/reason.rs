@@ -143,6 +143,9 @@ vocabulary!(
         LargestFreeChips = "largest_free_chips",
         RelativeThroughput = "relative_throughput",
         PricePerChipHour = "price_per_chip_hour",
+        /// The price placement counted: list while the type is contended, else the
+        /// fleet's cheapest (see docs/POLICY.md, placement).
+        PlacementPrice = "placement_price",
         PlacementScore = "placement_score",
         PoolFreeChips = "pool_free_chips",
         PoolHealthyChips = "pool_healthy_chips",

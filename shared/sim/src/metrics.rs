@@ -37,6 +37,10 @@ pub struct Metrics {
     pub cost_per_busy_nh: f64,
     /// Normalized work done (reference-type chip-hours).
     pub work_nh: f64,
+    /// Work done / healthy normalized compute: what the fleet delivered, at each job's
+    /// own speed. Unlike `utilization_norm` it does not reward running a job where it is
+    /// slow: a job on a type it runs well on does the same work in fewer chip-hours.
+    pub work_norm: f64,
     pub preemptions: u64,
     pub moves: u64,
     pub critical_stranded: u64,

@@ -40,6 +40,8 @@ pub struct Sample {
     pub util_of_bound: f64,
     /// Normalized utilization / the optimum bound's.
     pub of_bound: f64,
+    /// Work done / normalized capacity (`Metrics::work_norm`).
+    pub work: f64,
     pub jct_mean_h: f64,
     pub churn: f64,
     /// Quartermaster's decisions per batch job (0 for baselines).
@@ -66,6 +68,7 @@ pub fn sweep<E>(seeds: &[u64], mut load: impl FnMut(u64) -> Result<Vec<World>, E
                     norm_util: m.utilization_norm,
                     util_of_bound: if b.utilization > 0.0 { m.utilization / b.utilization } else { 0.0 },
                     of_bound: if b.utilization_norm > 0.0 { m.utilization_norm / b.utilization_norm } else { 0.0 },
+                    work: m.work_norm,
                     jct_mean_h: m.jct_mean_h,
                     churn: (m.preemptions + m.moves) as f64,
                     decisions_per_job: decisions as f64 / batch as f64,
@@ -80,7 +83,7 @@ pub fn sweep<E>(seeds: &[u64], mut load: impl FnMut(u64) -> Result<Vec<World>, E
 /// The sweep as a markdown table: mean ± 95% half-width per metric.
 pub fn markdown(s: &Sweep) -> String {
     let mut out = String::from(
-        "| scenario | allocator | runs | util % | util / bound % | norm util % | norm util / bound % | JCT mean h | preempt+moves | decisions/job | crit stranded |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | allocator | runs | util % | util / bound % | norm util % | norm util / bound % | work % | JCT mean h | preempt+moves | decisions/job | crit stranded |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for ((scenario, k), xs) in s {
         let f = |get: fn(&Sample) -> f64, scale: f64, digits: usize| {
@@ -90,13 +93,14 @@ pub fn markdown(s: &Sweep) -> String {
         };
         let _ = writeln!(
             out,
-            "| {scenario} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {scenario} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             NAMES.get(*k).unwrap_or(&"?"),
             xs.len(),
             f(|x| x.util, 100.0, 1),
             f(|x| x.util_of_bound, 100.0, 1),
             f(|x| x.norm_util, 100.0, 1),
             f(|x| x.of_bound, 100.0, 1),
+            f(|x| x.work, 100.0, 1),
             f(|x| x.jct_mean_h, 1.0, 2),
             f(|x| x.churn, 1.0, 0),
             f(|x| x.decisions_per_job, 1.0, 2),

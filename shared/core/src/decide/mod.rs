@@ -98,6 +98,9 @@ pub struct Round<'a> {
     pub unplaced: Vec<WorkloadId>,
     /// Set by `compute_shares`: the demand sums it used.
     pub sums: Sums,
+    /// Set by `compute_shares`, per pool: the price placement counts for it this round
+    /// (`score::placement_price`).
+    pub placement_price: Vec<f64>,
     /// In a scoped round: the changed workload and what the engine kept for it.
     pub scoped: Option<Scoped>,
 }
@@ -122,6 +125,7 @@ impl<'a> Round<'a> {
     fn with_view(state: &'a mut FleetState, policy: &'a PolicyConfig, view: View, scoped: Option<Scoped>) -> Self {
         let reserved = vec![0; view.pools.len()];
         let holds = vec![0; view.pools.len()];
+        let placement_price = view.pools.iter().map(|p| p.price).collect();
         Self {
             state,
             policy,
@@ -136,6 +140,7 @@ impl<'a> Round<'a> {
             wanting: Wanting::default(),
             unplaced: Vec::new(),
             sums: Sums::default(),
+            placement_price,
             scoped,
         }
     }
@@ -163,6 +168,11 @@ impl<'a> Round<'a> {
         ids.sort();
         ids.dedup();
         ids
+    }
+
+    /// Placement score of workload `w` in pool `i` at this round's placement price.
+    pub fn placement_score(&self, w: &crate::state::WorkloadState, i: usize) -> f64 {
+        score::placement_score(self.view.tp(w, i), self.placement_price[i], self.policy)
     }
 
     /// The engine's clock.

@@ -9,12 +9,12 @@
 
 use crate::decide::demand::contribution;
 use crate::decide::relocate;
-use crate::decide::score::{grain, placement_score, priority, round_down, round_up, size_for};
+use crate::decide::score::{grain, placement_price, priority, round_down, round_up, size_for};
 use crate::decide::share::fair_shares;
 use crate::decide::{members, Round};
 use crate::state::WorkloadState;
 use crate::decide::blocked::{Blocked, Shortfall};
-use qm_model::{Action, FigureName, Reason, RuleId, TeamId, WorkloadId};
+use qm_model::{AcceleratorType, Action, FigureName, Reason, RuleId, TeamId, WorkloadId};
 use std::collections::BTreeMap;
 
 /// Workloads that want more than they hold, queued per team in priority order.
@@ -34,6 +34,10 @@ pub fn compute_shares(r: &mut Round) {
     let counted = live.is_some();
     let mut sums = live.unwrap_or_default();
     let mut queues: BTreeMap<TeamId, Vec<QueueKey>> = BTreeMap::new();
+    // Chips wanted beyond what they hold by the queued workloads, per type they accept.
+    // The queue holds every wanting workload in a scoped round too (they are all in the
+    // active set), so the sums agree with a full round's.
+    let mut waiting_for: BTreeMap<AcceleratorType, u64> = r.view.by_type.keys().map(|a| (a.clone(), 0)).collect();
     for (id, w) in members(&r.state.workloads, r.scope.as_deref()) {
         let want = w.chips_wanted_total();
         if want == 0 || want < w.spec.chips_min {
@@ -54,8 +58,14 @@ pub fn compute_shares(r: &mut Round) {
         if want > have {
             let key = QueueKey { critical: w.spec.critical, priority: priority(w, r.policy, now), declared_at_ms: w.declared_at_ms, id: id.clone() };
             queues.entry(w.spec.team.clone()).or_default().push(key);
+            for acc in w.spec.accepts.iter().filter(|a| a.relative_throughput > 0.0) {
+                if let Some(u) = waiting_for.get_mut(&acc.accelerator) {
+                    *u += u64::from(want - have);
+                }
+            }
         }
     }
+    r.placement_price = placement_prices(&r.view, &waiting_for);
     for (id, t) in r.view.teams.iter_mut() {
         t.demand = sums.demand_of(id);
         // Per-type guarantees raise the team's normalized guarantee to what they are
@@ -78,6 +88,15 @@ pub fn compute_shares(r: &mut Round) {
         .collect();
     r.wanting = Wanting { queues };
     r.sums = sums;
+}
+
+/// Each pool's placement price this round ([`placement_price`]): contended when the
+/// chips wanted by queued workloads that accept its type exceed that type's free chips.
+fn placement_prices(view: &crate::decide::view::View, waiting_for: &BTreeMap<AcceleratorType, u64>) -> Vec<f64> {
+    let cheapest = view.pools.iter().filter(|p| p.healthy > 0).map(|p| p.price).fold(f64::INFINITY, f64::min);
+    let free_of = |a: &AcceleratorType| -> u64 { view.by_type.get(a).into_iter().flatten().map(|&i| u64::from(view.pools[i].free_now())).sum() };
+    let contended: BTreeMap<&AcceleratorType, bool> = waiting_for.iter().map(|(a, &w)| (a, w > free_of(a))).collect();
+    view.pools.iter().map(|p| placement_price(p.price, contended.get(&p.accelerator).copied().unwrap_or(true), cheapest)).collect()
 }
 
 /// A workload's place in its team's queue: critical first, then higher soft
@@ -336,7 +355,7 @@ fn hold_for(r: &mut Round, id: &WorkloadId) {
         Some(&i) => vec![i],
         None => {
             let mut c = r.view.candidates(w);
-            let score = |i: usize| placement_score(r.view.tp(w, i), &r.view.pools[i], r.policy);
+            let score = |i: usize| r.placement_score(w, i);
             c.sort_by(|a, b| score(*b).total_cmp(&score(*a)).then(a.cmp(b)));
             c
         }
@@ -406,7 +425,7 @@ fn best_pool(r: &Round, w: &WorkloadState, pools: &[usize], fair_cap: bool, star
             continue;
         }
         // Useful chips: an allocation unit may force a grant above the request.
-        let score = placement_score(r.view.tp(w, i), p, r.policy) * f64::from(room_all.min(want));
+        let score = r.placement_score(w, i) * f64::from(room_all.min(want));
         if look.best.as_ref().is_none_or(|b| score > b.score) {
             look.best = Some(Placement { score, pool: i, total });
         }
@@ -438,6 +457,7 @@ fn grant(r: &mut Round, id: &WorkloadId, at: Placement) {
         .with(FigureName::ChipsGranted, f64::from(total))
         .with(FigureName::RelativeThroughput, tp)
         .with(FigureName::PricePerChipHour, p.price)
+        .with(FigureName::PlacementPrice, r.placement_price[i])
         .with(FigureName::PlacementScore, score)
         .with(FigureName::PoolFreeChips, f64::from(p.free_now()))
         .with(FigureName::TeamHeld, team.held)

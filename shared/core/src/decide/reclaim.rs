@@ -14,7 +14,7 @@
 //! Victims go in order: most over fair share first, then lowest victim score, then id.
 //! Critical and non-preemptible work is never a victim.
 
-use crate::decide::score::{grain, placement_score, restart_toll, round_down, round_up, victim_score};
+use crate::decide::score::{grain, restart_toll, round_down, round_up, victim_score};
 use crate::decide::view::TeamView;
 use crate::decide::Round;
 use crate::state::WorkloadState;
@@ -116,7 +116,7 @@ fn claim(r: &mut Round, id: &WorkloadId, holders: &[Holders]) -> Option<Blocked>
         Some(&i) => vec![i],
         None => r.view.candidates(w),
     };
-    let score = |i: usize| placement_score(r.view.tp(w, i), &r.view.pools[i], r.policy);
+    let score = |i: usize| r.placement_score(w, i);
     pools.sort_by(|a, b| score(*b).total_cmp(&score(*a)).then(a.cmp(b)));
     let mut young_until: Option<i64> = None;
     for i in pools {

@@ -11,7 +11,7 @@
 //! `grant_lifetime_min_s` old.
 
 use crate::decide::place::fit;
-use crate::decide::score::{placement_score, restart_toll};
+use crate::decide::score::restart_toll;
 use crate::decide::Round;
 use qm_model::{Action, FigureName, Reason, ReclaimCause, RuleId, WorkloadId};
 
@@ -32,7 +32,7 @@ pub fn try_move(r: &mut Round, id: &WorkloadId, from: usize, stays: u32) -> bool
     let want = w.chips_wanted_total();
     let tp_from = r.view.tp(w, from);
     let useful_from = f64::from(stays.min(want));
-    let value_from = placement_score(tp_from, &r.view.pools[from], r.policy) * useful_from;
+    let value_from = r.placement_score(w, from) * useful_from;
     let norm_from = useful_from * tp_from;
     let mut best: Option<(f64, usize, u32)> = None;
     for i in r.view.candidates(w) {
@@ -45,7 +45,7 @@ pub fn try_move(r: &mut Round, id: &WorkloadId, from: usize, stays: u32) -> bool
         if total < w.spec.chips_min || total == 0 {
             continue;
         }
-        let value = placement_score(r.view.tp(w, i), &r.view.pools[i], r.policy) * f64::from(total.min(want));
+        let value = r.placement_score(w, i) * f64::from(total.min(want));
         if best.is_none_or(|(v, _, _)| value > v) {
             best = Some((value, i, total));
         }

@@ -19,6 +19,11 @@ fn relative(job: &BTreeMap<String, f64>) -> Vec<(String, f64)> {
     job.iter().map(|(a, t)| (a.clone(), t / v100)).collect()
 }
 
+/// A gang of one type that waits (larger than any pool of it): the type is contended.
+fn waiting_gang(id: &str, acc: &str) -> qm_model::WorkloadSpec {
+    qm_model::WorkloadSpec { gang: true, ..spec(id, "t", &[(acc, 1.0)]) }
+}
+
 fn priced(id: &str, acc: &str, chips: u32, price: f64) -> Pool {
     Pool { price_per_chip_hour: price, ..pool(id, "us", acc, chips) }
 }
@@ -52,13 +57,15 @@ fn heterogeneous_demand_spills_to_the_next_best_type_not_stranded() {
 
 #[test]
 fn each_job_lands_where_it_runs_best_per_dollar() {
-    // Gavel jobs differ in how much they gain from a V100: with a $3 V100 and a $1
-    // K80 (cost_weight 1), a job goes to the V100 only if it is 3x faster there.
+    // Gavel jobs differ in how much they gain from a V100: with a $3 V100 that others
+    // wait for and a $1 K80 (cost_weight 1), a job goes to the V100 only if it is 3x
+    // faster there.
     let jobs = gavel();
     let mut g = Given::new(PolicyConfig { cost_weight: 1.0, ..PolicyConfig::default() });
     g.input(InputEvent::PoolDeclared(priced("v", "v100", 100, 3.0)));
     g.input(InputEvent::PoolDeclared(priced("k", "k80", 100, 1.0)));
     g.input(InputEvent::TeamDeclared(team("t", 0.0)));
+    g.demand(&waiting_gang("backlog", "v100"), 101);
     for (name, job) in &jobs {
         let rel = relative(job);
         let accepts: Vec<(&str, f64)> = rel.iter().map(|(a, t)| (a.as_str(), *t)).collect();
@@ -71,14 +78,23 @@ fn each_job_lands_where_it_runs_best_per_dollar() {
 
 #[test]
 fn policy_knobs_change_decisions_predictably() {
-    // (cost_weight, expected pool): a $10 H100 vs a $1 L4 at 0.4x for this workload.
-    for (cost_weight, want) in [(0.0, "h"), (0.5, "l"), (1.0, "l")] {
+    // (cost_weight, H100 contended, expected pool): a $10 H100 vs a $1 L4 at 0.4x for
+    // this workload. Price counts only while others wait for H100s: an idle chip costs
+    // the fleet the same used or not.
+    for (cost_weight, contended, want) in
+        [(0.0, true, "h"), (0.5, true, "l"), (1.0, true, "l"), (0.0, false, "h"), (0.5, false, "h"), (1.0, false, "h")]
+    {
         let mut g = Given::new(PolicyConfig { cost_weight, ..PolicyConfig::default() });
         g.input(InputEvent::PoolDeclared(priced("h", "h100", 8, 10.0)));
         g.input(InputEvent::PoolDeclared(priced("l", "l4", 8, 1.0)));
         g.input(InputEvent::TeamDeclared(team("t", 0.0)));
+        if contended {
+            g.demand(&waiting_gang("backlog", "h100"), 9);
+        }
         let d = g.demand(&spec("w", "t", &[("h100", 1.0), ("l4", 0.4)]), 2);
-        assert_eq!(d[0].action, Action::Grant { pool: want.into(), chips: 2 }, "cost_weight {cost_weight}");
+        assert_eq!(d[0].action, Action::Grant { pool: want.into(), chips: 2 }, "cost_weight {cost_weight}, contended {contended}");
+        let price = d[0].reason.figures.iter().find(|f| f.name == qm_model::FigureName::PlacementPrice).map(|f| f.value);
+        assert_eq!(price, Some(if want == "l" || !contended { 1.0 } else { 10.0 }), "placement price");
     }
     // (urgency_weight, who gets the single free chip): urgency only counts if weighted;
     // without it the older request wins.

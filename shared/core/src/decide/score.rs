@@ -28,10 +28,23 @@ pub fn victim_score(w: &WorkloadState, policy: &PolicyConfig, now_ms: i64) -> f6
 }
 
 /// Placement score: useful throughput per unit of cost,
-/// `throughput / max(price, 0.01) ^ cost_weight`. Higher is better.
-pub fn placement_score(tp: f64, pool: &PoolView, policy: &PolicyConfig) -> f64 {
+/// `throughput / max(price, 0.01) ^ cost_weight`, at the round's placement price
+/// ([`placement_price`]). Higher is better.
+pub fn placement_score(tp: f64, price: f64, policy: &PolicyConfig) -> f64 {
     let cw = if policy.cost_weight.is_finite() { policy.cost_weight.clamp(0.0, 1.0) } else { 0.0 };
-    tp / crate::maths::pow(pool.price.max(0.01), cw)
+    tp / crate::maths::pow(price.max(0.01), cw)
+}
+
+/// The price placement counts for a pool: its list price while its accelerator type is
+/// contended (the workloads waiting for chips that accept the type want more than the
+/// type has free), else the fleet's cheapest price. The fleet pays for a chip whether it
+/// is used or not, so a chip nobody else is waiting for costs nothing to use: pricing it
+/// at list made work run slowly on cheap chips while fast ones sat idle. Pricing it
+/// below every real chip would pull work off contended pools that others use anyway;
+/// at the cheapest price, spare pools compare with each other by throughput alone, and
+/// with contended ones as the cheapest chip would.
+pub fn placement_price(list: f64, contended: bool, cheapest: f64) -> f64 {
+    if contended { list } else { list.min(cheapest) }
 }
 
 /// The least gain, in normalized compute, that pays for one preemption:
@@ -99,5 +112,13 @@ mod tests {
             assert_eq!(size_for(want, max, g), size, "size_for({want}, {max}, {g})");
         }
         assert_eq!(lcm(1, 8), 8);
+    }
+
+    #[test]
+    fn placement_price_is_list_only_under_contention() {
+        // (list, contended, cheapest, price)
+        for (list, contended, cheapest, price) in [(4.92, true, 0.75, 4.92), (4.92, false, 0.75, 0.75), (0.5, false, 0.75, 0.5)] {
+            assert_eq!(placement_price(list, contended, cheapest), price, "{list} {contended} {cheapest}");
+        }
     }
 }

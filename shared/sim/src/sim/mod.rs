@@ -494,6 +494,7 @@ impl<'a> Loop<'a> {
             worst_team_share: shares.iter().copied().fold(1.0, f64::min),
             cost_per_busy_nh: if u.busy_norm > 0.0 { c.cost / u.busy_norm } else { 0.0 },
             work_nh: u.work,
+            work_norm: if c.norm_h > 0.0 { u.work / c.norm_h } else { 0.0 },
             preemptions: self.churn.preemptions,
             moves: self.churn.moves,
             critical_stranded: self.jobs.iter().filter(|s| s.stranded).count() as u64,
