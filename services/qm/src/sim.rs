@@ -31,6 +31,10 @@ pub struct SimArgs {
     /// Sweep seeds 1..=N over every allocator: mean and 95% interval per scenario.
     #[arg(long)]
     pub seeds: Option<u64>,
+    /// What-if: run Quartermaster under this policy file in every scenario, instead of
+    /// each scenario's own policy (checked as `qm policy check` does).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
 }
 
 /// Runs `qm sim`.
@@ -45,6 +49,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         no_bound: args.no_bound,
         progress: args.progress,
         seeds: args.seeds,
+        policy: args.policy.as_deref().map(crate::policy_file::load).transpose()?,
     };
     qm_sim::cli::execute(&req, &mut std::io::stdout())?;
     Ok(())

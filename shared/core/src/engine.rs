@@ -245,7 +245,9 @@ impl Engine {
     /// incremental path depends on the log alone, never on the engine's history: with
     /// `round_batch_ms` that decides whether the entry waits for the batch.
     fn fast_path_for(&mut self, event: &LogEvent) -> Option<FastPath> {
-        if self.full_rounds_only || self.dirty {
+        // Upgrades look at every settled workload (`decide::relocate::upgrade`): no
+        // scoped round can stand in for that.
+        if self.full_rounds_only || self.dirty || self.policy.upgrade_moves {
             return None;
         }
         let eligible = matches!(

@@ -31,6 +31,8 @@ struct Scenario {
     ops: Vec<Op>,
     /// `round_batch_ms` of the policy (0: every entry decided at once).
     batch_ms: u32,
+    /// `upgrade_moves` of the policy.
+    upgrades: bool,
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -50,8 +52,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         1 => (0..8usize).prop_map(|w| Op::Fail { w }),
     ];
     let batch = prop_oneof![3 => Just(0u32), 1 => Just(120_000u32)];
-    (pools, teams, workloads, prop::collection::vec(op, 1..60), batch)
-        .prop_map(|(pools, teams, workloads, ops, batch_ms)| Scenario { pools, teams, workloads, ops, batch_ms })
+    (pools, teams, workloads, prop::collection::vec(op, 1..60), batch, any::<bool>())
+        .prop_map(|(pools, teams, workloads, ops, batch_ms, upgrades)| Scenario { pools, teams, workloads, ops, batch_ms, upgrades })
 }
 
 fn tier(t: u8) -> PriorityTier {
@@ -159,7 +161,7 @@ fn check_state(engine: &Engine) {
 
 fn run(sc: &Scenario, dup: bool, snapshot_at: Option<usize>) -> Vec<(i64, Decision)> {
     let mut r = Run {
-        engine: Engine::new(PolicyConfig { round_batch_ms: sc.batch_ms, ..PolicyConfig::default() }),
+        engine: Engine::new(PolicyConfig { round_batch_ms: sc.batch_ms, upgrade_moves: sc.upgrades, ..PolicyConfig::default() }),
         seq: 0,
         now_ms: 1_000,
         unacked: Vec::new(),

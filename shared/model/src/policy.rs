@@ -51,6 +51,17 @@ pub struct PolicyConfig {
     /// default) decides every entry at once. Not written when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub round_batch_ms: u32,
+    /// Moves a workload that has all it asked for up to a faster pool whose type has chips
+    /// nobody waits for, when the move is expected to pay for its restart (the time it has
+    /// run on its grant stands in for the time it will still run). Off by default: it
+    /// shortens long jobs on mixed fleets and costs restarts where jobs are short. With it
+    /// on, every entry is decided by a full round. Not written when off.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub upgrade_moves: bool,
+}
+
+fn is_false(x: &bool) -> bool {
+    !*x
 }
 
 fn is_zero(x: &u32) -> bool {
@@ -76,6 +87,7 @@ impl Default for PolicyConfig {
             usage_fairness_weight: 1.0,
             team_guarantees_by_type: BTreeMap::new(),
             round_batch_ms: 0,
+            upgrade_moves: false,
         }
     }
 }

@@ -14,6 +14,13 @@ fn main() {
             "--out" => req.out = it.next().map(Into::into).unwrap_or_default(),
             "--seed" => req.seed = it.next().and_then(|s| s.parse().ok()),
             "--seeds" => req.seeds = it.next().and_then(|s| s.parse().ok()),
+            "--policy" => match it.next().map(|p| std::fs::read_to_string(p).map(|t| toml::from_str(&t))) {
+                Some(Ok(Ok(policy))) => req.policy = Some(policy),
+                other => {
+                    eprintln!("error: --policy needs a readable policy file: {other:?}");
+                    std::process::exit(2);
+                }
+            },
             p => req.input = p.into(),
         }
     }

@@ -30,6 +30,8 @@ pub struct SimRequest {
     pub progress: bool,
     /// Sweep seeds 1..=N over every allocator instead (mean and 95% interval).
     pub seeds: Option<u64>,
+    /// What-if: Quartermaster's policy in every scenario, instead of each scenario's own.
+    pub policy: Option<qm_model::PolicyConfig>,
 }
 
 /// Why `qm sim` failed.
@@ -108,6 +110,11 @@ fn load_worlds(req: &SimRequest, seed: Option<u64>, out: &mut dyn std::io::Write
         worlds.push(w);
     } else {
         worlds.push(suite::load_scenario(&req.input, seed)?);
+    }
+    if let Some(policy) = &req.policy {
+        for w in &mut worlds {
+            w.policy = policy.clone();
+        }
     }
     Ok(worlds)
 }

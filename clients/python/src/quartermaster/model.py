@@ -117,6 +117,7 @@ class PolicyConfig:
         default_factory=dict, metadata={"skip_if": _empty}
     )
     round_batch_ms: U32 = field(default=0, metadata={"skip_if": _empty})
+    upgrade_moves: bool = field(default=False, metadata={"skip_if": _empty})
 
 
 # ---------------------------------------------------------------- input (QM_INPUT)

@@ -69,6 +69,7 @@ pub const PHASES: &[Phase] = &[
     Phase { name: "compute_shares", run: place::compute_shares, scoped: Scope::Changed },
     Phase { name: "place", run: place::place, scoped: Scope::Changed },
     Phase { name: "reclaim", run: reclaim::reclaim_for, scoped: Scope::Changed },
+    Phase { name: "upgrade", run: relocate::upgrade, scoped: Scope::FullOnly },
     Phase { name: "revoke_due", run: shrink::revoke_due, scoped: Scope::ChangedAndTouched },
     Phase { name: "report_pending", run: pending::report, scoped: Scope::Changed },
 ];
@@ -101,6 +102,9 @@ pub struct Round<'a> {
     /// Set by `compute_shares`, per pool: the price placement counts for it this round
     /// (`score::placement_price`).
     pub placement_price: Vec<f64>,
+    /// Set by `compute_shares`, per accelerator type: chips wanted beyond what they hold
+    /// by the workloads waiting at round start that accept the type.
+    pub waiting_for: BTreeMap<qm_model::AcceleratorType, u64>,
     /// In a scoped round: the changed workload and what the engine kept for it.
     pub scoped: Option<Scoped>,
 }
@@ -141,6 +145,7 @@ impl<'a> Round<'a> {
             unplaced: Vec::new(),
             sums: Sums::default(),
             placement_price,
+            waiting_for: BTreeMap::new(),
             scoped,
         }
     }

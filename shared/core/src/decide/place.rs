@@ -66,6 +66,7 @@ pub fn compute_shares(r: &mut Round) {
         }
     }
     r.placement_price = placement_prices(&r.view, &waiting_for);
+    r.waiting_for = waiting_for;
     for (id, t) in r.view.teams.iter_mut() {
         t.demand = sums.demand_of(id);
         // Per-type guarantees raise the team's normalized guarantee to what they are

@@ -86,3 +86,85 @@ pub fn try_move(r: &mut Round, id: &WorkloadId, from: usize, stays: u32) -> bool
     r.emit(id, action, figures(Reason::new(RuleId::Move, msg)));
     true
 }
+
+/// Free chips of type `a` beyond what the work waiting for it wants: what an upgrade may
+/// take without taking from anyone.
+fn spare_of(r: &Round, a: &qm_model::AcceleratorType) -> u64 {
+    let free: u64 = r.view.by_type.get(a).into_iter().flatten().map(|&i| u64::from(r.view.pools[i].free_now())).sum();
+    free.saturating_sub(r.waiting_for.get(a).copied().unwrap_or(0))
+}
+
+/// Upgrades (policy `upgrade_moves`): a workload that has all it asked for moves up to a
+/// pool where it runs faster, make-before-break, when that type has chips nobody waits
+/// for and the move is expected to pay for its restart. How long the work will still run
+/// is unknown; the time it has run on its grant stands in for it (for the heavy-tailed
+/// run times of training clusters the expected remainder grows with the age), so the
+/// gain per chip in normalized compute times that age must reach `preemption_cost`, the
+/// whole gain must pass the restart toll and hysteresis, and the grant must be at least
+/// `grant_lifetime_min_s` old. A workload not yet old enough sets the round's wake-up.
+pub fn upgrade(r: &mut Round) {
+    if !r.policy.upgrade_moves || !r.view.by_type.keys().any(|a| spare_of(r, a) > 0) {
+        return;
+    }
+    let ids: Vec<WorkloadId> = crate::decide::members(&r.state.workloads, r.scope.as_deref())
+        .filter(|(_, w)| {
+            w.spec.preemptible
+                && !w.spec.critical
+                && w.grants.len() == 1
+                && w.grants.values().all(|g| g.reclaim.is_none() && g.decided > 0)
+                && w.chips_wanted_total() <= w.target_total()
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in ids {
+        try_upgrade(r, &id);
+    }
+}
+
+/// The best upgrade for one workload, made if it is due, or the wake-up for when it is.
+fn try_upgrade(r: &mut Round, id: &WorkloadId) {
+    let w = &r.state.workloads[id];
+    let Some((from_id, g)) = w.grants.iter().next() else { return };
+    let Some(&from) = r.view.pool_index.get(from_id) else { return };
+    let held = g.target();
+    let tp_from = r.view.tp(w, from);
+    let hyst = r.policy.hysteresis_fraction.max(0.0);
+    let cost = if r.policy.preemption_cost.is_finite() { r.policy.preemption_cost.max(0.0) } else { 0.0 };
+    let toll = restart_toll(r.policy);
+    let mut best: Option<(f64, usize, f64)> = None;
+    for i in r.view.candidates(w) {
+        let tp = r.view.tp(w, i);
+        if i == from || tp <= tp_from * (1.0 + hyst) || spare_of(r, &r.view.pools[i].accelerator) < u64::from(held) {
+            continue;
+        }
+        let gain = f64::from(held) * (tp - tp_from);
+        if gain < toll || fit(r, w, i, false) != Some(held) {
+            continue;
+        }
+        if best.is_none_or(|(b, _, _)| gain > b) {
+            best = Some((gain, i, tp));
+        }
+    }
+    let Some((gain, to, tp_to)) = best else { return };
+    // Old enough: the promised lifetime is over and the gain over the age pays the restart.
+    let pays_after_s = (cost / (tp_to - tp_from)).ceil().min(1e12) as i64;
+    let ready_ms = g.since_ms + i64::from(r.policy.grant_lifetime_min_s).max(pays_after_s) * 1000;
+    if r.now() < ready_ms {
+        r.wake_at(ready_ms);
+        return;
+    }
+    let grace_s = w.spec.drain_grace_s;
+    let (from_id, to_id) = (from_id.clone(), r.view.pools[to].id.clone());
+    let figures = |reason: Reason| {
+        reason
+            .with(FigureName::ChipsHeld, f64::from(held))
+            .with(FigureName::RelativeThroughput, tp_to)
+            .with(FigureName::GainNormalized, gain)
+            .with(FigureName::GainMin, toll)
+    };
+    let msg = format!("{id} moves up from {from_id} to {to_id} ({held} chips at {tp_to:.2}x instead of {tp_from:.2}x; nobody waits for {to_id}'s type)");
+    r.emit(id, Action::Grant { pool: to_id, chips: held }, figures(Reason::new(RuleId::Move, msg.clone())));
+    let deadline_ms = r.now() + i64::from(grace_s) * 1000;
+    let action = Action::Reclaim { pool: from_id, chips: 0, grace_s, deadline_ms, cause: ReclaimCause::Move };
+    r.emit(id, action, figures(Reason::new(RuleId::Move, msg)));
+}

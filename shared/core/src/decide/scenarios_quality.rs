@@ -93,3 +93,56 @@ fn chips_freed_while_a_critical_claim_drains_wait_for_it() {
     let all = g.ack(d);
     assert!(actions(&all, "c").contains(&Action::Grant { pool: "p".into(), chips: 4 }), "{all:?}");
 }
+
+/// One V100 and one K80 pool of 4 chips; `slow` runs on the K80 because `fast` held the
+/// V100s, and `fast` has just finished. `backlog`: a V100 gang that waits (5 chips).
+fn upgrade_fleet(upgrade_moves: bool, backlog: bool) -> Given {
+    let mut g = Given::new(PolicyConfig { upgrade_moves, ..PolicyConfig::default() });
+    g.input(InputEvent::PoolDeclared(pool("v", "r", "v100", 4)));
+    g.input(InputEvent::PoolDeclared(pool("k", "r", "k80", 4)));
+    g.input(InputEvent::TeamDeclared(team("t", 0.0)));
+    let d = g.demand(&spec("fast", "t", &[("v100", 1.0)]), 4);
+    g.ack(d);
+    let d = g.demand(&spec("slow", "t", &[("v100", 1.0), ("k80", 0.25)]), 4);
+    assert_eq!(actions(&d, "slow"), vec![Action::Grant { pool: "k".into(), chips: 4 }], "{d:?}");
+    g.ack(d);
+    if backlog {
+        g.demand(&qm_model::WorkloadSpec { gang: true, ..spec("backlog", "t", &[("v100", 1.0)]) }, 5);
+    }
+    let d = g.input(InputEvent::WorkloadFinished { workload: "fast".into() });
+    g.ack(d);
+    g
+}
+
+fn moved_up(d: &[Decision]) -> bool {
+    let a = actions(d, "slow");
+    a.contains(&Action::Grant { pool: "v".into(), chips: 4 })
+        && a.iter().any(|x| matches!(x, Action::Reclaim { pool, chips: 0, cause: qm_model::ReclaimCause::Move, .. } if pool.as_str() == "k"))
+}
+
+#[test]
+fn upgrade_moves_work_up_to_a_faster_pool_nobody_waits_for_once_it_pays() {
+    // The grant on the K80 must be old enough: the promised lifetime (600 s) and the
+    // restart paid by the gain, 600 / (1 - 0.25) = 800 s at the default preemption cost.
+    let mut g = upgrade_fleet(true, false);
+    let d = g.tick_after(799);
+    assert!(!moved_up(&d), "too young to pay for the restart: {d:?}");
+    let d = g.tick_after(1);
+    assert!(moved_up(&d), "{d:?}");
+    assert!(d.iter().all(|x| x.reason.rule == qm_model::RuleId::Move || x.workload.as_str() != "slow"));
+    // Make-before-break: the K80 is released after the drain grace once the V100s are up.
+    g.ack(d);
+    let d = g.tick_after(60);
+    let d = g.ack(d);
+    let a = actions(&d, "slow");
+    assert!(a.contains(&Action::Revoke { pool: "k".into(), chips: 0 }) || a.iter().any(|x| matches!(x, Action::Release { .. })), "{a:?}");
+}
+
+#[test]
+fn no_upgrade_when_off_or_into_a_type_others_wait_for() {
+    for (upgrade_moves, backlog) in [(false, false), (true, true)] {
+        let mut g = upgrade_fleet(upgrade_moves, backlog);
+        let d = g.tick_after(3_600);
+        assert!(!moved_up(&d), "upgrade_moves {upgrade_moves}, backlog {backlog}: {d:?}");
+    }
+}
