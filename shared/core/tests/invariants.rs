@@ -23,11 +23,14 @@ enum Op {
     Fail { w: usize },
 }
 
+/// (team, accepted (type, throughput in tenths), chips step, gang, preemptible, grace in minutes).
+type WorkloadDraw = (usize, Vec<(usize, u32)>, u32, bool, bool, u32);
+
 #[derive(Clone, Debug)]
 struct Scenario {
     pools: Vec<(usize, u32)>,
     teams: Vec<(u32, u8)>,
-    workloads: Vec<(usize, Vec<(usize, u32)>, u32, bool, bool, u32)>,
+    workloads: Vec<WorkloadDraw>,
     ops: Vec<Op>,
     /// `round_batch_ms` of the policy (0: every entry decided at once).
     batch_ms: u32,

@@ -281,7 +281,7 @@ fn fits(r: &Round, w: &WorkloadState, i: usize) -> Option<(u32, u32)> {
     let by_fair = norm_to_chips((team.fair - team.held).max(0.0)).max(type_room);
     let total = |cap: u32| {
         if w.spec.gang {
-            if want % g == 0 && want <= room && want <= cap { want } else { 0 }
+            if want.is_multiple_of(g) && want <= room && want <= cap { want } else { 0 }
         } else {
             round_down(size_for(want, w.spec.chips_max, g).min(room).min(cap), g)
         }

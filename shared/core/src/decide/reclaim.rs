@@ -162,12 +162,12 @@ fn ask_in(r: &Round, w: &WorkloadState, c: &Claimant, i: usize) -> Option<Ask> {
         return None;
     }
     if w.spec.gang {
-        if c.want % g != 0 {
+        if !c.want.is_multiple_of(g) {
             return None;
         }
     } else if !c.critical && tp > 0.0 {
         // A per-type claim asks for what the type guarantee owes, no more.
-        let extra = if typed > 0 { typed } else { (c.deficit / tp).floor().max(0.0).min(1e9) as u32 };
+        let extra = if typed > 0 { typed } else { (c.deficit / tp).floor().clamp(0.0, 1e9) as u32 };
         total = total.min(round_down(held_here + extra, g)).max(round_up(w.spec.chips_min, g));
     }
     if !w.spec.gang {

@@ -80,7 +80,9 @@ mod tests {
     #[test]
     fn given_teams_when_sharing_then_guarantee_then_weighted_surplus() {
         // (given teams, capacity, then fair shares in team-id order)
-        let cases: Vec<(Vec<(&str, TeamView)>, f64, Vec<f64>)> = vec![
+        // (teams, capacity, expected fair shares)
+        type Case<'a> = (Vec<(&'a str, TeamView)>, f64, Vec<f64>);
+        let cases: Vec<Case> = vec![
             // guarantees first, surplus split by weight
             (vec![("a", team(10.0, 100.0, 1.0)), ("b", team(10.0, 100.0, 3.0))], 60.0, vec![20.0, 40.0]),
             // a team without demand gets nothing; its guarantee is lent

@@ -209,6 +209,8 @@ impl View {
         let regions = self.teams.get(&w.spec.team).map(|t| t.regions.as_slice()).unwrap_or(&[]);
         let mut out = Vec::new();
         for a in &w.spec.accepts {
+            // Written so that NaN, which is not positive, is skipped too.
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
             if !(a.relative_throughput > 0.0) {
                 continue;
             }
