@@ -1,12 +1,15 @@
-//! The fleet gauges over a real system: demand goes in through ingest, the policy's
-//! `/metrics` shows the granted, applied, busy and idle chips for the team and pool,
-//! pending chips by reason, decisions by rule and the lag.
+//! The fleet gauges and the Grafana dashboard over a real system: demand goes in through
+//! ingest, the policy's `/metrics` shows the granted, applied, busy and idle chips for
+//! the team and pool, pending chips by reason, decisions by rule and the lag; and every
+//! metric the dashboard (deploy/grafana/quartermaster.json) queries is one the three
+//! services really export, so the dashboard cannot silently query a name that is gone.
 
 mod common;
 
 use common::*;
 use qm_testkit::ingest::demand;
 use qm_model::InputEvent;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// One sample line of a scrape: `name{labels} value`.
@@ -54,8 +57,38 @@ fn total(samples: &[Sample], name: &str) -> f64 {
     samples.iter().filter(|s| s.name == name).map(|s| s.value).sum()
 }
 
+/// Every metric name (`qm_...`) a PromQL string mentions.
+fn metric_names(promql: &str) -> Vec<String> {
+    promql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|token| token.starts_with("qm_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every query string in the dashboard: panel targets and template variables.
+fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("expr" | "definition" | "query", serde_json::Value::String(s)) => out.push(s.clone()),
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(dashboard, &mut out);
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn policy_exports_fleet_gauges() -> anyhow::Result<()> {
+async fn policy_exports_fleet_gauges_and_the_dashboard_queries_only_exported_metrics() -> anyhow::Result<()> {
     let system = System::start_with_env(&[("QM_GAUGES_EVERY_MS", "200")])?;
     let client = start_small_fleet(&system).await?;
     // train-1 gets 8 of the 16 chips; big-1 wants 20 and gets the other 8: 12 wait.
@@ -101,5 +134,15 @@ async fn policy_exports_fleet_gauges() -> anyhow::Result<()> {
         assert!(s.labels.iter().all(|(_, v)| v != "train-1" && v != "big-1"), "workload id as a label: {s:?}");
     }
 
+    let mut exported: BTreeSet<String> = BTreeSet::new();
+    for service in SERVICES {
+        exported.extend(samples(&system.http_get(service, "/metrics")?).into_iter().map(|s| s.name));
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/quartermaster.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let queried: BTreeSet<String> = dashboard_queries(&dashboard).iter().flat_map(|q| metric_names(q)).collect();
+    assert!(queried.len() >= 15, "the dashboard queries few metrics: {queried:?}");
+    let missing: Vec<&String> = queried.iter().filter(|name| !exported.contains(*name)).collect();
+    assert!(missing.is_empty(), "the dashboard queries metrics no service exports: {missing:?}\nexported: {exported:?}");
     Ok(())
 }
