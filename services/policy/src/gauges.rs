@@ -81,8 +81,17 @@ impl FleetMetrics {
         }
     }
 
+    /// The deferred read is due: read now, or clear if the lease was lost meanwhile.
+    pub fn when_due(&mut self, engine: &Engine, writer: bool) {
+        if writer {
+            self.read(engine);
+        } else {
+            self.clear();
+        }
+    }
+
     /// Reads the gauges from the engine now.
-    pub fn read(&mut self, engine: &Engine) {
+    fn read(&mut self, engine: &Engine) {
         self.table.replace(series_of(&FleetGauges::of(engine)));
         self.sequence.set(engine.last_seq());
         self.last = Some(Instant::now());

@@ -145,7 +145,7 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
                 }
                 None => break,
             },
-            _ = policy.gauges.due() => policy.gauges.read(&engine),
+            _ = policy.gauges.due() => policy.gauges.when_due(&engine, policy.machine.is_writer()),
             changed = keeper.roles.changed() => {
                 if changed.is_err() {
                     anyhow::bail!("writer lease keeper stopped");
