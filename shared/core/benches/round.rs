@@ -74,6 +74,8 @@ fn bench(c: &mut Criterion) {
             black_box(g.engine.step(seq, now, &e))
         })
     });
+    // What the policy writer reads for /metrics at most once a second.
+    c.bench_function("fleet_gauges_10k_workloads", |b| b.iter(|| black_box(qm_core::gauges::FleetGauges::of(&g.engine))));
     demand_toggle(c, "incremental_demand_change_round", &mut g, &mut seq, now, &mut k);
     // The same contended fleet with rounds batched per second of log time: a demand
     // change inside the window is folded only; the round runs once per window.
