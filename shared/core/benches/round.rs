@@ -101,7 +101,7 @@ fn demand_toggle(c: &mut Criterion, name: &str, g: &mut Given, seq: &mut u64, no
         b.iter(|| {
             *k += 1;
             *seq += 1;
-            let chips = if *k % 2 == 0 { desired } else { desired - 1 };
+            let chips = if k.is_multiple_of(2) { desired } else { desired - 1 };
             let e = LogEvent::Input(InputEvent::DemandDeclared { spec: s.clone(), chips_desired: chips });
             let out = g.engine.step(*seq, now, &e);
             for d in &out {

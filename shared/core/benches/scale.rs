@@ -116,7 +116,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             k += 1;
             seq += 1;
-            let chips = if k % 2 == 0 { desired } else { desired - 1 };
+            let chips = if k.is_multiple_of(2) { desired } else { desired - 1 };
             let e = LogEvent::Input(InputEvent::DemandDeclared { spec: s.clone(), chips_desired: chips });
             let out = engine.step(seq, now, &e);
             // The actuator's reports, so capacity accounting stays steady.
