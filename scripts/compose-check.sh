@@ -3,13 +3,16 @@
 # builds the images from local files, starts nats and the three services in containers
 # (provisioned by the admin, each service as itself), checks that a connection without
 # credentials is refused, declares a fleet and a demand from the host as the operator,
-# and waits until `qm status` shows the demand granted and applied.
+# waits until `qm status` shows the demand granted and applied, and then until the
+# stack's Prometheus reports every service's scrape target up and the policy's fleet
+# gauge `qm_fleet_granted_chips` shows the demand's chips for its team.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build-images.sh debug
 
 project="qmcheck$$"
 export QM_NATS_PORT="${QM_NATS_PORT:-14222}"
+export QM_PROMETHEUS_PORT="${QM_PROMETHEUS_PORT:-19090}"
 export QM_NATS_URL="nats://127.0.0.1:${QM_NATS_PORT}"
 qm="${CARGO_TARGET_DIR:-target}/debug/qm"
 scratch="$(mktemp -d)"
@@ -45,11 +48,45 @@ status = json.load(sys.stdin)
 w = [w for w in status["workloads"] if w["id"] == "compose-check-1"]
 sys.exit(0 if w and sum(w[0]["applied"].values()) == 8 else 1)'; then
         $qm status
-        echo "compose check passed: demand granted and applied through containers"
-        exit 0
+        echo "compose check: demand granted and applied through containers"
+        applied=1
+        break
     fi
     sleep 1
 done
-echo "compose check FAILED: demand not applied within 60 s" >&2
-$qm status >&2 || true
+if [[ -z "${applied:-}" ]]; then
+    echo "compose check FAILED: demand not applied within 60 s" >&2
+    $qm status >&2 || true
+    exit 1
+fi
+
+# Prometheus (scrape interval 5 s): every qm-* target up, and the granted chips of the
+# research team (the 8 just applied) in the fleet gauge, as the dashboard reads them.
+prometheus_ok() {
+    python3 - "http://127.0.0.1:${QM_PROMETHEUS_PORT}" <<'PY'
+import json, sys, urllib.parse, urllib.request
+base = sys.argv[1]
+def get(path):
+    with urllib.request.urlopen(base + path, timeout=5) as r:
+        return json.load(r)["data"]
+targets = get("/api/v1/targets")["activeTargets"]
+health = {t["labels"]["job"]: t["health"] for t in targets}
+want = ["qm-ingest", "qm-policy", "qm-actuator"]
+query = 'sum(qm_fleet_granted_chips{team="research"})'
+result = get("/api/v1/query?query=" + urllib.parse.quote(query))["result"]
+granted = float(result[0]["value"][1]) if result else None
+print(f"prometheus: targets {health}; {query} = {granted}")
+sys.exit(0 if all(health.get(j) == "up" for j in want) and all(h == "up" for h in health.values()) and granted == 8.0 else 1)
+PY
+}
+for _ in $(seq 1 60); do
+    if prometheus_ok >/dev/null 2>&1; then
+        prometheus_ok
+        echo "compose check passed: demand granted and applied through containers; Prometheus scrapes every service and shows the granted chips"
+        exit 0
+    fi
+    sleep 2
+done
+echo "compose check FAILED: Prometheus did not report every target up and 8 granted chips for research within 120 s" >&2
+prometheus_ok >&2 || true
 exit 1

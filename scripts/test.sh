@@ -2,7 +2,8 @@
 # The test command: installs what the tests need, builds the service binaries the
 # integration tests start, runs every test in the workspace and the Python client's
 # tests (clients/python/test.sh), then the docker-compose
-# check (images built from local files; skipped only where no Docker engine runs).
+# check (images built from local files, Prometheus's from Debian's package fetched by
+# scripts/prometheus.sh; skipped only where no Docker engine runs).
 # Starts a single-machine Slurm (scripts/slurm/) for the Slurm backend tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ cargo test --workspace
 echo "== Python client (clients/python): golden vectors, live demand -> grant"
 clients/python/test.sh
 if docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null 2>&1; then
-    echo "== docker-compose: nats + the three services from local images reach a granted demand"
+    echo "== docker-compose: nats + the three services from local images reach a granted demand; Prometheus scrapes them"
     scripts/compose-check.sh
 else
     echo "== docker-compose check SKIPPED: no Docker engine or docker-compose here"

@@ -8,12 +8,15 @@
 //!   for a moment are harmless.
 //! - [`machine`]: the writer's decisions as a pure state machine (publish, stand by,
 //!   resume, republish or fold again, snapshot), tested without IO.
-//! - [`writer`]: publishing decision records with deterministic ids, pipelined.
+//! - [`writer`]: publishing decision records with deterministic ids, pipelined; decisions
+//!   by action and rule, and the input-to-decision lag.
+//! - [`gauges`]: the fleet gauges on `/metrics`, read from the engine by the writer.
 //! - [`recent`]: recent rounds kept in memory, republished on takeover.
 //! - [`resume`]: where a new writer must start publishing again.
 //! - [`snapshot`]: the engine snapshot (a cache of the log) and its checks.
 //! - [`synthetic`]: a deterministic synthetic log for tests and the rebuild measurement.
 
+pub mod gauges;
 pub mod leader;
 pub mod machine;
 pub mod recent;

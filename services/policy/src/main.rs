@@ -31,6 +31,10 @@ struct Args {
     /// (`WORKLOAD` or `WORKLOAD:TIMES`), making them poison entries.
     #[arg(long, env = "QM_FAULT_FOLD_PANIC", hide = true)]
     fault_fold_panic: Option<qm_core::FoldFault>,
+    /// Read the fleet gauges on /metrics at most every this many ms (0 = not at all):
+    /// each read walks the whole state.
+    #[arg(long, env = "QM_GAUGES_EVERY_MS", default_value_t = 1000)]
+    gauges_every_ms: u64,
 }
 
 #[tokio::main]
@@ -49,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
         snapshots: if args.no_snapshots { None } else { defaults.snapshots.clone().map(|s| SnapshotSettings { replicas, ..s }) },
         snapshot_every: args.snapshot_every,
         fold_fault: args.fault_fold_panic,
+        gauges_every: Duration::from_millis(args.gauges_every_ms),
         ..defaults
     };
     qm_policy::run(config, qm_runtime::shutdown_signal()).await

@@ -2,12 +2,13 @@
 //! start), fold every entry of `QM_INPUT`, and publish decisions only while holding the
 //! writer lease. A standby folds the same log, so it is caught up when it takes over.
 
+use crate::gauges::FleetMetrics;
 use crate::leader::{Keeper, KeeperSettings, Role};
 use crate::machine::{LeaseChange, OnLease, Resume, WriterMachine};
 use crate::recent::{RecentRounds, Round};
 use crate::resume::resume_point;
 use crate::snapshot::{Snapshot, SnapshotLoadError};
-use crate::writer::Publisher;
+use crate::writer::{Publisher, PublisherMetrics};
 use futures::{FutureExt, Stream, StreamExt};
 use qm_bus::lease::LeaseSettings;
 use qm_bus::read::{self, decode_log, Entry};
@@ -15,7 +16,7 @@ use qm_bus::snapshot::{SnapshotSettings, SnapshotStore};
 use qm_bus::{subjects, Bus, BusError, ConnectSettings};
 use qm_core::{Engine, FoldFault, Guard, Halt, Step};
 use qm_model::PolicyConfig;
-use qm_runtime::metrics::{Gauge, LabeledCounter};
+use qm_runtime::metrics::{Gauge, LabeledCounter, Seconds};
 use qm_runtime::{Bootstrap, ServiceSettings};
 use std::future::Future;
 use std::pin::Pin;
@@ -49,6 +50,8 @@ pub struct PolicyServiceConfig {
     /// Fault injection for tests and chaos runs: entries about this workload fail to
     /// fold (poison entries), as they do for `qm status` given the same setting.
     pub fold_fault: Option<FoldFault>,
+    /// The writer reads the fleet gauges at most this often (zero: never).
+    pub gauges_every: std::time::Duration,
 }
 
 impl Default for PolicyServiceConfig {
@@ -66,6 +69,7 @@ impl Default for PolicyServiceConfig {
             snapshot_every: 10_000,
             recent_decisions_max: 100_000,
             fold_fault: None,
+            gauges_every: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -77,10 +81,15 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
     let mut started = Bootstrap::start(&config.service, config.publish_inflight_max).await?;
     let registry = &mut started.registry;
     let folded = LabeledCounter::register(registry, "qm_policy_log_entries", "Log entries folded, by kind", "kind");
-    let recorded = LabeledCounter::register(registry, "qm_policy_decisions", "Decisions recorded, by action", "action");
+    let published = PublisherMetrics {
+        actions: LabeledCounter::register(registry, "qm_policy_decisions", "Decisions recorded, by action", "action"),
+        rules: LabeledCounter::register(registry, "qm_policy_rule_decisions", "Decisions recorded, by the rule that made them", "rule"),
+        lag: Seconds::register(registry, "qm_policy_decision_lag_seconds", "From the input's time stamp (ingest, actuator) to its round's decisions sent, by this clock"),
+    };
     let lease_events = LabeledCounter::register(registry, "qm_policy_lease_events", "Writer lease changes, by event", "event");
     let snapshot_events = LabeledCounter::register(registry, "qm_policy_snapshots", "Snapshots, by outcome", "outcome");
     let halted_at = Gauge::register(registry, "qm_policy_halted_sequence", "The QM_INPUT entry the fold is halted at (a poison entry); 0 = folding");
+    let gauges = FleetMetrics::register(registry, config.gauges_every);
     let bus = started.serve_metrics();
 
     let snapshots = match &config.snapshots {
@@ -103,7 +112,7 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
     let snapshot_every = if snapshots.is_some() { config.snapshot_every } else { 0 };
     let guard = Guard::new(subjects::INPUT_STREAM).with_fault(config.fold_fault.clone());
     let mut policy = Policy {
-        publisher: Publisher::new(bus.clone(), config.publish_inflight_max, config.shadow, recorded),
+        publisher: Publisher::new(bus.clone(), config.publish_inflight_max, config.shadow, published),
         bus,
         config,
         snapshots,
@@ -114,6 +123,7 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
         upload: None,
         guard,
         halted_at,
+        gauges,
     };
     let mut state = Folding::new(&policy, engine.last_seq()).await?;
     tokio::pin!(shutdown);
@@ -131,9 +141,11 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
                             break;
                         }
                     }
+                    policy.gauges.after_batch(&engine, policy.machine.is_writer());
                 }
                 None => break,
             },
+            _ = policy.gauges.due() => policy.gauges.when_due(&engine, policy.machine.is_writer()),
             changed = keeper.roles.changed() => {
                 if changed.is_err() {
                     anyhow::bail!("writer lease keeper stopped");
@@ -143,6 +155,7 @@ pub async fn run(config: PolicyServiceConfig, shutdown: impl Future<Output = ()>
                     tracing::warn!(from, "rounds to republish no longer in memory; folding the log again");
                     (engine, state) = policy.fold_again().await?;
                 }
+                policy.gauges.after_batch(&engine, policy.machine.is_writer());
             },
             _ = &mut shutdown => break,
         }
@@ -273,6 +286,8 @@ struct Policy {
     /// Catches a poison entry; kept across folds of the log (it knows the skips).
     guard: Guard,
     halted_at: Gauge,
+    /// Fleet gauges, read from the engine after batches while this instance writes.
+    gauges: FleetMetrics,
 }
 
 impl Policy {

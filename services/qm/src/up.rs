@@ -55,6 +55,10 @@ pub struct UpArgs {
     /// on first start.
     #[arg(long)]
     trust_dir: Option<PathBuf>,
+    /// Serve each service's /metrics on 127.0.0.1: ingest on this port, policy on the
+    /// next, actuator on the one after (for a Prometheus; default: no endpoints).
+    #[arg(long)]
+    metrics_port_base: Option<u16>,
 }
 
 /// Runs the local system until Ctrl-C or the duration ends.
@@ -104,6 +108,10 @@ async fn start_and_watch(
     let service_env = |name: &str| {
         let mut env = as_identity(nats, &trust, name).env();
         env.push(("QM_TRUST_FILE", trust.registry_path().display().to_string()));
+        let offset = ["ingest", "policy", "actuator"].iter().position(|s| *s == name).and_then(|i| u16::try_from(i).ok());
+        if let Some(port) = args.metrics_port_base.zip(offset).and_then(|(base, i)| base.checked_add(i)) {
+            env.push(("QM_METRICS_ADDR", format!("127.0.0.1:{port}")));
+        }
         env
     };
     let mut actuator_env = service_env("actuator");

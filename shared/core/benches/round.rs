@@ -74,6 +74,8 @@ fn bench(c: &mut Criterion) {
             black_box(g.engine.step(seq, now, &e))
         })
     });
+    // What the policy writer reads for /metrics at most once a second.
+    c.bench_function("fleet_gauges_10k_workloads", |b| b.iter(|| black_box(qm_core::gauges::FleetGauges::of(&g.engine))));
     demand_toggle(c, "incremental_demand_change_round", &mut g, &mut seq, now, &mut k);
     // The same contended fleet with rounds batched per second of log time: a demand
     // change inside the window is folded only; the round runs once per window.
@@ -99,7 +101,7 @@ fn demand_toggle(c: &mut Criterion, name: &str, g: &mut Given, seq: &mut u64, no
         b.iter(|| {
             *k += 1;
             *seq += 1;
-            let chips = if (*k).is_multiple_of(2) { desired } else { desired - 1 };
+            let chips = if k.is_multiple_of(2) { desired } else { desired - 1 };
             let e = LogEvent::Input(InputEvent::DemandDeclared { spec: s.clone(), chips_desired: chips });
             let out = g.engine.step(*seq, now, &e);
             for d in &out {

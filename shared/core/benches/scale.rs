@@ -142,6 +142,8 @@ fn bench(c: &mut Criterion) {
         })
     });
     eprintln!("incremental path decided {} entries", engine.incremental_steps());
+    // What the policy writer reads for /metrics at most once a second.
+    group.bench_function("fleet_gauges", |b| b.iter(|| black_box(qm_core::gauges::FleetGauges::of(&engine))));
     let log = replay_log(engine.state());
     let policy = PolicyConfig::default();
     group.throughput(Throughput::Elements(log.len() as u64));

@@ -24,6 +24,7 @@
 //!   crashing; operators skip or retry it with a `HaltResolved` entry in the log.
 //! - [`grants`]: a workload's grants by pool, in a small sorted vector.
 //! - [`status`]: [`FleetStatus`], what `qm status` prints.
+//! - [`gauges`]: [`gauges::FleetGauges`], the fleet gauges the policy service exports on `/metrics`.
 //! - [`maths`]: `exp2` and `pow` computed alike on every machine (pure-Rust `libm`).
 //! - [`fixtures`]: builders and a given/when/then harness for tests and examples.
 //! - [`error`]: [`PolicyError`] and [`validate_policy`].
@@ -35,6 +36,7 @@ pub mod error;
 pub mod explain;
 pub mod fixtures;
 pub mod fold;
+pub mod gauges;
 pub mod grants;
 pub mod guard;
 pub mod maths;

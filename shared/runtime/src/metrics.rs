@@ -32,13 +32,10 @@ pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> std::io::Result
             let head = String::from_utf8_lossy(&buffer[..filled]);
             let path = head.split_whitespace().nth(1).unwrap_or("");
             let (status, content_type, body) = match path {
-                "/metrics" => {
-                    let mut text = String::new();
-                    match encode(&mut text, &registry) {
-                        Ok(()) => ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", text),
-                        Err(_) => ("500 Internal Server Error", "text/plain", "encode failed\n".to_owned()),
-                    }
-                }
+                "/metrics" => match render(&registry) {
+                    Ok(text) => ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", text),
+                    Err(_) => ("500 Internal Server Error", "text/plain", "encode failed\n".to_owned()),
+                },
                 "/healthz" => ("200 OK", "text/plain", "ok\n".to_owned()),
                 _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
             };
@@ -49,6 +46,13 @@ pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> std::io::Result
             let _ = socket.write_all(response.as_bytes()).await;
         });
     }
+}
+
+/// The registry as `/metrics` serves it (OpenMetrics text).
+pub fn render(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut text = String::new();
+    encode(&mut text, registry)?;
+    Ok(text)
 }
 
 /// Counters keyed by one label, registered under one name: the only shape the services need.
@@ -103,6 +107,78 @@ impl Gauge {
     }
 }
 
+/// A histogram of seconds (a lag, a duration), with fixed buckets.
+#[derive(Clone)]
+pub struct Seconds {
+    histogram: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Seconds {
+    /// Registers a histogram `name` with buckets from 1 ms doubling to about 65 s: the
+    /// range from a healthy round to a takeover after a lost writer.
+    pub fn register(registry: &mut Registry, name: &str, help: &str) -> Self {
+        let histogram = prometheus_client::metrics::histogram::Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 17),
+        );
+        registry.register(name, help, histogram.clone());
+        Self { histogram }
+    }
+
+    /// Records one value; negative ones (clocks apart) count as 0.
+    pub fn observe(&self, seconds: f64) {
+        self.histogram.observe(seconds.max(0.0));
+    }
+}
+
+/// One series of a [`GaugeTable`]: its labels and value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+/// Gauge families whose series are all replaced at once ([`GaugeTable::replace`]): a
+/// scrape sees one whole picture, never half of the old and half of the new one, and a
+/// series that disappears (a team that holds nothing any more) is gone, not stuck at
+/// its last value as it would be in a `Family`.
+#[derive(Clone, Debug)]
+pub struct GaugeTable {
+    families: Arc<[(&'static str, &'static str)]>,
+    series: Arc<std::sync::RwLock<Vec<Vec<Series>>>>,
+}
+
+impl GaugeTable {
+    /// Registers gauge families, each `(name, help)`; they are exported (with no series)
+    /// from the start, so their names are known before the first [`GaugeTable::replace`].
+    pub fn register(registry: &mut Registry, families: &[(&'static str, &'static str)]) -> Self {
+        let table = Self { families: families.into(), series: Arc::new(std::sync::RwLock::new(vec![Vec::new(); families.len()])) };
+        registry.register_collector(Box::new(table.clone()));
+        table
+    }
+
+    /// Replaces every family's series: `series[i]` belongs to the `i`-th family
+    /// registered; missing ones become empty.
+    pub fn replace(&self, mut series: Vec<Vec<Series>>) {
+        series.resize(self.families.len(), Vec::new());
+        if let Ok(mut current) = self.series.write() {
+            *current = series;
+        }
+    }
+}
+
+impl prometheus_client::collector::Collector for GaugeTable {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let series = self.series.read().map_err(|_| std::fmt::Error)?;
+        for ((name, help), rows) in self.families.iter().zip(series.iter()) {
+            let mut family = encoder.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Gauge)?;
+            for row in rows {
+                family.encode_family(&row.labels)?.encode_gauge(&row.value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Starts the endpoint in the background when an address is configured.
 pub fn spawn_endpoint(addr: Option<SocketAddr>, registry: Registry) {
     if let Some(addr) = addr {
@@ -118,6 +194,21 @@ pub fn spawn_endpoint(addr: Option<SocketAddr>, registry: Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A replace shows the new series only; families without series still name themselves.
+    #[test]
+    fn gauge_table_replaces_whole_families() {
+        let mut registry = Registry::default();
+        let table = GaugeTable::register(&mut registry, &[("qm_test_chips", "chips"), ("qm_test_empty", "none")]);
+        let row = |team: &str, value: f64| Series { labels: vec![("team", team.to_owned())], value };
+        table.replace(vec![vec![row("a", 3.0), row("b", 1.5)]]);
+        table.replace(vec![vec![row("b", 2.0)]]);
+        let mut text = String::new();
+        encode(&mut text, &registry).expect("encodes");
+        assert!(text.contains("qm_test_chips{team=\"b\"} 2.0"), "{text}");
+        assert!(!text.contains("team=\"a\""), "{text}");
+        assert!(text.contains("# TYPE qm_test_empty gauge"), "{text}");
+    }
 
     /// Repeated values land in one series (through the cache), new ones in their own.
     #[test]

@@ -2,7 +2,8 @@
 //! terminal and no bus, so every number on the screen is tested without either.
 
 use qm_core::explain::team_standings;
-use qm_core::state::WorkloadState;
+/// Shared with the fleet gauges on `/metrics`, so both split usage over pools alike.
+pub use qm_core::gauges::busy_by_pool;
 use qm_core::Engine;
 use qm_ledger::timeline::{self, Entry, Filter};
 use qm_model::{AcceleratorType, ActuationEvent, DecisionRecorded, Envelope, PoolId, PriorityTier, Region, RuleId, TeamId, WorkloadId};
@@ -236,19 +237,4 @@ impl Top {
             halt: None,
         }
     }
-}
-
-/// A workload's measured busy chips split over its pools in proportion to what it holds
-/// in each: usage is reported per workload, not per pool. Never more than held.
-pub fn busy_by_pool(w: &WorkloadState) -> BTreeMap<PoolId, f64> {
-    let applied: u32 = w.grants.values().map(|g| g.applied).sum();
-    if applied == 0 {
-        return BTreeMap::new();
-    }
-    let busy = w.chips_busy.clamp(0.0, f64::from(applied));
-    w.grants
-        .iter()
-        .filter(|(_, g)| g.applied > 0)
-        .map(|(p, g)| (p.clone(), busy * f64::from(g.applied) / f64::from(applied)))
-        .collect()
 }
