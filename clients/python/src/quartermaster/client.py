@@ -99,11 +99,12 @@ def inbox_prefix_of_seed_file(path: str) -> str:
 class Client:
     """A connection to Quartermaster. Use :meth:`connect`, and ``async with`` or :meth:`close`."""
 
-    def __init__(self, nc: Any, *, source: str, retry: RetryPolicy) -> None:
+    def __init__(self, nc: Any, *, source: str, retry: RetryPolicy, team_scoped: bool = False) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.source = source
         self.retry = retry
+        self.team_scoped = team_scoped
 
     @classmethod
     async def connect(
@@ -114,6 +115,7 @@ class Client:
         credentials: Optional[str] = None,
         nkeys_seed: Optional[str] = None,
         retry: Optional[RetryPolicy] = None,
+        team_scoped: bool = False,
         **nats_options: Any,
     ) -> "Client":
         """Connects. ``credentials`` is a NATS user credentials file (JWT + nkey seed),
@@ -123,7 +125,13 @@ class Client:
 
         With ``nkeys_seed``, replies and consumer deliveries come to the identity's own
         inbox prefix, ``_INBOX.<its public key>``: the only inboxes Quartermaster's
-        generated permissions let it read (pass ``inbox_prefix=`` to override)."""
+        generated permissions let it read (pass ``inbox_prefix=`` to override).
+
+        ``team_scoped=True`` for a team identity: grants and decisions are then read
+        through consumers named and filtered in the request subject, the only kind a team
+        may create (the server checks the filter is the team's own). Operators and
+        auditors leave it off: they may create only unnamed consumers, which can never be
+        durable."""
         if credentials:
             nats_options["user_credentials"] = credentials
         if nkeys_seed:
@@ -131,7 +139,7 @@ class Client:
             nats_options.setdefault("inbox_prefix", inbox_prefix_of_seed_file(nkeys_seed))
         nats_options.setdefault("name", source)
         nc = await nats.connect(servers, **nats_options)
-        return cls(nc, source=source, retry=retry or RetryPolicy())
+        return cls(nc, source=source, retry=retry or RetryPolicy(), team_scoped=team_scoped)
 
     async def close(self) -> None:
         await self.nc.drain()
@@ -268,16 +276,18 @@ class Client:
         """A consumer from the first message on ``subject``; retries until the stream
         exists (``qm creds apply`` or the services create streams).
 
-        The consumer is named, so its filter travels in the create request's subject
-        (``$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>``), the only form a team's
-        permissions allow (the server then checks the filter is the team's own). It is
-        a plain push consumer without acks or flow control (an ordered consumer's flow
-        control replies to ``$JS.FC.>``, which teams may not publish to); it is
-        ephemeral and goes away after the reader stops."""
+        With ``team_scoped`` the consumer is named, so its filter travels in the create
+        request's subject (``$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>``), the
+        only form a team's permissions allow; otherwise it is unnamed
+        (``$JS.API.CONSUMER.CREATE.<stream>``), the only form full readers may use. Either
+        way a plain push consumer without acks or flow control (an ordered consumer's
+        flow control replies to ``$JS.FC.>``, which no reader may publish to), ephemeral:
+        it goes away after the reader stops."""
         delay = 0.1
         while True:
             # A fresh config per try: subscribe fills in the delivery inbox.
-            config = ConsumerConfig(name=f"qm-py-{uuid.uuid4().hex}", ack_policy=AckPolicy.NONE, inactive_threshold=30.0)
+            name = f"qm-py-{uuid.uuid4().hex}" if self.team_scoped else None
+            config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE, inactive_threshold=30.0)
             try:
                 sub = await self.js.subscribe(subject, stream=stream, config=config, deliver_policy=DeliverPolicy.ALL)
                 break
