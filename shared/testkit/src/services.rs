@@ -39,6 +39,14 @@ impl Services {
         services
     }
 
+    /// No service yet, against a server elsewhere (a cluster) that runs with the
+    /// identities in `trust`: each service as itself, the CLI as the operator.
+    pub fn with_trust(url: &str, env: &[(&str, &str)], trust: TrustDir) -> Self {
+        let mut services = Self::new(url, env);
+        services.trust = Some(trust);
+        services
+    }
+
     /// Starts ingest, policy and actuator against `server`; see [`Services::for_server`].
     pub fn start_all_on(server: &NatsServer, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let mut services = Self::for_server(server, env);
