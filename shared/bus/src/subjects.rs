@@ -46,16 +46,6 @@ pub fn actuation(team: &str, workload: &str) -> String {
     format!("{ACTUATION_PREFIX}{team}.{workload}")
 }
 
-/// Every actuation report about `team`'s workloads: `qm.act.<team>.>`.
-pub fn team_actuations(team: &str) -> String {
-    format!("{ACTUATION_PREFIX}{team}.>")
-}
-
-/// Every decision about `team`'s workloads: `qm.decision.<team>.>`.
-pub fn team_decisions(team: &str) -> String {
-    format!("qm.decision.{team}.>")
-}
-
 /// The subject of a dead letter, by the kind of input refused.
 pub fn dead(kind: &str) -> String {
     format!("qm.dead.{kind}")
