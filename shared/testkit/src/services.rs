@@ -60,10 +60,7 @@ impl Services {
     /// the `qm` CLI acts as the operator.
     fn credentials_env(&self, binary: &str) -> Vec<(String, String)> {
         let Some(trust) = &self.trust else { return Vec::new() };
-        let identity = match binary.strip_prefix("qm-") {
-            Some(service) => service,
-            None => "operator",
-        };
+        let identity = binary.strip_prefix("qm-").unwrap_or("operator");
         let mut env = vec![
             ("QM_NATS_CREDS".to_owned(), trust.creds_path(identity).display().to_string()),
             ("QM_TRUST_FILE".to_owned(), trust.registry_path().display().to_string()),
