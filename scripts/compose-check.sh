@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Proves `docker-compose up` works, with auth on: generates identities (`qm init`),
+# Proves `docker-compose up` works, with auth and TLS on: generates identities and
+# certificates (`qm init --tls`),
 # builds the images from local files, starts nats and the three services in containers
 # (provisioned by the admin, each service as itself), checks that a connection without
-# credentials is refused, declares a fleet and a demand from the host as the operator,
-# waits until `qm status` shows the demand granted and applied, and then until the
-# stack's Prometheus reports every service's scrape target up and the policy's fleet
-# gauge `qm_fleet_granted_chips` shows the demand's chips for its team.
+# credentials is refused, and one with credentials but no TLS too, declares a fleet and a
+# demand from the host as the operator, waits until `qm status` shows the demand granted
+# and applied, and then until the stack's Prometheus reports every service's scrape
+# target up and the policy's fleet gauge `qm_fleet_granted_chips` shows the demand's
+# chips for its team.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build-images.sh debug
@@ -17,7 +19,7 @@ export QM_NATS_URL="nats://127.0.0.1:${QM_NATS_PORT}"
 qm="${CARGO_TARGET_DIR:-target}/debug/qm"
 scratch="$(mktemp -d)"
 export QM_TRUST_DIR="$scratch/trust"
-$qm init "$QM_TRUST_DIR" --team research >/dev/null
+$qm init "$QM_TRUST_DIR" --team research --tls --tls-host nats >/dev/null
 compose() { docker-compose -p "$project" -f docker-compose.yml "$@"; }
 cleanup() {
     status=$?
@@ -29,12 +31,20 @@ cleanup() {
 trap cleanup EXIT
 compose up -d
 
-# Anonymous: the server refuses it (qm keeps retrying for 30 s, so a time-out is a refusal).
+export QM_NATS_CREDS="$QM_TRUST_DIR/creds/operator.nk"
+# (qm keeps retrying for 30 s, so a time-out is a refusal.)
+# Credentials but plain text (no CA, no client certificate): refused too.
+if timeout 15 $qm status >/dev/null 2>&1; then
+    echo "compose check FAILED: a connection without TLS was accepted" >&2
+    exit 1
+fi
+export QM_NATS_TLS_CA="$QM_TRUST_DIR/tls/ca.pem" QM_NATS_TLS_CERT="$QM_TRUST_DIR/tls/client.pem"
+export QM_NATS_TLS_KEY="$QM_TRUST_DIR/tls/client-key.pem" QM_NATS_TLS_REQUIRED=true
+# Anonymous (over TLS, with the client certificate): the server refuses it (qm keeps retrying for 30 s, so a time-out is a refusal).
 if env -u QM_NATS_CREDS timeout 15 $qm status >/dev/null 2>&1; then
     echo "compose check FAILED: a connection without credentials was accepted" >&2
     exit 1
 fi
-export QM_NATS_CREDS="$QM_TRUST_DIR/creds/operator.nk"
 for _ in $(seq 1 60); do
     if $qm fleet examples/demo-fleet.toml >/dev/null 2>&1; then break; fi
     sleep 1

@@ -52,8 +52,8 @@ pub fn raw_publish(js: jetstream::Context, payload_bytes: usize, fanout: u64) ->
 /// Answers every request on the echo subject with its own payload, until dropped.
 /// Returns once the server routes requests to it (see [`subscribed`]), so the first
 /// request of a baseline cannot find no responder.
-pub async fn echo_responder(url: &str) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let client = async_nats::ConnectOptions::new().name("qm-loadtest-echo").connect(url).await?;
+pub async fn echo_responder(url: &str, options: async_nats::ConnectOptions) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let client = options.name("qm-loadtest-echo").connect(url).await?;
     let mut requests = client.subscribe(ECHO_SUBJECT).await?;
     subscribed(&client).await?;
     Ok(tokio::spawn(async move {

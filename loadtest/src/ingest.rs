@@ -149,8 +149,8 @@ impl Outputs {
 
 /// Subscribes (core NATS, so it sees messages as they are published) to decisions and
 /// actuation reports, and records them into whichever recorder is current.
-pub async fn watch_outputs(url: &str, recorder: Arc<Mutex<Recorder>>, clock: Clock) -> anyhow::Result<Arc<Outputs>> {
-    let client = async_nats::ConnectOptions::new().name("qm-loadtest-watch").subscription_capacity(1 << 20).connect(url).await?;
+pub async fn watch_outputs(url: &str, options: async_nats::ConnectOptions, recorder: Arc<Mutex<Recorder>>, clock: Clock) -> anyhow::Result<Arc<Outputs>> {
+    let client = options.name("qm-loadtest-watch").subscription_capacity(1 << 20).connect(url).await?;
     let outputs = Arc::new(Outputs { clock: Some(clock), ..Default::default() });
     let mut decisions = client.subscribe("qm.decision.>").await?;
     let mut reports = client.subscribe("qm.act.>").await?;

@@ -94,6 +94,10 @@ struct CommonArgs {
     /// Where reports and plots are written.
     #[arg(long, default_value = "docs/bench")]
     out: PathBuf,
+    /// Run nats-server without auth and the services without credentials, so nothing is
+    /// signed or verified: the comparison run for what auth and signatures cost.
+    #[arg(long)]
+    no_auth: bool,
 }
 
 impl CommonArgs {
@@ -106,6 +110,7 @@ impl CommonArgs {
                 ingest_inflight_max: self.inflight,
                 lease_ttl_ms: self.lease_ttl_ms,
                 service_threads: self.service_threads,
+                auth: !self.no_auth,
             },
             fleet: FleetShape { teams: self.teams, pools: self.pools, workloads: self.workloads, demand_fraction: self.demand_fraction },
             inflight: self.inflight,

@@ -52,6 +52,8 @@ pub struct OpenLoop {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
     pub machine: String,
+    /// Auth on the server, credentials and signatures in the services (`--no-auth`: off).
+    pub auth: bool,
     pub fleet: FleetShape,
     /// Bytes of one stored input envelope (mean over the request mix); the raw baseline's payload.
     pub payload_bytes: usize,
@@ -130,7 +132,8 @@ impl RunReport {
         let mut s = String::new();
         let o = &self.open_loop;
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-        let _ = writeln!(s, "Machine: {} (load average at the end {}). Fleet: {} teams, {} pools, {} workloads; {:.0}% of requests are demand changes, the rest usage samples. Stored event: {} bytes. Pipelining: {} in flight.\n",
+        let auth = if self.auth { "on (each service as itself, signing; the actuator verifying)" } else { "off (--no-auth)" };
+        let _ = writeln!(s, "Machine: {} (load average at the end {}). Auth and signatures: {auth}. Fleet: {} teams, {} pools, {} workloads; {:.0}% of requests are demand changes, the rest usage samples. Stored event: {} bytes. Pipelining: {} in flight.\n",
             self.machine, self.load_average, self.fleet.teams, self.fleet.pools, self.fleet.workloads, self.fleet.demand_fraction * 100.0, self.payload_bytes, self.inflight);
         let _ = writeln!(s, "| throughput (closed loop, {} in flight) | per second | ratio |\n|---|---:|---:|", self.inflight);
         let _ = writeln!(s, "| raw JetStream persisted publish + msg-id dedup | {:.0} | 1.00 |", self.raw_js_max.ok_per_s);

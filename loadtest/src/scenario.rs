@@ -59,12 +59,14 @@ struct Bench {
 async fn server(common: &Common) -> anyhow::Result<Bench> {
     let system = match &common.nats_url {
         Some(url) => System::external(url),
-        None => System::start_server()?,
+        None => System::start_server(common.system.auth)?,
     };
+    system.provision(&common.system).await?;
     let settings = qm_bus::ConnectSettings {
         url: system.url().to_owned(),
         name: "qm-loadtest".into(),
         publish_inflight_max: common.inflight,
+        credentials: system.creds("admin"),
         ..Default::default()
     };
     // Raw handles: the load test measures NATS itself beside the system (same-run baselines).
@@ -85,7 +87,7 @@ async fn start_system(bench: &mut Bench, common: &Common) -> anyhow::Result<Arc<
         eprintln!("starting qm-ingest, qm-policy, qm-actuator from {}", common.system.bin_dir.display());
         bench.system.start_services(&common.system)?;
     }
-    let outputs = watch_outputs(bench.system.url(), bench.recorder.clone(), bench.clock).await?;
+    let outputs = watch_outputs(bench.system.url(), bench.system.connect_options("admin")?, bench.recorder.clone(), bench.clock).await?;
     let started = Instant::now();
     set_up_fleet(&bench.client, &bench.fleet, &outputs).await?;
     eprintln!("fleet declared and granted in {:.1} s", started.elapsed().as_secs_f64());
@@ -189,7 +191,7 @@ pub async fn run(common: &Common, settings: &RunSettings) -> anyhow::Result<RunR
     let raw_js_max = raw_js_max(&bench, common, bytes, settings.phase).await?;
     let op = baseline::raw_publish(bench.js.clone(), bytes, common.fleet.workloads as u64);
     let raw_js_at_target = Rate::of(&open_loop("raw JetStream at target", settings.rate_per_s, settings.phase, common.inflight * 16, op, true).await);
-    let echo = baseline::echo_responder(bench.system.url()).await?;
+    let echo = baseline::echo_responder(bench.system.url(), bench.system.connect_options("admin")?).await?;
     let op = baseline::request_reply(bench.client.clone(), bytes);
     // The first request sets up the client's reply subscription; keep it out of the figures.
     op(0, Instant::now()).await.map_err(|e| anyhow::anyhow!("echo warm-up: {e}"))?;
@@ -223,6 +225,7 @@ pub async fn run(common: &Common, settings: &RunSettings) -> anyhow::Result<RunR
 
     let report = RunReport {
         machine: machine(),
+        auth: common.system.auth && common.nats_url.is_none(),
         fleet: common.fleet.clone(),
         payload_bytes: bytes,
         inflight: common.inflight,

@@ -1,5 +1,12 @@
 //! The system under test: a nats-server and the three service binaries as child
 //! processes on loopback, killed on drop. Or, with `--nats-url`, a system already running.
+//!
+//! Secure by default, as deployed: the server runs with the accounts file of identities
+//! generated for the run (`qm init`'s), the admin provisions the streams, each service
+//! connects as itself (so ingest, policy and actuator sign what they write, and the
+//! actuator verifies the policy's signatures), and the generator connects as the admin
+//! (it also creates the raw baseline streams). `--no-auth` runs the same without any of
+//! it, to measure what auth and signatures cost.
 
 use crate::procstat::Watch;
 use anyhow::{bail, Context};
@@ -24,6 +31,8 @@ pub struct SystemSettings {
     pub lease_ttl_ms: u64,
     /// Tokio worker threads of each service (`TOKIO_WORKER_THREADS`); `None`: one per core.
     pub service_threads: Option<usize>,
+    /// Auth on the server, credentials and signatures in the services (the default).
+    pub auth: bool,
 }
 
 /// nats-server plus the services, all killed on drop.
@@ -32,21 +41,35 @@ pub struct System {
     children: Vec<(String, Child)>,
     /// Where each started service serves `/metrics`.
     metrics_ports: Vec<(String, u16)>,
+    /// The run's identities, when the server runs with auth.
+    trust: Option<qm_trust::TrustDir>,
+    _trust_dir: Option<tempfile::TempDir>,
     _store: Option<tempfile::TempDir>,
 }
 
 impl System {
     /// Uses a system someone else started; nothing is measured per process.
     pub fn external(url: &str) -> Self {
-        Self { url: url.to_owned(), children: Vec::new(), metrics_ports: Vec::new(), _store: None }
+        Self { url: url.to_owned(), children: Vec::new(), metrics_ports: Vec::new(), trust: None, _trust_dir: None, _store: None }
     }
 
     /// Starts a fresh nats-server with JetStream in a temporary store, on a free
-    /// loopback port. Services are started later, so baselines run on a quiet server.
-    pub fn start_server() -> anyhow::Result<Self> {
+    /// loopback port; with `auth`, with the accounts file of identities generated for
+    /// this run. Services are started later, so baselines run on a quiet server.
+    pub fn start_server(auth: bool) -> anyhow::Result<Self> {
         let store = tempfile::Builder::new().prefix("qm-loadtest-").tempdir()?;
         let port = qm_testkit::free_port()?;
-        let child = Command::new(qm_testkit::nats_server_binary())
+        let (trust, trust_dir) = if auth {
+            let dir = tempfile::Builder::new().prefix("qm-loadtest-trust-").tempdir()?;
+            (Some(qm_trust::TrustDir::init(dir.path(), &[], &qm_trust::Names::default())?), Some(dir))
+        } else {
+            (None, None)
+        };
+        let mut command = Command::new(qm_testkit::nats_server_binary());
+        if let Some(trust) = &trust {
+            command.arg("-c").arg(trust.accounts_path());
+        }
+        let child = command
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(store.path())
             .stdout(Stdio::null())
@@ -57,6 +80,8 @@ impl System {
             url: format!("nats://127.0.0.1:{port}"),
             children: vec![("nats-server".into(), child)],
             metrics_ports: Vec::new(),
+            trust,
+            _trust_dir: trust_dir,
             _store: Some(store),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -69,11 +94,44 @@ impl System {
         Ok(system)
     }
 
-    /// Starts the three services against this server.
+    /// The credentials file of identity `name`, when the server runs with auth.
+    pub fn creds(&self, name: &str) -> Option<PathBuf> {
+        self.trust.as_ref().map(|trust| trust.creds_path(name))
+    }
+
+    /// Connect options for a raw client acting as identity `name` (nothing to add
+    /// without auth).
+    pub fn connect_options(&self, name: &str) -> anyhow::Result<async_nats::ConnectOptions> {
+        let options = async_nats::ConnectOptions::new();
+        let Some(path) = self.creds(name) else { return Ok(options) };
+        let creds = qm_trust::Credentials::load(&path)?;
+        Ok(options.nkey(creds.seed().to_owned()).custom_inbox_prefix(creds.inbox_prefix()))
+    }
+
+    /// With auth: creates the streams, buckets and the actuator's consumer as the admin
+    /// (the services may not), with the run's lease TTL. Without, the services do.
+    pub async fn provision(&self, settings: &SystemSettings) -> anyhow::Result<()> {
+        let Some(admin) = self.creds("admin") else { return Ok(()) };
+        let connect = qm_bus::ConnectSettings { url: self.url.clone(), name: "qm-loadtest-admin".into(), credentials: Some(admin), ..Default::default() };
+        let bus = qm_bus::connect(&connect).await?;
+        let mut provision = qm_bus::provision::Provision::default();
+        provision.lease.ttl = Duration::from_millis(settings.lease_ttl_ms.max(100));
+        qm_bus::provision::provision(&bus, &provision).await?;
+        Ok(())
+    }
+
+    /// Starts the three services against this server, each as itself when auth is on.
     pub fn start_services(&mut self, settings: &SystemSettings) -> anyhow::Result<()> {
         for name in SERVICES {
             let metrics_port = qm_testkit::free_port()?;
+            let identity = name.trim_start_matches("qm-");
+            let mut auth_env = Vec::new();
+            if let Some(trust) = &self.trust {
+                auth_env.push(("QM_NATS_CREDS", trust.creds_path(identity).display().to_string()));
+                auth_env.push(("QM_TRUST_FILE", trust.registry_path().display().to_string()));
+            }
             let child = Command::new(binary(&settings.bin_dir, name)?)
+                .envs(auth_env)
                 .env("QM_NATS_URL", &self.url)
                 .env("QM_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
                 .env("QM_TICK_MS", settings.tick_ms.to_string())

@@ -1,6 +1,12 @@
 """A real Quartermaster for the live tests: nats-server with JetStream and the three
 service binaries (built by ``cargo build --workspace --bins``), killed at the end.
 
+Auth is on, as deployed: ``qm init`` generates the identities (teams ``research`` and
+``rivals``), nats-server runs with their accounts file, ``qm creds apply`` provisions the
+streams as the admin, and each service runs as itself. Tests connect with
+:meth:`System.connect` as an identity (``operator``, ``team-research``, ...); a
+connection without credentials is refused.
+
 Binaries are looked up in ``$QM_BIN_DIR``, else ``$CARGO_TARGET_DIR/debug`` or the
 repository's ``target/debug``. When they or nats-server are missing the live tests are
 skipped, unless ``QM_REQUIRE_LIVE=1`` (set by ``scripts/test.sh``), where they fail.
@@ -21,6 +27,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 SERVICES = ("qm-ingest", "qm-policy", "qm-actuator")
+TEAMS = ("research", "rivals")
 
 
 def _missing(what: str) -> None:
@@ -49,19 +56,44 @@ class System:
         nats_bin = os.environ.get("NATS_SERVER_BIN") or shutil.which("nats-server")
         if not nats_bin:
             _missing("nats-server not found: source scripts/setup.sh")
-        for name in SERVICES:
+        for name in (*SERVICES, "qm"):
             if not (bin_dir() / name).exists():
                 _missing(f"{bin_dir() / name} not built: cargo build --workspace --bins")
+        try:
+            import nkeys  # noqa: F401  (nats-py authenticates with a seed through it)
+        except ImportError:
+            _missing("the nkeys package is not installed (pip install 'quartermaster-client[auth]')")
         self.store = tempfile.TemporaryDirectory(prefix="qm-py-nats-")
+        self.trust = Path(self.store.name) / "trust"
+        teams = [arg for team in TEAMS for arg in ("--team", team)]
+        subprocess.run([str(bin_dir() / "qm"), "init", str(self.trust), *teams], check=True, stdout=subprocess.DEVNULL)
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        data = Path(self.store.name) / "nats"
         self.children["nats"] = subprocess.Popen(
-            [nats_bin, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.store.name],
+            [nats_bin, "-c", str(self.trust / "nats-accounts.conf"), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(data)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         self._wait_listening()
+        # As the admin: streams, buckets, the actuator's consumer (no service may create them).
+        subprocess.run(
+            [str(bin_dir() / "qm"), "creds", "apply", str(self.trust)],
+            env={**os.environ, "QM_NATS_URL": self.url},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def creds(self, name: str) -> str:
+        """The nkey seed file of identity ``name`` (``operator``, ``team-research``, ...)."""
+        return str(self.trust / "creds" / f"{name}.nk")
+
+    async def connect(self, name: str, **kwargs):  # type: ignore[no-untyped-def]
+        """A :class:`quartermaster.client.Client` acting as identity ``name``."""
+        from quartermaster.client import Client
+
+        return await Client.connect(self.url, nkeys_seed=self.creds(name), team_scoped=name.startswith("team-"), **kwargs)
 
     def _wait_listening(self) -> None:
         deadline = time.monotonic() + 20
@@ -73,7 +105,15 @@ class System:
         raise RuntimeError(f"nats-server did not listen on {self.port} within 20 s")
 
     def start(self, name: str) -> None:
-        env = {**os.environ, "QM_NATS_URL": self.url, "QM_TICK_MS": "200", "RUST_LOG": "warn"}
+        identity = name.removeprefix("qm-")
+        env = {
+            **os.environ,
+            "QM_NATS_URL": self.url,
+            "QM_NATS_CREDS": self.creds(identity),
+            "QM_TRUST_FILE": str(self.trust / "trust.json"),
+            "QM_TICK_MS": "200",
+            "RUST_LOG": "warn",
+        }
         logs = None if os.environ.get("QM_TEST_LOGS") else subprocess.DEVNULL
         self.children[name] = subprocess.Popen(
             [str(bin_dir() / name)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=logs
@@ -90,6 +130,18 @@ class System:
 @pytest.fixture(scope="module")
 def system() -> Iterator[System]:
     """nats-server and all three services."""
+    s = System()
+    try:
+        for name in SERVICES:
+            s.start(name)
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def own_system() -> Iterator[System]:
+    """nats-server and all three services, for one test (a fleet nobody else fills)."""
     s = System()
     try:
         for name in SERVICES:

@@ -1,4 +1,7 @@
-"""The client against a real Quartermaster: nats-server and the three services.
+"""The client against a real Quartermaster: nats-server (auth on) and the three services.
+
+The operator declares the fleet; a team identity speaks for its own workloads and reads
+its own grants and decisions, and nothing of another team's.
 
 Numbers are from the repo's data: an H100 pool at $4.916 per chip-hour (AWS Capacity
 Block, shared/data/accelerators) and an A100 relative throughput of 0.499.
@@ -10,6 +13,8 @@ import asyncio
 import time
 import uuid
 
+import nats
+import nats.errors
 import pytest
 
 from quartermaster import codec, model
@@ -48,7 +53,7 @@ async def fleet(client: Client) -> None:
 
 def test_demand_is_granted_and_applied(system) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with await Client.connect(system.url) as client:
+        async with await system.connect("operator") as client:
             await fleet(client)
             job = client.workload(spec("py-train-1"))
             accepted = await job.declare(8)
@@ -64,7 +69,7 @@ def test_demand_is_granted_and_applied(system) -> None:  # type: ignore[no-untyp
 
 def test_a_repeat_with_the_same_key_is_stored_once(system) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with await Client.connect(system.url) as client:
+        async with await system.connect("operator") as client:
             await fleet(client)
             job = client.workload(spec("py-repeat-1"))
             key = f"demand-{uuid.uuid4().hex}"
@@ -78,7 +83,7 @@ def test_a_repeat_with_the_same_key_is_stored_once(system) -> None:  # type: ign
 
 def test_refusals_are_typed_and_not_retried(system) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with await Client.connect(system.url) as client:
+        async with await system.connect("operator") as client:
             await fleet(client)
             stranger = spec("py-stranger-1")
             stranger.team = "nobody"
@@ -100,7 +105,7 @@ def test_refusals_are_typed_and_not_retried(system) -> None:  # type: ignore[no-
 
 def test_resize_usage_and_finish_are_seen_as_grant_changes(system) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with await Client.connect(system.url) as client:
+        async with await system.connect("operator") as client:
             await fleet(client)
             job = client.workload(spec("py-elastic-1"))
             await job.declare(4)
@@ -120,7 +125,7 @@ def test_resize_usage_and_finish_are_seen_as_grant_changes(system) -> None:  # t
 
 def test_waiting_for_more_than_fits_times_out_with_the_reason(system) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with await Client.connect(system.url) as client:
+        async with await system.connect("operator") as client:
             await fleet(client)
             job = client.workload(spec("py-too-big-1", chips_max=64))
             await job.declare(64)
@@ -134,7 +139,7 @@ def test_waiting_for_more_than_fits_times_out_with_the_reason(system) -> None:  
 def test_requests_are_retried_until_ingest_is_up(bare_nats) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
         retry = RetryPolicy(attempts_max=30, request_timeout_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.5)
-        async with await Client.connect(bare_nats.url, retry=retry) as client:
+        async with await bare_nats.connect("operator", retry=retry) as client:
             sending = asyncio.create_task(client.declare_pool(POOL, key="pool-before-ingest"))
             await asyncio.sleep(1.0)
             assert not sending.done()  # no responders yet: still retrying
@@ -147,7 +152,7 @@ def test_requests_are_retried_until_ingest_is_up(bare_nats) -> None:  # type: ig
 
 def test_a_used_key_with_a_different_request_is_a_conflict(system) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with await Client.connect(system.url) as client:
+        async with await system.connect("operator") as client:
             await fleet(client)
             job = client.workload(spec("py-conflict-1"))
             key = f"resize-{uuid.uuid4().hex}"
@@ -168,7 +173,7 @@ async def raw_request(client: Client, subject: str, payload: bytes, headers: dic
 
 def test_request_version_source_and_malformed_fields_are_checked(system) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with await Client.connect(system.url) as client:
+        async with await system.connect("operator") as client:
             await fleet(client)
             subject = "qm.in.demand.research.py-raw-1"
             body = codec.encode_value(model.DemandDeclared(spec("py-raw-1"), 1))
@@ -184,5 +189,49 @@ def test_request_version_source_and_malformed_fields_are_checked(system) -> None
             malformed = await raw_request(client, subject, pack(form), {})
             assert isinstance(malformed, model.Rejected) and malformed.code is model.RejectCode.MALFORMED
             assert "DemandDeclared.spec.chips_min" in malformed.message, malformed.message
+
+    run(scenario())
+
+
+def test_a_team_identity_declares_and_reads_its_own_grants_and_decisions(own_system) -> None:  # type: ignore[no-untyped-def]
+    system = own_system
+
+    async def scenario() -> None:
+        async with await system.connect("operator") as operator:
+            await fleet(operator)
+            rival_team = model.Team(id="rivals", guarantee=0.0, limit=None, weight=1.0, tier=model.PriorityTier.NORMAL)
+            await operator.declare_team(rival_team, key="team-rivals")
+        async with await system.connect("team-rivals") as rivals:
+            rival = spec("py-rival-1", chips_max=2)
+            rival.team = "rivals"
+            await rivals.workload(rival).declare(1)
+            assert (await rivals.wait_for_grant("rivals", "py-rival-1", 1, timeout_s=30)).chips == 1
+        async with await system.connect("team-research") as team:
+            job = team.workload(spec("py-team-1", chips_max=4))
+            await job.declare(4)
+            state = await job.wait_for_grant(4, timeout_s=30)  # its grants, from QM_ACTUATION
+            assert state.chips == 4
+            latest = await team.latest_decision("research", "py-team-1")
+            assert latest is not None and isinstance(latest.decision.action, model.Grant)
+            decisions = team.watch_decisions("research", "py-team-1")
+            first = await asyncio.wait_for(decisions.__anext__(), 10)
+            assert first.body.decision.workload == "py-team-1"
+            await decisions.aclose()
+            # Another team's workload: its input is refused by the server (no responder
+            # sees it), and its grants and decisions cannot be read.
+            with pytest.raises(Exception):
+                await asyncio.wait_for(team.latest_decision("rivals", "py-rival-1"), 5)
+            with pytest.raises(Exception):
+                await asyncio.wait_for(team.watch_grants("rivals", "py-rival-1").__anext__(), 5)
+            with pytest.raises(Exception):
+                await asyncio.wait_for(team.js.stream_info("QM_DECISIONS"), 5)
+
+    run(scenario())
+
+
+def test_a_connection_without_credentials_is_refused(system) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        with pytest.raises(Exception):
+            await nats.connect(system.url, allow_reconnect=False, connect_timeout=3)
 
     run(scenario())

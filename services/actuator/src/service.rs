@@ -105,7 +105,7 @@ pub async fn run<B: Backend, C: Clock>(
                 }
                 outcomes.inc(if outcome.is_ok() { "applied" } else { "failed" });
                 let event = qm_backend::report(&effect, &outcome);
-                Some(report(&bus, &clock, &config.source, effect.decision_id, event).await?)
+                Some(report(&bus, &clock, &config.source, &effect, event).await?)
             }
         };
         let due = pipeline.hold((report_ack, delivery));
@@ -119,16 +119,18 @@ pub async fn run<B: Backend, C: Clock>(
 /// A handled decision waiting for its ack: its report's pending ack, if it has one.
 type Unsettled = (Option<PendingAck>, Delivery);
 
-/// Sends an actuation event without waiting for its ack. The message id is the decision
-/// id, so a decision re-applied after a crash between apply and ack is reported once.
+/// Sends an actuation event without waiting for its ack, under the effect's team (so the
+/// team may read its own grants). The message id is the decision id, so a decision
+/// re-applied after a crash between apply and ack is reported once.
 async fn report<C: Clock>(
     bus: &Bus,
     clock: &C,
     source: &str,
-    decision_id: Uuid,
+    effect: &qm_backend::Effect,
     event: ActuationEvent,
 ) -> anyhow::Result<PendingAck> {
-    let subject = subjects::actuation(event_workload(&event));
+    let decision_id = effect.decision_id;
+    let subject = subjects::actuation(effect.team.as_str(), event_workload(&event));
     let envelope = Envelope::new(Uuid::now_v7(), clock.now_ms(), source, Some(decision_id), event);
     Ok(publish::send(bus, subject, &format!("act:{decision_id}"), &envelope).await?)
 }

@@ -244,12 +244,14 @@ fn input_subject(e: &InputEvent) -> String {
     }
 }
 
+/// The fold reads the team from state, never from the subject, so one synthetic team
+/// token stands for all (as the input subjects above leave the team out).
 fn actuation_subject(e: &ActuationEvent) -> String {
     match e {
         ActuationEvent::GrantApplied { workload, .. }
         | ActuationEvent::DrainRequested { workload, .. }
         | ActuationEvent::GrantRevoked { workload, .. }
-        | ActuationEvent::ActuationFailed { workload, .. } => subjects::actuation(workload.as_str()),
+        | ActuationEvent::ActuationFailed { workload, .. } => subjects::actuation("bench", workload.as_str()),
     }
 }
 

@@ -32,6 +32,14 @@ pub struct InitArgs {
     /// Then connect as the admin and create streams, buckets and the actuator's consumer.
     #[arg(long)]
     pub apply: bool,
+    /// Also generate a CA, the server's and a client certificate (`DIR/tls`) and
+    /// `DIR/nats-server.conf` (the accounts file plus TLS, clients verified).
+    #[arg(long)]
+    pub tls: bool,
+    /// A host name or IP address the server certificate is for, besides 127.0.0.1 and
+    /// localhost (repeatable), e.g. `nats` for the compose stack.
+    #[arg(long = "tls-host")]
+    pub tls_hosts: Vec<String>,
     #[command(flatten)]
     pub provision: ProvisionArgs,
 }
@@ -68,6 +76,14 @@ pub enum CredsCommand {
     /// Give an identity a new key; the old one stops authenticating at the next reload
     /// and stays trusted to verify what it signed.
     Rotate { dir: PathBuf, name: String },
+    /// Issue the TLS certificates again (rotation) or for the first time: the CA is kept
+    /// when its key is there; reload nats-server and restart clients afterwards.
+    Tls {
+        dir: PathBuf,
+        /// A host name or IP address the server certificate is for (repeatable).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+    },
     /// Create streams, buckets and the actuator's consumer as the admin (idempotent).
     Apply {
         dir: PathBuf,
@@ -84,7 +100,14 @@ pub async fn run(command: SecurityCommand, nats: &NatsArgs) -> anyhow::Result<()
             let dir = TrustDir::init(&args.dir, &args.teams, &names)?;
             println!("wrote {} and {}", dir.registry_path().display(), dir.accounts_path().display());
             println!("credentials (secret) in {}", dir.creds_dir().display());
-            println!("start the server with: nats-server -c {} -js", dir.accounts_path().display());
+            if args.tls {
+                let tls = dir.init_tls(&args.tls_hosts)?;
+                println!("TLS: CA and certificates in {} (keys secret)", tls.root.display());
+                println!("start the server with: nats-server -c {} -js", dir.server_config_path().display());
+                println!("clients: QM_NATS_TLS_CA={} QM_NATS_TLS_CERT={} QM_NATS_TLS_KEY={} QM_NATS_TLS_REQUIRED=true", tls.ca().display(), tls.client_cert().display(), tls.client_key().display());
+            } else {
+                println!("start the server with: nats-server -c {} -js", dir.accounts_path().display());
+            }
             if args.apply {
                 apply_as_admin(&dir, nats, &args.provision).await?;
             }
@@ -98,6 +121,11 @@ pub async fn run(command: SecurityCommand, nats: &NatsArgs) -> anyhow::Result<()
         SecurityCommand::Creds(CredsCommand::Rotate { dir, name }) => {
             let identity = TrustDir::new(&dir).rotate(&name, &names)?;
             println!("rotated {}: new key {}; reload nats-server, then restart {name} with its new credentials", identity.name, identity.public_key);
+            Ok(())
+        }
+        SecurityCommand::Creds(CredsCommand::Tls { dir, hosts }) => {
+            let tls = TrustDir::new(&dir).init_tls(&hosts)?;
+            println!("issued server and client certificates in {} (CA kept if it was there); reload nats-server (nats-server --signal reload), then restart clients", tls.root.display());
             Ok(())
         }
         SecurityCommand::Creds(CredsCommand::Apply { dir, provision }) => apply_as_admin(&TrustDir::new(dir), nats, &provision).await,

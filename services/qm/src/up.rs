@@ -5,6 +5,11 @@
 //! `<data-dir>/trust`, one team identity per team of the fleet), starts nats-server with
 //! their accounts file, provisions the streams as the admin, and runs each service as
 //! itself and the demo as the operator. A connection without credentials is refused.
+//!
+//! TLS is on too (unless `--no-tls`): the first start also issues a CA and certificates
+//! (`<trust>/tls`, `qm init --tls`), nats-server runs with `<trust>/nats-server.conf`
+//! (clients must present a certificate the CA signed), and every service and the demo
+//! connect with TLS required. A plain-text connection is refused.
 
 use crate::demo::DemoLoad;
 use crate::fleet::{FleetFile, DEMO_FLEET, DEMO_POLICY};
@@ -59,6 +64,10 @@ pub struct UpArgs {
     /// next, actuator on the one after (for a Prometheus; default: no endpoints).
     #[arg(long)]
     metrics_port_base: Option<u16>,
+    /// Run nats-server without TLS (plain text on loopback): for a client that cannot
+    /// do TLS. Auth stays on.
+    #[arg(long)]
+    no_tls: bool,
 }
 
 /// Runs the local system until Ctrl-C or the duration ends.
@@ -93,14 +102,22 @@ async fn start_and_watch(
     };
     let teams: Vec<String> = fleet.team.iter().map(|t| t.id.as_str().to_owned()).collect();
     let trust = ensure_trust(&args.trust_dir.clone().unwrap_or_else(|| args.data_dir.join("trust")), &teams)?;
+    let server_config = if args.no_tls {
+        trust.accounts_path()
+    } else {
+        ensure_tls(&trust, host)?;
+        trust.server_config_path()
+    };
+    let nats = &with_tls(nats, &trust, !args.no_tls);
     if listening(host, port).await {
-        println!("using the nats-server already listening at {nats_url} (it must run with {})", trust.accounts_path().display());
+        println!("using the nats-server already listening at {nats_url} (it must run with {})", server_config.display());
     } else {
         let store = args.data_dir.join("nats");
-        let config = ["-c".to_owned(), trust.accounts_path().display().to_string()];
+        let config = ["-c".to_owned(), server_config.display().to_string()];
         let nats_args = config.into_iter().chain(["-js", "-a", host, "-p", &port.to_string(), "-sd"].iter().map(|s| s.to_string())).chain([store.display().to_string()]).collect::<Vec<_>>();
         children.spawn("nats-server", &nats_server_binary()?, &nats_args, &[], logs)?;
-        println!("started nats-server with JetStream and auth at {nats_url} (store {})", store.display());
+        let tls = if args.no_tls { "" } else { ", TLS (clients verified)" };
+        println!("started nats-server with JetStream and auth{tls} at {nats_url} (store {})", store.display());
     }
     let admin = connect(&as_identity(nats, &trust, "admin").connect_settings("qm-up-admin")).await.context("connect as admin")?;
     crate::init::apply(&admin, &crate::init::ProvisionArgs::default()).await?;
@@ -136,6 +153,10 @@ async fn start_and_watch(
     let declared = declare_fleet(&client, &fleet, &crate::send::Retry::default()).await?;
     println!("policy {} published; {declared} pools and teams declared", policy.version);
     println!("from another shell: export QM_NATS_CREDS={} (operator; teams: team-<team>.nk beside it)", trust.creds_path("operator").display());
+    if !args.no_tls {
+        let exports: Vec<String> = trust.tls().client_env().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("  and: export {}", exports.join(" "));
+    }
     let demo = (!args.no_demo).then(|| DemoLoad::new(fleet.workload_template.clone(), args.seed));
     watch(&client, demo, args.duration_s, children).await
 }
@@ -157,6 +178,31 @@ fn ensure_trust(dir: &std::path::Path, teams: &[String]) -> anyhow::Result<Trust
 }
 
 /// `nats` connecting as identity `name` of `trust`.
+/// The CA and certificates in `trust`, issued on first use for loopback and `host`.
+fn ensure_tls(trust: &TrustDir, host: &str) -> anyhow::Result<()> {
+    if trust.tls().exists() && trust.server_config_path().exists() {
+        return Ok(());
+    }
+    println!("issuing a CA and TLS certificates in {}", trust.tls().root.display());
+    trust.init_tls(&[host.to_owned()])?;
+    Ok(())
+}
+
+/// `nats` with TLS required and the installation's CA and client certificate, when `on`.
+fn with_tls(nats: &NatsArgs, trust: &TrustDir, on: bool) -> NatsArgs {
+    if !on {
+        return nats.clone();
+    }
+    let tls = trust.tls();
+    NatsArgs {
+        nats_tls_ca: Some(tls.ca()),
+        nats_tls_cert: Some(tls.client_cert()),
+        nats_tls_key: Some(tls.client_key()),
+        nats_tls_required: true,
+        ..nats.clone()
+    }
+}
+
 fn as_identity(nats: &NatsArgs, trust: &TrustDir, name: &str) -> NatsArgs {
     NatsArgs { nats_creds: Some(trust.creds_path(name)), ..nats.clone() }
 }

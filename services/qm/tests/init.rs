@@ -78,3 +78,27 @@ async fn init_generates_a_working_installation_and_creds_change_it_on_reload() -
     assert_eq!(ml.retired_keys, vec![old_ml.public_key()], "the retired key stays to verify old signatures");
     Ok(())
 }
+
+/// `qm init --tls` and `qm creds tls`: the CLI writes the CA, certificates and
+/// `nats-server.conf` a real server starts with; identities connect over TLS, and a
+/// re-issue (`qm creds tls`) keeps the CA, so clients holding the old `ca.pem` connect
+/// to the reloaded server with the new client certificate.
+#[tokio::test]
+async fn init_tls_serves_over_tls_and_creds_tls_rotates_under_the_same_ca() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let dir = root.path().join("trust");
+    let dir_arg = dir.to_str().context("utf-8 path")?;
+    let said = qm(&["init", dir_arg, "--team", "ml", "--tls", "--tls-host", "nats"])?;
+    assert!(said.contains("nats-server.conf"), "{said}");
+    let trust = TrustDir::new(&dir);
+    let ca = std::fs::read(trust.tls().ca())?;
+    let server = NatsServer::start_with_trust_tls(trust.clone())?;
+    qm_bus::connect(&server.connect_settings("team-ml")?).await.context("team-ml over TLS")?;
+    assert!(!connects(&server, &trust.creds_path("operator")).await?, "credentials without TLS must be refused");
+    qm(&["creds", "tls", dir_arg, "--host", "nats"])?;
+    assert_eq!(std::fs::read(trust.tls().ca())?, ca, "the CA is kept across a re-issue");
+    server.reload()?;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    qm_bus::connect(&server.connect_settings("operator")?).await.context("operator after the re-issue")?;
+    Ok(())
+}

@@ -1,6 +1,7 @@
-//! `qm up` is secure by default: it generates the identities, starts nats-server with
-//! their accounts file, and the demo runs as the operator; a connection without
-//! credentials is refused, and a team's credentials do not read the logs. A service that
+//! `qm up` is secure by default: it generates the identities and TLS certificates,
+//! starts nats-server with their accounts file and TLS, and the demo runs as the
+//! operator; a connection without credentials is refused, so is one with credentials
+//! but in plain text, and a team's credentials do not read the logs. A service that
 //! is SIGKILLed under `qm up` comes back (with backoff) and serves again.
 
 use qm_testkit::ingest::eventually;
@@ -29,11 +30,37 @@ impl Drop for Up {
     }
 }
 
-/// `qm status --json` as the identity whose credentials are `creds`.
-fn status_as(url: &str, creds: &Path) -> anyhow::Result<serde_json::Value> {
-    let output = Command::new(workspace_binary("qm")?).args(["status", "--json"]).env("QM_NATS_URL", url).env("QM_NATS_CREDS", creds).output()?;
+/// The environment a client of `qm up` in `data` needs: the NATS URL, the credentials
+/// `creds`, and the CA and client certificate `qm up` issued.
+fn client_env(data: &Path, url: &str, creds: &Path) -> Vec<(String, String)> {
+    let tls = qm_trust::TrustDir::new(data.join("trust")).tls();
+    let mut env = vec![("QM_NATS_URL".to_owned(), url.to_owned()), ("QM_NATS_CREDS".to_owned(), creds.display().to_string())];
+    env.extend(tls.client_env().into_iter().map(|(k, v)| (k.to_owned(), v)));
+    env
+}
+
+/// `qm status --json` as the identity whose credentials are `creds`, over TLS.
+fn status_as(data: &Path, url: &str, creds: &Path) -> anyhow::Result<serde_json::Value> {
+    let output = Command::new(workspace_binary("qm")?).args(["status", "--json"]).envs(client_env(data, url, creds)).output()?;
     anyhow::ensure!(output.status.success(), "qm status failed: {}", String::from_utf8_lossy(&output.stderr));
     Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// A client that speaks the NATS protocol in plain text, as one without TLS would: the
+/// server's greeting, and whatever it answers to CONNECT and PING (read until it closes
+/// the connection or 10 s pass).
+fn plain_text_exchange(url: &str) -> anyhow::Result<(String, String)> {
+    use std::io::{Read, Write};
+    let address = url.trim_start_matches("nats://");
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut greeting = vec![0; 4096];
+    let n = stream.read(&mut greeting)?;
+    let greeting = String::from_utf8_lossy(&greeting[..n]).into_owned();
+    let _ = stream.write_all(b"CONNECT {\"verbose\":false,\"tls_required\":false}\r\nPING\r\n");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    Ok((greeting, String::from_utf8_lossy(&answer).into_owned()))
 }
 
 fn chips_applied(status: &serde_json::Value) -> u64 {
@@ -65,16 +92,26 @@ async fn qm_up_runs_with_auth_and_refuses_anonymous_connections() -> anyhow::Res
     let _up = Up(child);
     let creds = data.path().join("trust/creds");
     // The demo's demand is granted and applied, all through authenticated connections.
-    let applied = eventually(Duration::from_secs(90), || Ok(status_as(&url, &creds.join("operator.nk")).ok().map(|s| chips_applied(&s)).filter(|c| *c > 0))).await?;
+    let operator = creds.join("operator.nk");
+    let applied = eventually(Duration::from_secs(90), || Ok(status_as(data.path(), &url, &operator).ok().map(|s| chips_applied(&s)).filter(|c| *c > 0))).await?;
     assert!(applied > 0);
 
-    let anonymous = qm_bus::ConnectSettings { url: url.clone(), start_timeout: Duration::from_secs(3), ..Default::default() };
-    assert!(qm_bus::connect(&anonymous).await.is_err(), "a connection without credentials must be refused");
+    let tls = qm_trust::TrustDir::new(data.path().join("trust")).tls();
+    let client_tls = qm_bus::TlsSettings { ca: Some(tls.ca()), client_cert: Some(tls.client_cert()), client_key: Some(tls.client_key()), required: true, first: false };
+    let quick = |credentials: Option<std::path::PathBuf>, tls: qm_bus::TlsSettings| qm_bus::ConnectSettings { url: url.clone(), credentials, tls, start_timeout: Duration::from_secs(3), ..Default::default() };
+    assert!(qm_bus::connect(&quick(Some(operator.clone()), client_tls.clone())).await.is_ok(), "the operator connects over TLS");
+    assert!(qm_bus::connect(&quick(None, client_tls.clone())).await.is_err(), "a connection without credentials must be refused");
+    assert!(qm_bus::connect(&quick(Some(operator.clone()), qm_bus::TlsSettings::default())).await.is_err(), "a client that does not trust the installation's CA is refused");
+    let (said, answer) = plain_text_exchange(&url)?;
+    assert!(said.contains("\"tls_required\":true"), "the server must require TLS: {said}");
+    assert!(!answer.contains("PONG"), "a plain-text client was served: {answer:?}");
+    let no_client_cert = qm_bus::TlsSettings { ca: Some(tls.ca()), required: true, ..Default::default() };
+    assert!(qm_bus::connect(&quick(Some(operator.clone()), no_client_cert)).await.is_err(), "a TLS connection without the client certificate must be refused");
     // A team identity was generated for each team of the demo fleet; it connects, but
     // may not read the whole input log that `qm status` rebuilds from.
     let team = creds.join("team-research.nk");
     assert!(team.exists(), "no identity for the demo fleet's team research");
-    assert!(status_as(&url, &team).is_err(), "a team read the whole input log");
+    assert!(status_as(data.path(), &url, &team).is_err(), "a team read the whole input log");
     Ok(())
 }
 
@@ -140,8 +177,7 @@ fn a_killed_service_is_restarted_and_serves_again() -> anyhow::Result<()> {
     loop {
         let out = Command::new(workspace_binary("qm")?)
             .args(["--retry-s", "0", "demand", "probe", "--team", "research", "--chips", "1", "--accepts", "l4=0.1", "--key", "probe-1"])
-            .env("QM_NATS_URL", &url)
-            .env("QM_NATS_CREDS", &creds)
+            .envs(client_env(data.path(), &url, &creds))
             .output()?;
         if out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("accepted ") {
             return Ok(());

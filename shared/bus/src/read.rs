@@ -309,3 +309,26 @@ pub fn decode_log(entry: &Entry) -> Result<LogRecord, qm_model::DecodeError> {
     };
     Ok(LogRecord { sequence: entry.sequence, id, time_ms, event })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(subject: &str, payload: &'static [u8]) -> Entry {
+        Entry { sequence: 7, subject: subject.into(), payload: Bytes::from_static(payload), pending: 0, signature: None }
+    }
+
+    /// Logs written before actuation subjects carried the team (`qm.act.<workload>`) must
+    /// fold exactly as new ones (`qm.act.<team>.<workload>`): the payload is the same
+    /// bytes, and only the prefix tells an actuation report from input.
+    #[test]
+    fn old_and_new_actuation_subjects_decode_alike() {
+        let golden: &'static [u8] = include_bytes!("../../../schemas/golden/actuation.GrantApplied.msgpack");
+        let old = decode_log(&entry("qm.act.w1", golden)).expect("old subject");
+        let new = decode_log(&entry(&crate::subjects::actuation("ml", "w1"), golden)).expect("new subject");
+        assert!(matches!(old.event, qm_model::LogEvent::Actuation(_)), "{old:?}");
+        assert_eq!(old, new);
+        let tick: &'static [u8] = include_bytes!("../../../schemas/golden/input.Tick.msgpack");
+        assert!(matches!(decode_log(&entry("qm.input.tick", tick)).expect("tick").event, qm_model::LogEvent::Input(_)));
+    }
+}

@@ -18,7 +18,9 @@ pub const INPUT_SUBJECTS: &str = "qm.input.>";
 pub const DECISION_SUBJECTS: &str = "qm.decision.>";
 /// Subjects stored in `QM_ACTUATION`, and sourced into `QM_INPUT`.
 pub const ACTUATION_SUBJECTS: &str = "qm.act.>";
-/// Prefix of actuation subjects, to tell them apart when reading `QM_INPUT`.
+/// Prefix of actuation subjects, to tell them apart when reading `QM_INPUT`. It covers
+/// both shapes: `qm.act.<team>.<workload>` (written now) and `qm.act.<workload>`
+/// (logs written before subjects carried the team; still read, never written).
 pub const ACTUATION_PREFIX: &str = "qm.act.";
 /// Subjects stored in `QM_DEAD`.
 pub const DEAD_SUBJECTS: &str = "qm.dead.>";
@@ -38,9 +40,10 @@ pub fn decision(team: &str, workload: &str) -> String {
     format!("qm.decision.{team}.{workload}")
 }
 
-/// The subject of an actuation report about one workload.
-pub fn actuation(workload: &str) -> String {
-    format!("{ACTUATION_PREFIX}{workload}")
+/// The subject of an actuation report about one workload of `team`. The team token lets
+/// a team's permissions (and filters) take its own grants only, as for decisions.
+pub fn actuation(team: &str, workload: &str) -> String {
+    format!("{ACTUATION_PREFIX}{team}.{workload}")
 }
 
 /// The subject of a dead letter, by the kind of input refused.

@@ -104,6 +104,21 @@ impl NatsServer {
         Self::start_auth(Auth { trust, config, tls: None, _dir: None })
     }
 
+    /// Starts a server from an init directory with TLS (`qm init --tls`): its
+    /// `nats-server.conf`, and clients connect with its CA and client certificate.
+    pub fn start_with_trust_tls(trust: TrustDir) -> Result<Self> {
+        let config = trust.server_config_path();
+        let files = trust.tls();
+        let tls = tls::TestTls {
+            ca: files.ca(),
+            server_cert: files.server_cert(),
+            server_key: files.server_key(),
+            client_cert: files.client_cert(),
+            client_key: files.client_key(),
+        };
+        Self::start_auth(Auth { trust, config, tls: Some(tls), _dir: None })
+    }
+
     fn start_auth(auth: Auth) -> Result<Self> {
         let store = tempfile::Builder::new().prefix("qm-nats-").tempdir()?;
         let port = free_port()?;

@@ -39,6 +39,14 @@ impl Services {
         services
     }
 
+    /// No service yet, against a server elsewhere (a cluster) that runs with the
+    /// identities in `trust`: each service as itself, the CLI as the operator.
+    pub fn with_trust(url: &str, env: &[(&str, &str)], trust: TrustDir) -> Self {
+        let mut services = Self::new(url, env);
+        services.trust = Some(trust);
+        services
+    }
+
     /// Starts ingest, policy and actuator against `server`; see [`Services::for_server`].
     pub fn start_all_on(server: &NatsServer, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let mut services = Self::for_server(server, env);
@@ -52,10 +60,7 @@ impl Services {
     /// the `qm` CLI acts as the operator.
     fn credentials_env(&self, binary: &str) -> Vec<(String, String)> {
         let Some(trust) = &self.trust else { return Vec::new() };
-        let identity = match binary.strip_prefix("qm-") {
-            Some(service) => service,
-            None => "operator",
-        };
+        let identity = binary.strip_prefix("qm-").unwrap_or("operator");
         let mut env = vec![
             ("QM_NATS_CREDS".to_owned(), trust.creds_path(identity).display().to_string()),
             ("QM_TRUST_FILE".to_owned(), trust.registry_path().display().to_string()),

@@ -1,10 +1,9 @@
-//! TLS for a test: a CA generated on the spot (rcgen), a server certificate for
-//! 127.0.0.1 and localhost, and one client certificate that every test identity
-//! presents (who a client is still comes from its nkey; the certificate only proves it
-//! holds one the CA issued). Nothing is reused between tests.
+//! TLS for a test: a CA generated on the spot (by `qm_trust::tls`, as `qm init --tls`
+//! does), a server certificate for 127.0.0.1 and localhost, and one client certificate
+//! that every test identity presents (who a client is still comes from its nkey; the
+//! certificate only proves it holds one the CA issued). Nothing is reused between tests.
 
 use anyhow::Result;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use std::path::{Path, PathBuf};
 
 /// PEM files of one test's CA and certificates.
@@ -18,34 +17,18 @@ pub struct TestTls {
 }
 
 impl TestTls {
-    /// Generates the CA and both certificates into `dir`.
+    /// Generates the CA and both certificates into `dir/tls`, as `qm init --tls` does
+    /// (`qm_trust::tls`): a fresh CA per test.
     pub fn generate(dir: &Path) -> Result<Self> {
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        ca_params.distinguished_name.push(DnType::CommonName, "qm test CA");
-        let ca_key = KeyPair::generate()?;
-        let ca = ca_params.self_signed(&ca_key)?;
-        let issue = |names: Vec<String>, common_name: &str| -> Result<(String, String)> {
-            let mut params = CertificateParams::new(names)?;
-            params.distinguished_name.push(DnType::CommonName, common_name);
-            let key = KeyPair::generate()?;
-            Ok((params.signed_by(&key, &ca, &ca_key)?.pem(), key.serialize_pem()))
-        };
-        let (server_cert, server_key) = issue(vec!["127.0.0.1".into(), "localhost".into()], "qm test nats-server")?;
-        let (client_cert, client_key) = issue(vec!["qm-test-client".into()], "qm test client")?;
-        let tls = Self {
-            ca: dir.join("ca.pem"),
-            server_cert: dir.join("server.pem"),
-            server_key: dir.join("server-key.pem"),
-            client_cert: dir.join("client.pem"),
-            client_key: dir.join("client-key.pem"),
-        };
-        std::fs::write(&tls.ca, ca.pem())?;
-        for (path, pem) in [(&tls.server_cert, server_cert), (&tls.server_key, server_key), (&tls.client_cert, client_cert), (&tls.client_key, client_key)] {
-            std::fs::write(path, pem)?;
-        }
-        Ok(tls)
+        let tls = qm_trust::tls::TlsDir::new(dir.join("tls"));
+        tls.issue(&[])?;
+        Ok(Self {
+            ca: tls.ca(),
+            server_cert: tls.server_cert(),
+            server_key: tls.server_key(),
+            client_cert: tls.client_cert(),
+            client_key: tls.client_key(),
+        })
     }
 
     /// nats-server's `tls` block: its certificate, and clients must present one the CA signed.

@@ -15,4 +15,7 @@ pub enum TrustError {
     Io { path: String, message: String },
     #[error("invalid registry: {0}")]
     Format(String),
+    /// A certificate could not be generated or a key read (`DIR/tls`): regenerate it.
+    #[error("tls: {0}")]
+    Tls(String),
 }

@@ -7,6 +7,7 @@
 //! - [`registry`]: `trust.json` and the directory `qm init` writes (keys, creds, config).
 //! - [`credentials`]: loads one identity's nkey seed to connect and sign with.
 //! - [`sign`]: ed25519 signatures of log entries in NATS headers; verification.
+//! - [`tls`]: the installation's CA and certificates for nats-server and its clients.
 //!
 //! Pure apart from the registry's file IO: no NATS client here. docs/SECURITY.md says
 //! who may do what and why.
@@ -18,6 +19,7 @@ pub mod registry;
 pub mod role;
 pub mod server_config;
 pub mod sign;
+pub mod tls;
 
 pub use credentials::Credentials;
 pub use error::TrustError;

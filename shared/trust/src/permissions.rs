@@ -7,8 +7,9 @@
 //! consumer by its exact name; the policy may purge its own snapshot bucket). Read access to a whole log is granted as:
 //! stream info, *ephemeral* consumers through the unnamed create endpoint
 //! (`$JS.API.CONSUMER.CREATE.<stream>`, where the server refuses a durable name), pulling
-//! from them, and direct/message gets. A team reads its own decisions only through a
-//! consumer whose filter is in the create subject, so the server checks the filter.
+//! from them, and direct/message gets. A team reads its own decisions and grants only
+//! through a consumer whose filter is in the create subject, so the server checks the
+//! filter, and gets no stream info.
 
 use crate::role::{inbox_prefix, Role};
 use serde::Serialize;
@@ -181,26 +182,34 @@ fn auditor(p: &mut Permissions, names: &Names) {
     p.publish.allow.extend([api("INFO"), api("STREAM.NAMES"), api("STREAM.LIST")]);
 }
 
-/// A team sends for its own workloads and reads its own decisions, live or from the
-/// stream through a consumer filtered (in the create subject) to its own subjects.
+/// A team sends for its own workloads and reads its own decisions and grants (actuation
+/// reports), live or from the stream through a consumer filtered (in the create subject)
+/// to its own subjects, and the last one of a workload by a direct get on its subject.
+/// Nothing else of the JetStream API: no stream info (its subject counts and
+/// `subjects_filter` would name other teams' workloads), no listing, no account info.
+/// The client opens the stream without info (`get_stream_no_info`) and creates its
+/// consumer directly.
 fn team_member(p: &mut Permissions, team: &str, names: &Names) {
     for kind in ["demand", "usage", "finish"] {
         p.publish.allow.push(format!("qm.in.{kind}.{team}.>"));
     }
-    let d = &names.decisions_stream;
-    p.subscribe.allow.push(format!("qm.decision.{team}.>"));
-    for rest in [
-        format!("STREAM.INFO.{d}"),
-        format!("CONSUMER.CREATE.{d}.*.qm.decision.{team}.>"),
-        format!("CONSUMER.INFO.{d}.*"),
-        format!("CONSUMER.MSG.NEXT.{d}.*"),
-        // The last decision about one of its workloads, by subject in the request subject.
-        format!("DIRECT.GET.{d}.qm.decision.{team}.>"),
-    ] {
-        p.publish.allow.push(api(&rest));
+    let own = [
+        (&names.decisions_stream, format!("qm.decision.{team}.>")),
+        (&names.actuation_stream, format!("qm.act.{team}.>")),
+    ];
+    for (stream, subjects) in &own {
+        p.subscribe.allow.push(subjects.clone());
+        for rest in [
+            format!("CONSUMER.CREATE.{stream}.*.{subjects}"),
+            format!("CONSUMER.INFO.{stream}.*"),
+            format!("CONSUMER.MSG.NEXT.{stream}.*"),
+            format!("DIRECT.GET.{stream}.{subjects}"),
+        ] {
+            p.publish.allow.push(api(&rest));
+        }
     }
     // A named consumer must never be the actuator's, even one filtered to this team.
-    let c = &names.actuator_consumer;
+    let (d, c) = (&names.decisions_stream, &names.actuator_consumer);
     p.publish.deny.push(api(&format!("CONSUMER.CREATE.{d}.{c}.>")));
 }
 

@@ -58,6 +58,7 @@ fn each_kind_of_input_is_sent_only_by_whom_it_belongs_to() {
         ("qm.input.tick", &[Role::Ingest], &[ml(), Role::Operator, Role::Policy, Role::Actuator]),
         ("qm.dead.demand", &[Role::Ingest], &[ml(), Role::Operator, Role::Policy]),
         ("qm.decision.ml.w1", &[Role::Admin, Role::Policy], &[ml(), Role::Operator, Role::Ingest, Role::Actuator, Role::Auditor]),
+        ("qm.act.ml.w1", &[Role::Actuator], &[ml(), Role::Operator, Role::Ingest, Role::Policy, Role::Auditor]),
         ("qm.act.w1", &[Role::Actuator], &[ml(), Role::Operator, Role::Ingest, Role::Policy, Role::Auditor]),
         ("$KV.qm_leases.policy-writer", &[Role::Admin, Role::Policy], &[ml(), Role::Operator, Role::Ingest, Role::Actuator, Role::Auditor]),
         ("$KV.qm_leases.other", &[Role::Admin], &[Role::Policy]),
@@ -117,27 +118,57 @@ fn only_the_actuator_pulls_and_acks_its_durable_consumer() {
 }
 
 #[test]
-fn a_team_reads_only_its_own_decisions() {
-    let own = "$JS.API.CONSUMER.CREATE.QM_DECISIONS.reader1.qm.decision.ml.>";
-    assert!(may_publish(&ml(), own));
+fn a_team_reads_only_its_own_decisions_and_grants() {
+    for own in [
+        "$JS.API.CONSUMER.CREATE.QM_DECISIONS.reader1.qm.decision.ml.>",
+        "$JS.API.CONSUMER.CREATE.QM_ACTUATION.reader1.qm.act.ml.>",
+        "$JS.API.CONSUMER.CREATE.QM_ACTUATION.reader1.qm.act.ml.w1",
+        "$JS.API.DIRECT.GET.QM_DECISIONS.qm.decision.ml.w1",
+        "$JS.API.DIRECT.GET.QM_ACTUATION.qm.act.ml.w1",
+        "$JS.API.CONSUMER.MSG.NEXT.QM_ACTUATION.reader1",
+    ] {
+        assert!(may_publish(&ml(), own), "team ml should publish {own}");
+    }
     for other in [
         "$JS.API.CONSUMER.CREATE.QM_DECISIONS.reader1.qm.decision.cv.>",
         "$JS.API.CONSUMER.CREATE.QM_DECISIONS.reader1.qm.decision.>",
         "$JS.API.CONSUMER.CREATE.QM_DECISIONS.reader1.>",
         "$JS.API.CONSUMER.CREATE.QM_DECISIONS",
+        "$JS.API.CONSUMER.CREATE.QM_ACTUATION.reader1.qm.act.cv.>",
+        "$JS.API.CONSUMER.CREATE.QM_ACTUATION.reader1.qm.act.>",
+        "$JS.API.CONSUMER.CREATE.QM_ACTUATION.reader1.qm.act.*",
+        "$JS.API.CONSUMER.CREATE.QM_ACTUATION",
         "$JS.API.DIRECT.GET.QM_DECISIONS",
+        "$JS.API.DIRECT.GET.QM_ACTUATION",
+        "$JS.API.DIRECT.GET.QM_ACTUATION.qm.act.cv.w1",
+        "$JS.API.DIRECT.GET.QM_ACTUATION.qm.act.w1",
         "$JS.API.STREAM.MSG.GET.QM_DECISIONS",
+        "$JS.API.STREAM.MSG.GET.QM_ACTUATION",
         "$JS.API.CONSUMER.CREATE.QM_INPUT",
-        "$JS.API.STREAM.INFO.QM_INPUT",
         "$JS.API.CONSUMER.LIST.QM_DECISIONS",
         "$JS.API.CONSUMER.NAMES.QM_DECISIONS",
+        "$JS.API.INFO",
+        "$JS.API.STREAM.NAMES",
+        "$JS.API.STREAM.LIST",
     ] {
         assert!(!may_publish(&ml(), other), "team ml must not publish {other}");
     }
-    assert!(may_subscribe(&ml(), "qm.decision.ml.w1"));
-    assert!(!may_subscribe(&ml(), "qm.decision.cv.w1"));
-    assert!(!may_subscribe(&ml(), "qm.decision.>"));
-    assert!(!may_subscribe(&ml(), "qm.in.>"));
+    for stream in ["QM_INPUT", "QM_DECISIONS", "QM_ACTUATION", "QM_DEAD", "KV_qm_leases", "OBJ_qm_snapshots"] {
+        assert!(!may_publish(&ml(), &format!("$JS.API.STREAM.INFO.{stream}")), "team ml must not read {stream}'s info");
+    }
+    for (subject, yes) in [
+        ("qm.decision.ml.w1", true),
+        ("qm.act.ml.w1", true),
+        ("qm.act.ml.>", true),
+        ("qm.decision.cv.w1", false),
+        ("qm.decision.>", false),
+        ("qm.act.cv.w1", false),
+        ("qm.act.w1", false),
+        ("qm.act.>", false),
+        ("qm.in.>", false),
+    ] {
+        assert_eq!(may_subscribe(&ml(), subject), yes, "team ml subscribing to {subject}");
+    }
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //! DIR/trust.json            identities: name, role, public key, retired keys
 //! DIR/nats-accounts.conf    for nats-server -c: account QM, users, permissions
 //! DIR/creds/<name>.nk       the seed of one identity (secret; 0600)
+//! DIR/tls/                  with TLS (`qm init --tls`): CA and certificates (crate::tls)
+//! DIR/nats-server.conf      with TLS: includes the accounts file, turns TLS on
 //! ```
 
 use crate::error::TrustError;
@@ -20,6 +22,8 @@ use std::path::{Path, PathBuf};
 pub const REGISTRY_FILE: &str = "trust.json";
 pub const ACCOUNTS_FILE: &str = "nats-accounts.conf";
 pub const CREDS_DIR: &str = "creds";
+pub const TLS_DIR: &str = "tls";
+pub const SERVER_CONFIG_FILE: &str = "nats-server.conf";
 
 /// Every identity of one installation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +165,31 @@ impl TrustDir {
         self.root.join(CREDS_DIR)
     }
 
+    /// The TLS files (present after [`TrustDir::init_tls`]).
+    pub fn tls(&self) -> crate::tls::TlsDir {
+        crate::tls::TlsDir::new(self.root.join(TLS_DIR))
+    }
+
+    /// The server configuration with TLS: includes the accounts file and turns TLS on
+    /// both ways. Run `nats-server -c` with it instead of the accounts file.
+    pub fn server_config_path(&self) -> PathBuf {
+        self.root.join(SERVER_CONFIG_FILE)
+    }
+
+    /// Issues (or re-issues) the CA, server and client certificates for `hosts` and
+    /// writes [`TrustDir::server_config_path`]. A re-issue keeps the CA (see
+    /// `crate::tls`); reload nats-server to take the new server certificate.
+    pub fn init_tls(&self, hosts: &[String]) -> Result<crate::tls::TlsDir, TrustError> {
+        let tls = self.tls();
+        tls.issue(hosts)?;
+        // Absolute paths: nats-server resolves the include beside this file, but the
+        // certificate paths from its working directory.
+        let tls_abs = crate::tls::TlsDir::new(std::path::absolute(&tls.root).map_err(|e| io(&tls.root, e))?);
+        let config = format!("include \"{ACCOUNTS_FILE}\"\n{}", tls_abs.server_block());
+        write_file(&self.server_config_path(), &config)?;
+        Ok(tls)
+    }
+
     /// The credentials file of identity `name`.
     pub fn creds_path(&self, name: &str) -> PathBuf {
         self.creds_dir().join(format!("{name}.nk"))
@@ -178,7 +207,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), TrustError> {
 }
 
 /// Writes a seed readable by its owner only (created that way, never widened after).
-fn write_secret(path: &Path, seed: &str) -> Result<(), TrustError> {
+pub(crate) fn write_secret(path: &Path, seed: &str) -> Result<(), TrustError> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
@@ -190,6 +219,6 @@ fn write_secret(path: &Path, seed: &str) -> Result<(), TrustError> {
     file.write_all(format!("{seed}\n").as_bytes()).map_err(|e| io(path, e))
 }
 
-fn io(path: &Path, e: std::io::Error) -> TrustError {
+pub(crate) fn io(path: &Path, e: std::io::Error) -> TrustError {
     TrustError::Io { path: path.display().to_string(), message: e.to_string() }
 }

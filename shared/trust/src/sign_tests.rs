@@ -36,10 +36,12 @@ fn each_log_verifies_only_with_its_writers_signature() {
         ("qm.input.demand.ml.w1", &f.ingest, Ok("ingest")),
         ("qm.input.tick", &f.ingest, Ok("ingest")),
         ("qm.act.w1", &f.actuator, Ok("actuator")),
+        ("qm.act.ml.w1", &f.actuator, Ok("actuator")),
         ("qm.decision.ml.w1", &f.policy, Ok("policy")),
         ("qm.decision.ml.w1", &f.ingest, Err("WrongSigner")),
         ("qm.input.tick", &f.policy, Err("WrongSigner")),
         ("qm.act.w1", &f.policy, Err("WrongSigner")),
+        ("qm.act.ml.w1", &f.policy, Err("WrongSigner")),
         ("qm.decision.ml.w1", &f.outsider, Err("UnknownSigner")),
     ];
     for (subject, creds, want) in cases {

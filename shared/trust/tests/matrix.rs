@@ -31,7 +31,7 @@ const SENDS: &[(&str, &[&str], &[&str])] = &[
     ("qm.input.tick", &["ingest"], &["team-ml", "operator", "policy", "actuator"]),
     ("qm.dead.demand", &["ingest"], &["team-ml", "operator"]),
     ("qm.decision.ml.w1", &["policy"], &["team-ml", "operator", "ingest", "actuator", "auditor"]),
-    ("qm.act.w1", &["actuator"], &["team-ml", "operator", "ingest", "policy", "auditor"]),
+    ("qm.act.ml.w1", &["actuator"], &["team-ml", "operator", "ingest", "policy", "auditor"]),
     ("$KV.qm_leases.policy-writer", &["policy"], &["team-ml", "operator", "ingest", "actuator", "auditor"]),
 ];
 
@@ -84,6 +84,10 @@ async fn only_ingest_receives_requests_and_each_inbox_is_its_owners() -> anyhow:
     assert!(readable(&admin, &ml, "qm.decision.ml.w1").await?);
     assert!(!readable(&admin, &ml, "qm.decision.cv.w1").await?);
     assert!(ml.refused("qm.decision.cv.w1").await);
+    // And its own grants (actuation reports) live, not another team's.
+    assert!(readable(&admin, &ml, "qm.act.ml.w1").await?);
+    assert!(!readable(&admin, &ml, "qm.act.cv.w1").await?);
+    assert!(ml.refused("qm.act.cv.w1").await);
     // Ingest answers a team's request on the team's private inbox.
     let mut requests = ingest.client.subscribe("qm.in.>").await?;
     ingest.client.flush().await?;

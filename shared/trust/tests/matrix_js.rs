@@ -50,7 +50,7 @@ async fn each_service_can_do_its_job() -> anyhow::Result<()> {
     let mut deliveries = Box::pin(read::durable(&actuator.bus, DECISIONS_STREAM, "qm-actuator", 16).await?);
     let first = deliveries.next().await.ok_or_else(|| anyhow::anyhow!("no decision"))??;
     first.ack().await?;
-    publish::publish(&actuator.bus, actuation("w1"), "a1", &tick()).await?;
+    publish::publish(&actuator.bus, actuation("ml", "w1"), "a1", &tick()).await?;
     assert_eq!(read::read_all(&actuator.bus, ACTUATION_STREAM, 1).await?.len(), 1);
 
     let auditor = connect_as(&server, "auditor").await?;
@@ -62,26 +62,48 @@ async fn each_service_can_do_its_job() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_team_reads_its_own_decisions_and_nothing_else() -> anyhow::Result<()> {
+async fn a_team_reads_its_own_decisions_and_grants_and_nothing_else() -> anyhow::Result<()> {
     let (server, _admin) = provisioned(&["ml", "cv"]).await?;
     let policy = connect_as(&server, "policy").await?;
     publish::publish(&policy.bus, decision("ml", "w1"), "dec1", &tick()).await?;
     publish::publish(&policy.bus, decision("cv", "w2"), "dec2", &tick()).await?;
+    let actuator = connect_as(&server, "actuator").await?;
+    publish::publish(&actuator.bus, actuation("cv", "w2"), "act1", &tick()).await?;
+    publish::publish(&actuator.bus, actuation("ml", "w1"), "act2", &tick()).await?;
+    // A report written before subjects carried the team: no team can name it.
+    publish::publish(&actuator.bus, "qm.act.w3".to_owned(), "act3", &tick()).await?;
     let ml = connect_as(&server, "team-ml").await?;
-    let own = consumer::pull::OrderedConfig { name: Some("ml-reader".into()), filter_subject: "qm.decision.ml.>".into(), ..Default::default() };
-    let stream = ml.js.get_stream(DECISIONS_STREAM).await?;
-    let mut messages = stream.create_consumer(own).await?.messages().await?;
-    let message = messages.next().await.ok_or_else(|| anyhow::anyhow!("no decision"))??;
-    assert_eq!(message.subject.as_str(), "qm.decision.ml.w1");
-    for (name, filter) in [(Some("r2"), "qm.decision.cv.>"), (Some("r3"), "qm.decision.>"), (None, "qm.decision.ml.>"), (Some("r4"), "")] {
-        let config = consumer::pull::OrderedConfig { name: name.map(str::to_owned), filter_subject: filter.into(), ..Default::default() };
-        assert!(stream.create_consumer(config).await.is_err(), "team ml must not read decisions through {name:?} {filter:?}");
+    for (stream, own, others) in [
+        (DECISIONS_STREAM, "qm.decision.ml.>", ["qm.decision.cv.>", "qm.decision.>", "qm.decision.*.w2"]),
+        (ACTUATION_STREAM, "qm.act.ml.>", ["qm.act.cv.>", "qm.act.>", "qm.act.*"]),
+    ] {
+        // Opened without stream info: a team is not allowed it.
+        let handle = ml.js.get_stream_no_info(stream).await?;
+        let config = consumer::pull::OrderedConfig { name: Some(format!("ml-{stream}")), filter_subject: own.into(), ..Default::default() };
+        let mut messages = handle.create_consumer(config).await?.messages().await?;
+        let message = tokio::time::timeout(WAIT * 5, messages.next()).await?.ok_or_else(|| anyhow::anyhow!("nothing in {stream}"))??;
+        assert_eq!(message.subject.as_str(), own.replace('>', "w1"), "team ml reads its own first entry of {stream}");
+        for (i, filter) in others.iter().chain(&[own, ""]).enumerate() {
+            // Its own filter is refused too when unnamed (the filter is then in the body).
+            let name = (*filter != own).then(|| format!("other{i}"));
+            let config = consumer::pull::OrderedConfig { name, filter_subject: (*filter).into(), ..Default::default() };
+            assert!(handle.create_consumer(config).await.is_err(), "team ml must not read {stream} through {filter:?}");
+        }
+        assert!(ml.js.get_stream(stream).await.is_err(), "team ml must not read {stream}'s info (it names other teams' workloads)");
+        assert!(handle.direct_get(1).await.is_err(), "nor get an entry of {stream} by sequence");
+        assert!(handle.direct_get_last_for_subject(own.replace('>', "w1")).await.is_ok(), "its own last entry of {stream}, directly");
+    }
+    let actuations = ml.js.get_stream_no_info(ACTUATION_STREAM).await?;
+    assert!(actuations.direct_get_last_for_subject("qm.act.cv.w2").await.is_err(), "another team's last grant, directly");
+    assert!(actuations.direct_get_last_for_subject("qm.act.w3").await.is_err(), "a report without a team, directly");
+    let decisions = ml.js.get_stream_no_info(DECISIONS_STREAM).await?;
+    assert!(decisions.direct_get_last_for_subject("qm.decision.cv.w2").await.is_err(), "another team's last decision, directly");
+    assert!(ml.refused("$JS.API.STREAM.INFO.QM_ACTUATION").await, "the server reports the stream info request as a violation");
+    for stream in [INPUT_STREAM, DEAD_STREAM, "KV_qm_leases"] {
+        assert!(ml.js.get_stream(stream).await.is_err(), "team ml must not read {stream}'s info");
     }
     assert!(read::read_all(&ml.bus, INPUT_STREAM, 1).await.is_err(), "a team must not read the input log");
-    let decisions = ml.js.get_stream(DECISIONS_STREAM).await?;
-    assert!(decisions.direct_get(2).await.is_err(), "nor get another team's decision directly");
-    assert!(decisions.direct_get_last_for_subject("qm.decision.ml.w1").await.is_ok(), "its own last decision, directly");
-    assert!(decisions.direct_get_last_for_subject("qm.decision.cv.w2").await.is_err(), "another team's last decision, directly");
+    assert!(ml.js.query_account().await.is_err(), "nor the account's JetStream info");
     Ok(())
 }
 

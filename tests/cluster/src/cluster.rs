@@ -2,13 +2,20 @@
 //! `FROM scratch` Dockerfile and the static nats-server binary, so nothing is pulled.
 //! Nodes find each other by container name on the test's own network; each client port is
 //! published on 127.0.0.1 only. Containers and network are removed on drop.
+//!
+//! Auth is on, as deployed: every node runs with the accounts file of identities
+//! generated for the test (`qm init`'s, copied into the container), the admin creates
+//! the R3 streams, and each client connects as an identity. No route TLS (not done).
 
 use anyhow::{bail, Context};
 use qm_bus::{connect, Bus, ConnectSettings};
-use qm_bus::StreamSettings;
+use qm_bus::provision::Provision;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Where each node finds the generated accounts file.
+const ACCOUNTS_IN_CONTAINER: &str = "/qm/nats-accounts.conf";
 use testcontainers::bollard::models::{HostConfig, PortBinding};
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::{AsyncBuilder, AsyncRunner};
@@ -59,8 +66,9 @@ pub struct NatsCluster {
 }
 
 impl NatsCluster {
-    /// Builds the image from `nats_server` and starts the nodes on a fresh network.
-    pub async fn start(nats_server: &Path) -> anyhow::Result<Self> {
+    /// Builds the image from `nats_server` and starts the nodes on a fresh network, each
+    /// with the accounts file `accounts` (auth on).
+    pub async fn start(nats_server: &Path, accounts: &Path) -> anyhow::Result<Self> {
         let image = GenericBuildableImage::new(IMAGE.0, IMAGE.1)
             .with_dockerfile_string(DOCKERFILE)
             .with_file(nats_server, "nats-server")
@@ -77,7 +85,7 @@ impl NatsCluster {
         for i in 1..=NODES_COUNT {
             let server_name = format!("n{i}");
             let args = [
-                "-js", "-sd", "/data", "-server_name", &server_name, "-cluster_name", "qm",
+                "-c", ACCOUNTS_IN_CONTAINER, "-js", "-sd", "/data", "-server_name", &server_name, "-cluster_name", "qm",
                 "-cluster", &format!("nats://0.0.0.0:{ROUTE_PORT}"), "-routes", &routes,
                 // Clients get only the loopback URLs the test gives them, never container IPs.
                 "--no_advertise=true",
@@ -88,6 +96,7 @@ impl NatsCluster {
                 .with_wait_for(WaitFor::message_on_stderr("Server is ready"))
                 .with_network(network.clone())
                 .with_container_name(container_name(i))
+                .with_copy_to(ACCOUNTS_IN_CONTAINER, accounts.to_path_buf())
                 .with_cmd(args)
                 .with_host_config_modifier(publish_on_loopback)
                 .with_startup_timeout(Duration::from_secs(30))
@@ -106,16 +115,23 @@ impl NatsCluster {
     }
 
     /// Waits until JetStream has a meta leader and can place streams on `replicas` peers,
-    /// by creating Quartermaster's streams with exactly the settings the services use
-    /// (their own `ensure_streams` then finds them as they are).
-    pub async fn wait_for_jetstream(&self, replicas: usize, timeout: Duration) -> anyhow::Result<()> {
+    /// by provisioning as the admin (`admin_creds`), as `qm creds apply
+    /// --stream-replicas` does: streams, buckets and the actuator's consumer, with the
+    /// settings the services check for.
+    pub async fn wait_for_jetstream(&self, replicas: usize, admin_creds: &Path, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
-        let settings = ConnectSettings { url: self.url(), name: "qm-cluster-test".into(), start_timeout: timeout, ..Default::default() };
+        let settings = ConnectSettings {
+            url: self.url(),
+            name: "qm-cluster-test-admin".into(),
+            credentials: Some(admin_creds.to_path_buf()),
+            start_timeout: timeout,
+            ..Default::default()
+        };
         let bus = connect(&settings).await?;
-        let streams = StreamSettings { replicas, ..Default::default() };
+        let provision = Provision::replicated(replicas);
         loop {
             // Fails until JetStream has a meta leader and enough peers for the replicas.
-            match qm_bus::streams::ensure_streams(&bus, &streams).await {
+            match qm_bus::provision::provision(&bus, &provision).await {
                 Ok(()) => return Ok(()),
                 Err(e) if Instant::now() >= deadline => bail!("cluster not ready within {timeout:?}: {e:#}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,

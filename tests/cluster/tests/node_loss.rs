@@ -1,5 +1,5 @@
 //! Quartermaster over a 3-node JetStream cluster in containers (testcontainers), with R3
-//! streams: after the node leading `QM_INPUT` is killed, new demand is still accepted and
+//! streams and auth on (an anonymous connection is refused): after the node leading `QM_INPUT` is killed, new demand is still accepted and
 //! granted, the log still replays byte for byte, and the auditor finds nothing wrong.
 //! Needs a Docker engine (skipped, saying so, when none answers) and the workspace
 //! binaries: `cargo build --bins` in the same target dir first (scripts/test.sh does it).
@@ -9,6 +9,8 @@ use qm_bus::subjects::INPUT_STREAM;
 use qm_cluster_tests::cluster::{docker_reachable, nats_server_binary, stream_leader, NatsCluster, NODES_COUNT};
 use qm_cluster_tests::system::{applied, demand, eventually, h100_pool, send, team, Services};
 use qm_model::InputEvent;
+use qm_testkit::services::SERVICES;
+use qm_trust::{Names, TrustDir};
 use std::time::{Duration, Instant};
 
 const REPLICAS: usize = 3;
@@ -27,12 +29,21 @@ async fn r3_streams_keep_granting_after_the_log_leader_node_is_killed() -> anyho
     let step = |what: &str| eprintln!("[{:>5.1} s] {what}", started.elapsed().as_secs_f64());
 
     // Given a 3-node cluster, R3 streams and the three services, all on loopback.
-    let mut cluster = NatsCluster::start(&nats_server_binary()?).await?;
+    // Auth on: identities generated for the test, each service as itself, the test as
+    // the operator.
+    let trust_dir = tempfile::tempdir()?;
+    let trust = TrustDir::init(trust_dir.path(), &["ml".to_owned()], &Names::default())?;
+    let mut cluster = NatsCluster::start(&nats_server_binary()?, &trust.accounts_path()).await?;
     step(&format!("{NODES_COUNT} nodes up at {}", cluster.url()));
-    cluster.wait_for_jetstream(REPLICAS, Duration::from_secs(60)).await?;
-    step("JetStream meta leader elected, R3 streams placed");
-    let mut services = Services::start_all(&cluster.url(), &[("QM_STREAM_REPLICAS", &REPLICAS.to_string())])?;
-    let settings = ConnectSettings { url: cluster.url(), name: "qm-cluster-test".into(), ..Default::default() };
+    cluster.wait_for_jetstream(REPLICAS, &trust.creds_path("admin"), Duration::from_secs(60)).await?;
+    step("JetStream meta leader elected, R3 streams placed by the admin");
+    let mut services = Services::with_trust(&cluster.url(), &[("QM_STREAM_REPLICAS", &REPLICAS.to_string())], trust.clone());
+    for name in SERVICES {
+        services.start(name)?;
+    }
+    let anonymous = ConnectSettings { url: cluster.url(), start_timeout: Duration::from_secs(3), ..Default::default() };
+    assert!(connect(&anonymous).await.is_err(), "the cluster must refuse a connection without credentials");
+    let settings = ConnectSettings { url: cluster.url(), name: "qm-cluster-test".into(), credentials: Some(trust.creds_path("operator")), ..Default::default() };
     let client = connect(&settings).await?;
     let js = client.clone();
 

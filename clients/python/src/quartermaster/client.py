@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator, Optional
 import nats
 import nats.errors
 import nats.js.errors
-from nats.js.api import DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from . import model
 from .codec import SCHEMA_VERSION, decode, decode_value, encode_value
@@ -86,14 +86,25 @@ def check_id(what: str, value: str) -> str:
     return value
 
 
+def inbox_prefix_of_seed_file(path: str) -> str:
+    """``_INBOX.<public key>`` of the nkey seed in ``path`` (needs the ``nkeys`` package,
+    which nats-py itself needs to authenticate with a seed)."""
+    import nkeys  # only for seed authentication: the ``auth`` extra
+
+    with open(path, "rb") as f:
+        seed = f.read().strip()
+    return f"_INBOX.{nkeys.from_seed(bytearray(seed)).public_key.decode()}"
+
+
 class Client:
     """A connection to Quartermaster. Use :meth:`connect`, and ``async with`` or :meth:`close`."""
 
-    def __init__(self, nc: Any, *, source: str, retry: RetryPolicy) -> None:
+    def __init__(self, nc: Any, *, source: str, retry: RetryPolicy, team_scoped: bool = False) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.source = source
         self.retry = retry
+        self.team_scoped = team_scoped
 
     @classmethod
     async def connect(
@@ -104,18 +115,31 @@ class Client:
         credentials: Optional[str] = None,
         nkeys_seed: Optional[str] = None,
         retry: Optional[RetryPolicy] = None,
+        team_scoped: bool = False,
         **nats_options: Any,
     ) -> "Client":
         """Connects. ``credentials`` is a NATS user credentials file (JWT + nkey seed),
-        ``nkeys_seed`` a file with an nkey seed; other options go to ``nats.connect``
-        (``tls``, ``user``, ``password``, ...). ``source`` is recorded as the input's source."""
+        ``nkeys_seed`` a file with an nkey seed (``qm init``'s ``creds/<name>.nk``); other
+        options go to ``nats.connect`` (``tls``, ``user``, ``password``, ...). ``source``
+        is recorded as the input's source.
+
+        With ``nkeys_seed``, replies and consumer deliveries come to the identity's own
+        inbox prefix, ``_INBOX.<its public key>``: the only inboxes Quartermaster's
+        generated permissions let it read (pass ``inbox_prefix=`` to override).
+
+        ``team_scoped=True`` for a team identity: grants and decisions are then read
+        through consumers named and filtered in the request subject, the only kind a team
+        may create (the server checks the filter is the team's own). Operators and
+        auditors leave it off: they may create only unnamed consumers, which can never be
+        durable."""
         if credentials:
             nats_options["user_credentials"] = credentials
         if nkeys_seed:
             nats_options["nkeys_seed"] = nkeys_seed
+            nats_options.setdefault("inbox_prefix", inbox_prefix_of_seed_file(nkeys_seed))
         nats_options.setdefault("name", source)
         nc = await nats.connect(servers, **nats_options)
-        return cls(nc, source=source, retry=retry or RetryPolicy())
+        return cls(nc, source=source, retry=retry or RetryPolicy(), team_scoped=team_scoped)
 
     async def close(self) -> None:
         await self.nc.drain()
@@ -197,12 +221,16 @@ class Client:
 
     # ------------------------------------------------------------ grants and decisions
 
-    async def watch_grants(self, workload: str) -> AsyncIterator[GrantUpdate]:
-        """Every actuation report about ``workload`` from the start of the log, then live,
-        each with the grant after it. Runs until the caller stops iterating."""
-        check_id("workload", workload)
+    async def watch_grants(self, team: str, workload: str) -> AsyncIterator[GrantUpdate]:
+        """Every actuation report about ``workload`` of ``team`` from the start of the log,
+        then live, each with the grant after it. Runs until the caller stops iterating.
+
+        Reports are under ``qm.act.<team>.<workload>``, so a team identity may read its
+        own; reports written before subjects carried the team (``qm.act.<workload>``)
+        are not seen here (an operator or auditor reads them with plain NATS tools)."""
+        subject = f"qm.act.{check_id('team', team)}.{check_id('workload', workload)}"
         state = GrantState(workload)
-        async for env in self._follow("QM_ACTUATION", f"qm.act.{workload}", model.ActuationEvent):
+        async for env in self._follow("QM_ACTUATION", subject, model.ActuationEvent):
             state.apply(env.body)
             yield GrantUpdate(env, state.snapshot())
 
@@ -232,7 +260,7 @@ class Client:
 
         async def reach() -> None:
             nonlocal state
-            async for update in self.watch_grants(workload):
+            async for update in self.watch_grants(team, workload):
                 state = update.state
                 if state.chips >= chips_min:
                     return
@@ -245,14 +273,23 @@ class Client:
         return state
 
     async def _follow(self, stream: str, subject: str, body_type: type) -> AsyncIterator[model.Envelope]:
-        """An ordered consumer from the first message on ``subject``; retries until the
-        stream exists (services create streams when they start)."""
+        """A consumer from the first message on ``subject``; retries until the stream
+        exists (``qm creds apply`` or the services create streams).
+
+        With ``team_scoped`` the consumer is named, so its filter travels in the create
+        request's subject (``$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>``), the
+        only form a team's permissions allow; otherwise it is unnamed
+        (``$JS.API.CONSUMER.CREATE.<stream>``), the only form full readers may use. Either
+        way a plain push consumer without acks or flow control (an ordered consumer's
+        flow control replies to ``$JS.FC.>``, which no reader may publish to), ephemeral:
+        it goes away after the reader stops."""
         delay = 0.1
         while True:
+            # A fresh config per try: subscribe fills in the delivery inbox.
+            name = f"qm-py-{uuid.uuid4().hex}" if self.team_scoped else None
+            config = ConsumerConfig(name=name, ack_policy=AckPolicy.NONE, inactive_threshold=30.0)
             try:
-                sub = await self.js.subscribe(
-                    subject, stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
-                )
+                sub = await self.js.subscribe(subject, stream=stream, config=config, deliver_policy=DeliverPolicy.ALL)
                 break
             except nats.js.errors.NotFoundError:
                 await asyncio.sleep(delay)
@@ -301,4 +338,4 @@ class Workload:
         return await self.client.wait_for_grant(self.team, self.id, chips_min, timeout_s=timeout_s)
 
     def watch_grants(self) -> AsyncIterator[GrantUpdate]:
-        return self.client.watch_grants(self.id)
+        return self.client.watch_grants(self.team, self.id)
