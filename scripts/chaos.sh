@@ -19,6 +19,9 @@ scripts/build-images.sh debug >/dev/null
 cargo build -q -p qm-cluster-tests --bin qm-chaos
 
 tag="$$"
+# The run's own copy of the services' image: a build elsewhere may retag qm:local.
+image="qm-chaos-qm:$tag"
+docker tag qm:local "$image"
 cleanup() {
     status=$?
     # Whatever the driver left (killed, crashed): every container, network and volume
@@ -28,8 +31,9 @@ cleanup() {
     docker network rm "qm-chaos-$tag-net" >/dev/null 2>&1 || true
     vols=$(docker volume ls -q --filter "name=qm-chaos-$tag-" || true)
     [[ -n "$vols" ]] && docker volume rm $vols >/dev/null 2>&1 || true
+    docker rmi "$image" >/dev/null 2>&1 || true
     exit $status
 }
 trap cleanup EXIT INT TERM
 target_dir="${CARGO_TARGET_DIR:-target}"
-timeout 20m "$target_dir/debug/qm-chaos" --tag "$tag" --qm "$target_dir/debug/qm" "$@"
+timeout 20m "$target_dir/debug/qm-chaos" --tag "$tag" --qm-image "$image" --qm "$target_dir/debug/qm" "$@"

@@ -11,6 +11,7 @@ use qm_cluster_tests::chaos::load::{self, Sender, CRITICAL, POOLS, TEAMS};
 use qm_cluster_tests::chaos::rng::Rng;
 use qm_cluster_tests::chaos::verdict::{self, Qm};
 use qm_model::InputEvent;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,9 @@ struct Args {
     /// Node i listens on 127.0.0.1:PORT_BASE+i.
     #[arg(long, default_value_t = 24_310)]
     port_base: u16,
+    /// The services' image.
+    #[arg(long, default_value = "qm:local")]
+    qm_image: String,
     /// The qm CLI binary.
     #[arg(long, default_value = "target/debug/qm")]
     qm: std::path::PathBuf,
@@ -79,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
     let kills_each = args.kills_each.unwrap_or(if args.short { 1 } else { 2 });
     let schedule = faults::schedule(&mut rng, kills_each, args.short);
 
-    let deployment = Deployment::new(&args.tag, args.port_base)?;
+    let deployment = Deployment::new(&args.tag, args.port_base, &args.qm_image)?;
     deployment.start_nodes()?;
     let settings = ConnectSettings { url: deployment.url(), name: "qm-chaos".into(), start_timeout: Duration::from_secs(60), ..Default::default() };
     let bus = connect(&settings).await.context("connect to the cluster")?;
@@ -106,7 +110,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let bound = Duration::from_secs(args.bound_s);
     let mut probes = 0u32;
-    let first = converge(&qm, &bus, &sender, &mut probes, bound).await;
+    let mut known = HashSet::new();
+    let first = converge(&qm, &bus, &sender, &mut probes, &mut known, bound).await;
     anyhow::ensure!(first.violations.is_empty(), "the fleet did not start: {:?}", first.violations);
     say(&format!("fleet declared, first probe applied in {:.1} s", first.recovery_s.unwrap_or_default()));
 
@@ -121,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => format!("INJECTION FAILED: {e:#}"),
         };
         let fault_s = at.elapsed().as_secs_f64();
-        let mut outcome = converge(&qm, &bus, &sender, &mut probes, bound).await;
+        let mut outcome = converge(&qm, &bus, &sender, &mut probes, &mut known, bound).await;
         outcome.kind = fault.kind();
         outcome.fault_s = fault_s;
         if detail.starts_with("INJECTION FAILED") {
@@ -158,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
     let failed = !final_violations.is_empty() || outcomes.iter().any(|o| !o.violations.is_empty());
     if failed {
         eprintln!("CHAOS FAILED (seed {seed})");
+        drop(deployment); // exit skips destructors: remove the containers first
         std::process::exit(1);
     }
     eprintln!("chaos passed (seed {seed}): {} faults, every check held", outcomes.len());
@@ -170,7 +176,7 @@ fn secs(s: Option<f64>) -> String {
 
 /// After a fault: a probe demand applied, the audit clean, no critical workload
 /// stranded, no pool over-granted, within `bound`; and every ack so far in the log.
-async fn converge(qm: &Qm, bus: &qm_bus::Bus, sender: &Sender, probes: &mut u32, bound: Duration) -> Outcome {
+async fn converge(qm: &Qm, bus: &qm_bus::Bus, sender: &Sender, probes: &mut u32, known: &mut HashSet<String>, bound: Duration) -> Outcome {
     let started = Instant::now();
     *probes += 1;
     let (probe, team) = (format!("probe-{probes}"), TEAMS[2]);
@@ -193,12 +199,16 @@ async fn converge(qm: &Qm, bus: &qm_bus::Bus, sender: &Sender, probes: &mut u32,
         Ok(((), _)) => outcome.recovery_s = Some(started.elapsed().as_secs_f64()),
         Err(why) => outcome.violations.push(format!("not converged within {bound:?}: {why}")),
     }
-    match verdict::within(left(), || verdict::audit(qm)).await {
+    let seen = known.clone();
+    match verdict::within(left(), || verdict::audit(qm, &seen)).await {
         Ok((line, _)) => {
             outcome.audit_s = Some(started.elapsed().as_secs_f64());
             outcome.audit = line;
         }
-        Err(why) => outcome.violations.push(format!("audit not clean within {bound:?}: {}", why.trim())),
+        Err(why) => {
+            known.extend(why.lines().filter(|l| l.starts_with("VIOLATION")).map(str::to_owned));
+            outcome.violations.push(format!("audit not clean within {bound:?}: {}", why.trim()));
+        }
     }
     let acks = sender.ledger().acks;
     match verdict::within(Duration::from_secs(20), || async { verdict::ledger_check(bus, &acks).await.map_err(|e| format!("{e:#}")) }).await {
@@ -233,7 +243,8 @@ async fn finish(qm: &Qm, bus: &qm_bus::Bus, sender: &Sender, bound: Duration, br
         }
         Err(e) => violations.push(format!("log not readable: {e:#}")),
     }
-    if let Err(why) = verdict::within(bound, || verdict::audit(qm)).await {
+    let none = HashSet::new();
+    if let Err(why) = verdict::within(bound, || verdict::audit(qm, &none)).await {
         violations.push(format!("final audit: {}", why.trim()));
     }
     let replay = verdict::within(bound, || async {

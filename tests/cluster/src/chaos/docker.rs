@@ -14,9 +14,8 @@ use anyhow::{bail, Context};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The nats image and the services' image (scripts/build-images.sh).
+/// The nats image (scripts/build-images.sh).
 pub const NATS_IMAGE: &str = "qm-nats:local";
-pub const QM_IMAGE: &str = "qm:local";
 /// The node whose store is on the small tmpfs (the disk-full fault's target).
 pub const SMALL_DISK_NODE: &str = "n3";
 /// Server tag of the small-disk node: the filler stream is placed by it.
@@ -45,6 +44,9 @@ pub fn docker(args: &[&str]) -> anyhow::Result<String> {
 /// The containers, network and volumes of one run.
 pub struct Deployment {
     prefix: String,
+    /// The services' image: `qm:local` from scripts/build-images.sh, or the copy of it
+    /// chaos.sh tags for the run (another build may retag `qm:local` meanwhile).
+    qm_image: String,
     /// Loopback client port of node i is `port_base + i` (fixed, so a restarted node
     /// keeps its address).
     port_base: u16,
@@ -53,11 +55,11 @@ pub struct Deployment {
 
 impl Deployment {
     /// Names everything `qm-chaos-<tag>-...`; nothing is started yet.
-    pub fn new(tag: &str, port_base: u16) -> anyhow::Result<Self> {
+    pub fn new(tag: &str, port_base: u16, qm_image: &str) -> anyhow::Result<Self> {
         let prefix = format!("qm-chaos-{tag}");
         let scratch = std::env::temp_dir().join(&prefix);
         std::fs::create_dir_all(&scratch)?;
-        Ok(Self { prefix, port_base, scratch })
+        Ok(Self { prefix, qm_image: qm_image.to_owned(), port_base, scratch })
     }
 
     /// The container of node or service `name` (`n1`, `policy-a`, ...).
@@ -116,7 +118,7 @@ impl Deployment {
             for (k, v) in env_all {
                 args.extend(["-e".to_owned(), format!("{k}={v}")]);
             }
-            args.extend(["--entrypoint".to_owned(), binary.to_owned(), QM_IMAGE.to_owned()]);
+            args.extend(["--entrypoint".to_owned(), binary.to_owned(), self.qm_image.clone()]);
             docker(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
         }
         Ok(())

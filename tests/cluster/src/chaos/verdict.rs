@@ -14,7 +14,7 @@ use super::ledger::{self, LedgerViolation, Stored};
 use super::load::{CRITICAL, CRITICAL_CHIPS};
 use anyhow::Context;
 use qm_bus::Bus;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -90,14 +90,20 @@ pub fn over_granted(status: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// The audit: `Ok` with its summary line when clean, else its output.
-pub async fn audit(qm: &Qm) -> Result<String, String> {
-    match qm.run(&["audit"]).await {
-        Ok((true, text)) if text.contains("OK: no decision") && !text.contains("VIOLATION") => {
-            Ok(text.lines().find(|l| l.starts_with("checked")).unwrap_or_default().to_owned())
-        }
-        Ok((_, text)) => Err(text),
-        Err(e) => Err(format!("{e:#}")),
+/// The audit: `Ok` with its summary line when it finds no violation other than those in
+/// `known` (each is reported once, by the fault after which it first appeared: the
+/// auditor keeps finding an over-grant in the log for ever), else the new violations.
+pub async fn audit(qm: &Qm, known: &HashSet<String>) -> Result<String, String> {
+    let text = match qm.run(&["audit"]).await {
+        Ok((_, text)) => text,
+        Err(e) => return Err(format!("{e:#}")),
+    };
+    let Some(summary) = text.lines().find(|l| l.starts_with("checked")) else { return Err(text) };
+    let new: Vec<&str> = text.lines().filter(|l| l.starts_with("VIOLATION") && !known.contains(*l)).collect();
+    if new.is_empty() {
+        Ok(summary.to_owned())
+    } else {
+        Err(new.join("\n"))
     }
 }
 
