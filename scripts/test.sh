@@ -2,7 +2,8 @@
 # The test command: installs what the tests need, builds the service binaries the
 # integration tests start, runs every test in the workspace and the Python client's
 # tests (clients/python/test.sh), then the docker-compose
-# check (images built from local files; skipped only where no Docker engine runs).
+# check (images built from local files; skipped only where no Docker engine runs) and the
+# short chaos run (scripts/chaos.sh --short: seeded faults on a 3-node cluster under load).
 # Starts a single-machine Slurm (scripts/slurm/) for the Slurm backend tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,10 @@ clients/python/test.sh
 if docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null 2>&1; then
     echo "== docker-compose: nats + the three services from local images reach a granted demand"
     scripts/compose-check.sh
+    if [[ "${QM_CHAOS:-1}" != 0 ]]; then
+        echo "== chaos, short (scripts/chaos.sh --short, about 4 minutes; QM_CHAOS=0 leaves it out)"
+        scripts/chaos.sh --short
+    fi
 else
     echo "== docker-compose check SKIPPED: no Docker engine or docker-compose here"
 fi
