@@ -54,12 +54,17 @@ impl Sender {
         Arc::clone(&self.ledger)
     }
 
-    /// Sends one request and waits for the outcome (setup and probes).
+    /// Sends one request and waits for the outcome, retrying for the sender's window.
     pub async fn send(&self, subject: &str, event: &InputEvent) -> Option<Ack> {
+        self.send_within(subject, event, self.retry_window).await
+    }
+
+    /// As [`Sender::send`], retrying for `within` (a probe: for the convergence bound).
+    pub async fn send_within(&self, subject: &str, event: &InputEvent, within: Duration) -> Option<Ack> {
         let request = self.next_request.fetch_add(1, Ordering::Relaxed);
         let key = format!("{}-{request}", self.key_prefix);
         let started = Instant::now();
-        let reply = qm_testkit::ingest::send_until_answered(&self.bus, subject, event, Some(&key), self.retry_window).await;
+        let reply = qm_testkit::ingest::send_until_answered(&self.bus, subject, event, Some(&key), within).await;
         let Ok(mut ledger) = self.ledger.lock() else { return None };
         ledger.ack_ms_max = ledger.ack_ms_max.max(started.elapsed().as_millis() as u64);
         match reply {
