@@ -11,7 +11,8 @@
 #
 # Usage: scripts/chaos.sh [--short] [--seed N] [--report FILE] [other qm-chaos flags]
 # Exit 0: every check held. 1: a check failed (the log says which, with the seed to rerun).
-# Bounded: the full run about 10-14 minutes, --short about 4-5 (2-core machine, debug).
+# Bounded: the full run about 6 minutes, --short about 4, plus the image build (2-core
+# machine, debug); a fault that does not converge adds up to 90 s; killed at 20 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
