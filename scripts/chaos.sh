@@ -12,7 +12,7 @@
 # Usage: scripts/chaos.sh [--short] [--seed N] [--report FILE] [other qm-chaos flags]
 # Exit 0: every check held. 1: a check failed (the log says which, with the seed to rerun).
 # Bounded: the full run about 6 minutes, --short about 4, plus the image build (2-core
-# machine, debug); a fault that does not converge adds up to 90 s; killed at 20 minutes.
+# machine, debug); a fault that does not converge adds up to 90 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -37,4 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 target_dir="${CARGO_TARGET_DIR:-target}"
-timeout 20m "$target_dir/debug/qm-chaos" --tag "$tag" --qm-image "$image" --qm "$target_dir/debug/qm" "$@"
+# Hard bounds: 15 minutes for the full run, 6 for --short (about 4 when all is well).
+limit=15m
+for arg in "$@"; do [[ "$arg" == --short ]] && limit=6m; done
+timeout "$limit" "$target_dir/debug/qm-chaos" --tag "$tag" --qm-image "$image" --qm "$target_dir/debug/qm" "$@"
