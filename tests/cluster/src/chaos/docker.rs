@@ -24,8 +24,10 @@ pub const SMALL_DISK_TAG: &str = "qm-chaos:small-disk";
 pub const SMALL_DISK_MB: u64 = 64;
 /// The nodes.
 pub const NODES: [&str; 3] = ["n1", "n2", "n3"];
-/// The services: container suffix, binary, extra environment.
-pub const SERVICES: [(&str, &str, &[(&str, &str)]); 4] = [
+/// A service: container suffix, binary, extra environment.
+pub type Service = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+/// The services.
+pub const SERVICES: [Service; 4] = [
     ("ingest", "/bin/qm-ingest", &[]),
     ("policy-a", "/bin/qm-policy", &[("QM_INSTANCE", "policy-a")]),
     ("policy-b", "/bin/qm-policy", &[("QM_INSTANCE", "policy-b")]),
