@@ -296,9 +296,11 @@ fn summarize(deployment: &Deployment, sender: &Sender, outcomes: &[Outcome], fin
     );
     for (service, _, _) in SERVICES {
         let logs = deployment.logs(service, 100_000);
+        // A container's log spans its restarts; a service that exits on an error prints
+        // `Error:` last (docker's RestartCount is reset by every `docker start`).
         eprintln!(
-            "{service}: restarted by docker (exited on its own) {} times; log lines with 'lease lost' {}, 'standing by' {}",
-            deployment.restart_count(service),
+            "{service}: exited on its own {} times; log lines with 'lease lost' {}, 'standing by' {}",
+            logs.lines().filter(|l| l.starts_with("Error:")).count(),
             logs.matches("lease lost").count(),
             logs.matches("standing by").count()
         );

@@ -131,11 +131,6 @@ impl Deployment {
         NODES.iter().chain(SERVICES.iter().map(|(s, _, _)| s)).map(|n| self.container(n)).collect()
     }
 
-    /// Times docker restarted `name` by itself (`on-failure`: it exited on its own).
-    pub fn restart_count(&self, name: &str) -> u64 {
-        docker(&["inspect", "-f", "{{.RestartCount}}", &self.container(name)]).ok().and_then(|s| s.parse().ok()).unwrap_or(0)
-    }
-
     /// The last `lines` lines of a container's log (stdout and stderr).
     pub fn logs(&self, name: &str, lines: usize) -> String {
         let out = Command::new("docker").args(["logs", "--tail", &lines.to_string(), &self.container(name)]).output();
