@@ -84,34 +84,19 @@ async fn main() -> anyhow::Result<()> {
     let schedule = faults::schedule(&mut rng, kills_each, args.short);
 
     let deployment = Deployment::new(&args.tag, args.port_base, &args.qm_image)?;
-    deployment.start_nodes()?;
-    let settings = ConnectSettings { url: deployment.url(), name: "qm-chaos".into(), start_timeout: Duration::from_secs(60), ..Default::default() };
-    let bus = connect(&settings).await.context("connect to the cluster")?;
-    let streams = StreamSettings { replicas: REPLICAS, ..Default::default() };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while let Err(e) = qm_bus::streams::ensure_streams(&bus, &streams).await {
-        anyhow::ensure!(Instant::now() < deadline, "cluster not ready: {e}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    deployment.start_services(REPLICAS)?;
+    let bus = bring_up(&deployment).await?;
     say("3 nodes, R3 streams, ingest, policy-a, policy-b, actuator up");
-
-    let qm = Qm { binary: args.qm.clone(), url: deployment.url() };
     let sender = Arc::new(Sender::new(bus.clone(), format!("chaos-{seed}"), INFLIGHT_MAX, RETRY_WINDOW));
-    for team in TEAMS {
-        sender.send(&format!("qm.in.team.{team}"), &InputEvent::TeamDeclared(qm_testkit::ingest::team(team, 32.0))).await.context("team")?;
-    }
-    for (pool, chips) in POOLS {
-        sender.send(&format!("qm.in.pool.{pool}"), &InputEvent::PoolDeclared(qm_testkit::ingest::h100_pool(pool, chips))).await.context("pool")?;
-    }
-    for (team, id) in CRITICAL {
-        let event = InputEvent::DemandDeclared { spec: load::critical(team, id), chips_desired: load::CRITICAL_CHIPS };
-        sender.send(&format!("qm.in.demand.{team}.{id}"), &event).await.context("critical demand")?;
-    }
-    let bound = Duration::from_secs(args.bound_s);
-    let mut probes = 0u32;
-    let mut known = HashSet::new();
-    let first = converge(&qm, &bus, &sender, &mut probes, &mut known, bound).await;
+    declare_fleet(&sender).await?;
+    let mut checks = Checks {
+        qm: Qm { binary: args.qm.clone(), url: deployment.url() },
+        bus: bus.clone(),
+        sender: Arc::clone(&sender),
+        probes: 0,
+        known: HashSet::new(),
+        bound: Duration::from_secs(args.bound_s),
+    };
+    let first = checks.converge().await;
     anyhow::ensure!(first.violations.is_empty(), "the fleet did not start: {:?}", first.violations);
     say(&format!("fleet declared, first probe applied in {:.1} s", first.recovery_s.unwrap_or_default()));
 
@@ -120,19 +105,7 @@ async fn main() -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     for (i, fault) in schedule.iter().enumerate() {
         tokio::time::sleep(rng.between_ms(3_000, 8_000)).await;
-        let at = Instant::now();
-        let detail = match faults::inject(fault, &deployment, &bus, &mut rng).await {
-            Ok(detail) => detail,
-            Err(e) => format!("INJECTION FAILED: {e:#}"),
-        };
-        let fault_s = at.elapsed().as_secs_f64();
-        let mut outcome = converge(&qm, &bus, &sender, &mut probes, &mut known, bound).await;
-        outcome.kind = fault.kind();
-        outcome.fault_s = fault_s;
-        if detail.starts_with("INJECTION FAILED") {
-            outcome.violations.push(detail.clone());
-        }
-        outcome.detail = detail;
+        let outcome = inject_and_check(fault, &deployment, &mut checks, &mut rng).await;
         say(&format!(
             "fault {}/{}: {} -> recovered in {}, audit clean after {}, {} acks checked, violations: {:?}",
             i + 1,
@@ -153,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = load_task.await;
     sender.drain(INFLIGHT_MAX, RETRY_WINDOW + Duration::from_secs(5)).await;
-    let final_violations = finish(&qm, &bus, &sender, bound, args.break_check).await;
+    let final_violations = finish(&checks.qm, &bus, &sender, checks.bound, args.break_check).await;
     summarize(&deployment, &sender, &outcomes, &final_violations, started.elapsed());
     if let Some(path) = &args.report {
         let json = serde_json::json!({ "seed": seed, "short": args.short, "rate_per_s": args.rate_per_s, "bound_s": args.bound_s,
@@ -174,57 +147,121 @@ fn secs(s: Option<f64>) -> String {
     s.map_or_else(|| "NEVER".into(), |s| format!("{s:.1} s"))
 }
 
-/// After a fault: a probe demand applied, the audit clean, no critical workload
-/// stranded, no pool over-granted, within `bound`; and every ack so far in the log.
-async fn converge(qm: &Qm, bus: &qm_bus::Bus, sender: &Sender, probes: &mut u32, known: &mut HashSet<String>, bound: Duration) -> Outcome {
-    let started = Instant::now();
-    *probes += 1;
-    let (probe, team) = (format!("probe-{probes}"), TEAMS[2]);
-    let mut outcome = Outcome { kind: "", detail: String::new(), fault_s: 0.0, recovery_s: None, audit_s: None, acks_checked: 0, audit: String::new(), violations: vec![] };
-    // Retried for the whole bound: after a restart of everything, ingest may not answer
-    // for a while, and that time is part of the recovery measured.
-    let demand = qm_testkit::ingest::demand(team, &probe, 1);
-    if sender.send_within(&format!("qm.in.demand.{team}.{probe}"), &demand, bound).await.is_none() {
-        let rejected = sender.ledger().rejected;
-        outcome.violations.push(format!("probe {probe} not acknowledged within {bound:?} (rejections so far: {rejected:?})"));
+/// Starts the nodes, creates the streams (R3) as the services expect them, starts the
+/// services; the driver's connection to the cluster.
+async fn bring_up(deployment: &Deployment) -> anyhow::Result<qm_bus::Bus> {
+    deployment.start_nodes()?;
+    let settings = ConnectSettings { url: deployment.url(), name: "qm-chaos".into(), start_timeout: Duration::from_secs(60), ..Default::default() };
+    let bus = connect(&settings).await.context("connect to the cluster")?;
+    let streams = StreamSettings { replicas: REPLICAS, ..Default::default() };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while let Err(e) = qm_bus::streams::ensure_streams(&bus, &streams).await {
+        anyhow::ensure!(Instant::now() < deadline, "cluster not ready: {e}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let left = || bound.saturating_sub(started.elapsed());
-    match verdict::within(left(), || async {
-        let status = qm.status().await.map_err(|e| format!("{e:#}"))?;
-        if verdict::applied(&status, &probe) < 1 {
-            return Err(format!("{probe} not applied"));
-        }
-        let stranded = verdict::stranded(&status);
-        let over = verdict::over_granted(&status);
-        if stranded.is_empty() && over.is_empty() { Ok(()) } else { Err(format!("stranded {stranded:?}, over-granted {over:?}")) }
-    })
-    .await
-    {
-        Ok(((), _)) => outcome.recovery_s = Some(started.elapsed().as_secs_f64()),
-        Err(why) => outcome.violations.push(format!("not converged within {bound:?}: {why}")),
+    deployment.start_services(REPLICAS)?;
+    Ok(bus)
+}
+
+/// The teams, pools and critical workloads, through ingest.
+async fn declare_fleet(sender: &Sender) -> anyhow::Result<()> {
+    for team in TEAMS {
+        sender.send(&format!("qm.in.team.{team}"), &InputEvent::TeamDeclared(qm_testkit::ingest::team(team, 32.0))).await.context("team")?;
     }
-    let seen = known.clone();
-    match verdict::within(left(), || verdict::audit(qm, &seen)).await {
-        Ok((line, _)) => {
-            outcome.audit_s = Some(started.elapsed().as_secs_f64());
-            outcome.audit = line;
-        }
-        Err(why) => {
-            known.extend(why.lines().filter(|l| l.starts_with("VIOLATION")).map(str::to_owned));
-            outcome.violations.push(format!("audit not clean within {bound:?}: {}", why.trim()));
-        }
+    for (pool, chips) in POOLS {
+        sender.send(&format!("qm.in.pool.{pool}"), &InputEvent::PoolDeclared(qm_testkit::ingest::h100_pool(pool, chips))).await.context("pool")?;
     }
-    let acks = sender.ledger().acks;
-    match verdict::within(Duration::from_secs(20), || async { verdict::ledger_check(bus, &acks).await.map_err(|e| format!("{e:#}")) }).await {
-        Ok(((violations, checked), _)) => {
-            outcome.acks_checked = checked;
-            outcome.violations.extend(violations.iter().map(|v| format!("ledger: {v:?}")));
-        }
-        Err(why) => outcome.violations.push(format!("log not readable: {why}")),
+    for (team, id) in CRITICAL {
+        let event = InputEvent::DemandDeclared { spec: load::critical(team, id), chips_desired: load::CRITICAL_CHIPS };
+        sender.send(&format!("qm.in.demand.{team}.{id}"), &event).await.context("critical demand")?;
     }
-    let finish = InputEvent::WorkloadFinished { workload: probe.as_str().into() };
-    let _ = sender.send(&format!("qm.in.finish.{team}.{probe}"), &finish).await;
+    Ok(())
+}
+
+/// One fault injected and undone, then the checks.
+async fn inject_and_check(fault: &faults::Fault, deployment: &Deployment, checks: &mut Checks, rng: &mut Rng) -> Outcome {
+    let at = Instant::now();
+    let injected = faults::inject(fault, deployment, &checks.bus, rng).await;
+    let fault_s = at.elapsed().as_secs_f64();
+    let mut outcome = checks.converge().await;
+    outcome.kind = fault.kind();
+    outcome.fault_s = fault_s;
+    outcome.detail = match injected {
+        Ok(detail) => detail,
+        Err(e) => {
+            outcome.violations.push(format!("injection failed: {e:#}"));
+            format!("INJECTION FAILED: {e:#}")
+        }
+    };
     outcome
+}
+
+/// What the checks after each fault need, and what they carry from one to the next.
+struct Checks {
+    qm: Qm,
+    bus: qm_bus::Bus,
+    sender: Arc<Sender>,
+    /// Probes sent so far (each has its own workload).
+    probes: u32,
+    /// Audit violations already reported by an earlier fault.
+    known: HashSet<String>,
+    bound: Duration,
+}
+
+impl Checks {
+    /// After a fault: a probe demand applied, the audit clean, no critical workload
+    /// stranded, no pool over-granted, within `bound`; and every ack so far in the log.
+    async fn converge(&mut self) -> Outcome {
+        let Self { qm, bus, sender, probes, known, bound } = self;
+        let (bound, started) = (*bound, Instant::now());
+        *probes += 1;
+        let (probe, team) = (format!("probe-{probes}"), TEAMS[2]);
+        let mut outcome = Outcome { kind: "", detail: String::new(), fault_s: 0.0, recovery_s: None, audit_s: None, acks_checked: 0, audit: String::new(), violations: vec![] };
+        // Retried for the whole bound: after a restart of everything, ingest may not answer
+        // for a while, and that time is part of the recovery measured.
+        let demand = qm_testkit::ingest::demand(team, &probe, 1);
+        if sender.send_within(&format!("qm.in.demand.{team}.{probe}"), &demand, bound).await.is_none() {
+            let rejected = sender.ledger().rejected;
+            outcome.violations.push(format!("probe {probe} not acknowledged within {bound:?} (rejections so far: {rejected:?})"));
+        }
+        let left = || bound.saturating_sub(started.elapsed());
+        match verdict::within(left(), || async {
+            let status = qm.status().await.map_err(|e| format!("{e:#}"))?;
+            if verdict::applied(&status, &probe) < 1 {
+                return Err(format!("{probe} not applied"));
+            }
+            let stranded = verdict::stranded(&status);
+            let over = verdict::over_granted(&status);
+            if stranded.is_empty() && over.is_empty() { Ok(()) } else { Err(format!("stranded {stranded:?}, over-granted {over:?}")) }
+        })
+        .await
+        {
+            Ok(((), _)) => outcome.recovery_s = Some(started.elapsed().as_secs_f64()),
+            Err(why) => outcome.violations.push(format!("not converged within {bound:?}: {why}")),
+        }
+        let seen = known.clone();
+        match verdict::within(left(), || verdict::audit(qm, &seen)).await {
+            Ok((line, _)) => {
+                outcome.audit_s = Some(started.elapsed().as_secs_f64());
+                outcome.audit = line;
+            }
+            Err(why) => {
+                known.extend(why.lines().filter(|l| l.starts_with("VIOLATION")).map(str::to_owned));
+                outcome.violations.push(format!("audit not clean within {bound:?}: {}", why.trim()));
+            }
+        }
+        let acks = sender.ledger().acks;
+        match verdict::within(Duration::from_secs(20), || async { verdict::ledger_check(bus, &acks).await.map_err(|e| format!("{e:#}")) }).await {
+            Ok(((violations, checked), _)) => {
+                outcome.acks_checked = checked;
+                outcome.violations.extend(violations.iter().map(|v| format!("ledger: {v:?}")));
+            }
+            Err(why) => outcome.violations.push(format!("log not readable: {why}")),
+        }
+        let finish = InputEvent::WorkloadFinished { workload: probe.as_str().into() };
+        let _ = sender.send(&format!("qm.in.finish.{team}.{probe}"), &finish).await;
+        outcome
+    }
 }
 
 /// The end of the run: every ack in the log, audit clean, replay MATCH, nothing stranded.

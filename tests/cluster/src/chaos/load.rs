@@ -49,11 +49,6 @@ impl Sender {
         self.ledger.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    /// The ledger, shared (the final check may corrupt a copy of it on purpose).
-    pub fn ledger_handle(&self) -> Arc<Mutex<Ledger>> {
-        Arc::clone(&self.ledger)
-    }
-
     /// Sends one request and waits for the outcome, retrying for the sender's window.
     pub async fn send(&self, subject: &str, event: &InputEvent) -> Option<Ack> {
         self.send_within(subject, event, self.retry_window).await
