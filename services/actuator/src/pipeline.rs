@@ -115,6 +115,12 @@ impl<T> Pipeline<T> {
         }
     }
 
+    /// The backend could not apply `effect`: what the workload holds there is not known
+    /// from it, so it no longer makes older decisions stale (they apply as delivered).
+    pub fn apply_failed(&mut self, effect: &Effect) {
+        self.newest.remove(&(effect.workload.clone(), effect.pool.clone()));
+    }
+
     /// How many of the oldest unsettled deliveries must be settled before a decision
     /// about `workload` is applied: through the last one about the same workload.
     pub fn settle_before(&self, workload: &WorkloadId) -> usize {
@@ -223,6 +229,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let failed = Action::Revoke { pool: "use-h100".into(), chips: 0 };
+        match pipeline.on_delivery(Some(&at(5, 40, failed))) {
+            Handling::Apply(effect) => pipeline.apply_failed(&effect),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(pipeline.on_delivery(Some(&at(6, 15, grant()))), Handling::Apply(_)), "after a failure, no holding is claimed");
         let elsewhere = Action::Grant { pool: "use-a100".into(), chips: 4 };
         assert!(matches!(pipeline.on_delivery(Some(&at(3, 5, elsewhere))), Handling::Apply(_)));
         assert!(matches!(pipeline.on_delivery(Some(&at(4, 30, grant()))), Handling::Apply(_)), "a newer one applies");

@@ -113,6 +113,7 @@ pub async fn run<B: Backend, C: Clock>(
                 let outcome = backend.apply(&effect).await;
                 if let Err(e) = &outcome {
                     tracing::warn!(backend = backend.name(), kind = e.kind(), error = %e, decision = %effect.decision_id, "actuation failed");
+                    pipeline.apply_failed(&effect);
                 }
                 outcomes.inc(if outcome.is_ok() { "applied" } else { "failed" });
                 let event = qm_backend::report(&effect, &outcome);
