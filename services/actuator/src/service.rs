@@ -85,7 +85,7 @@ pub async fn run<B: Backend, C: Clock>(
             outcomes.inc("refused_signature");
             tracing::error!(sequence = delivery.entry.sequence, subject = %delivery.entry.subject, error = %refusal, "decision refused: not signed by the policy; nothing applied");
             dead_letter(&bus, &clock, &config.source, &delivery.entry, &refusal).await;
-            let due = pipeline.hold((None, delivery));
+            let due = pipeline.hold(None, (None, delivery));
             settle(&mut pipeline, due).await?;
             continue;
         }
@@ -93,22 +93,36 @@ pub async fn run<B: Backend, C: Clock>(
             // The policy wrote it, so this is a bug or a newer schema: keep it visible, move on.
             .map_err(|e| tracing::error!(error = %e, sequence = delivery.entry.sequence, "undecodable decision skipped"))
             .ok();
-        let report_ack = match pipeline.on_delivery(envelope.as_ref()) {
+        let (workload, report_ack) = match pipeline.on_delivery(envelope.as_ref()) {
             Handling::Skip(why) => {
                 outcomes.inc(why.label());
-                None
+                (None, None)
+            }
+            Handling::Stale(event) => {
+                outcomes.inc("stale");
+                tracing::warn!(decision = %event.decision_id(), workload = event_workload(&event), "decision older than one already applied for its workload: not applied");
+                let workload = event_workload(&event).into();
+                let earlier = pipeline.settle_before(&workload);
+                settle(&mut pipeline, earlier).await?;
+                // Stale implies it decoded; its team names the report's subject.
+                let team = envelope.as_ref().map(|e| e.body.decision.team.clone()).unwrap_or_default();
+                (Some(workload), Some(report(&bus, &clock, &config.source, &team, event.decision_id(), event).await?))
             }
             Handling::Apply(effect) => {
+                // Every earlier report about this workload stored first (see pipeline.rs).
+                let earlier = pipeline.settle_before(&effect.workload);
+                settle(&mut pipeline, earlier).await?;
                 let outcome = backend.apply(&effect).await;
                 if let Err(e) = &outcome {
                     tracing::warn!(backend = backend.name(), kind = e.kind(), error = %e, decision = %effect.decision_id, "actuation failed");
+                    pipeline.apply_failed(&effect);
                 }
                 outcomes.inc(if outcome.is_ok() { "applied" } else { "failed" });
                 let event = qm_backend::report(&effect, &outcome);
-                Some(report(&bus, &clock, &config.source, &effect, event).await?)
+                (Some(effect.workload.clone()), Some(report(&bus, &clock, &config.source, &effect.team, effect.decision_id, event).await?))
             }
         };
-        let due = pipeline.hold((report_ack, delivery));
+        let due = pipeline.hold(workload, (report_ack, delivery));
         settle(&mut pipeline, due).await?;
     }
     settle(&mut pipeline, usize::MAX).await?;
@@ -126,11 +140,11 @@ async fn report<C: Clock>(
     bus: &Bus,
     clock: &C,
     source: &str,
-    effect: &qm_backend::Effect,
+    team: &qm_model::TeamId,
+    decision_id: Uuid,
     event: ActuationEvent,
 ) -> anyhow::Result<PendingAck> {
-    let decision_id = effect.decision_id;
-    let subject = subjects::actuation(effect.team.as_str(), event_workload(&event));
+    let subject = subjects::actuation(team.as_str(), event_workload(&event));
     let envelope = Envelope::new(Uuid::now_v7(), clock.now_ms(), source, Some(decision_id), event);
     Ok(publish::send(bus, subject, &format!("act:{decision_id}"), &envelope).await?)
 }

@@ -79,6 +79,9 @@ pub async fn run<C: Clock>(config: IngestConfig, clock: C, shutdown: impl Future
     Ok(())
 }
 
+/// How long start-up waits for the next entry of a filtered read of the input log.
+const READ_WAIT: Duration = Duration::from_secs(10);
+
 /// Learns declared teams, pools and workload owners from the log.
 async fn rebuild_known<C: Clock>(shared: &Shared<C>) -> anyhow::Result<()> {
     let known_subjects = ["qm.input.team.>", "qm.input.pool.>", "qm.input.demand.>"];
@@ -88,12 +91,22 @@ async fn rebuild_known<C: Clock>(shared: &Shared<C>) -> anyhow::Result<()> {
     }
     for filter in known_subjects {
         let mut entries = Box::pin(read::follow_filtered(&shared.bus, subjects::INPUT_STREAM, 1, Some(filter)).await?);
-        // An ordered consumer reports how many remain; stop when caught up.
+        // An ordered consumer reports how many remain; stop when caught up. A wait that
+        // times out is the end only if nothing matches the filter: after a restart of the
+        // cluster the stream may have no leader yet, and a known set missing teams or pools
+        // would reject their valid input as `unknown` until ingest restarted (found by
+        // scripts/chaos.sh). So it fails start-up instead, and the supervisor retries.
         let mut remaining = true;
+        let mut read = 0u64;
         while remaining {
-            let next = tokio::time::timeout(Duration::from_secs(2), entries.next()).await;
-            let Ok(Some(entry)) = next else { break };
-            let entry = entry?;
+            let next = tokio::time::timeout(READ_WAIT, entries.next()).await;
+            let entry = match next {
+                Ok(Some(entry)) => entry?,
+                Ok(None) => anyhow::bail!("reading {filter} from {}: the consumer ended", subjects::INPUT_STREAM),
+                Err(_) if read == 0 && !qm_bus::streams::holds_subject(&shared.bus, subjects::INPUT_STREAM, filter).await? => break,
+                Err(_) => anyhow::bail!("reading {filter} from {}: no entry within {READ_WAIT:?} after {read} (no stream leader?)", subjects::INPUT_STREAM),
+            };
+            read += 1;
             remaining = entry.pending > 0;
             if let Ok(envelope) = decode::<InputEvent>(&entry.payload) {
                 shared.known.observe(&envelope.body);

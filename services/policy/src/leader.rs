@@ -159,7 +159,8 @@ enum Renewal {
 /// `period / 4` while the lease is still ours by the local clock. A hiccup shorter than
 /// the remaining lease therefore costs no term change and no gap in publishing; the role
 /// is left as it was meanwhile, and `Role::may_publish` still stops publishing at the old
-/// deadline. `Lost` (someone else holds the key) ends the term at once.
+/// deadline. `Lost` (someone else holds the key) and `Expired` (the lease ran out by
+/// our clock before a renewal was confirmed) end the term at once.
 async fn renew_while_valid(lease: &mut Lease, period: Duration, stopped: &mut oneshot::Receiver<()>) -> Renewal {
     let retry = (period / 4).max(Duration::from_millis(5));
     loop {

@@ -107,6 +107,30 @@ fn with_tamper(report: &impl serde::Serialize, tamper: &TamperReport) -> anyhow:
     Ok(serde_json::to_string_pretty(&value)?)
 }
 
+/// One side of a what-if: the summary of its decisions, and where its fold halted on a
+/// poison entry (`None`: it folded the whole log).
+#[derive(Debug, PartialEq, serde::Serialize)]
+pub struct Summarized {
+    #[serde(flatten)]
+    pub summary: summary::Summary,
+    pub halt: Option<qm_core::Halt>,
+}
+
+/// Replays `log` under `policy` (`None`: as recorded) through the poison-entry guard and
+/// summarizes it.
+pub fn summarized(log: &[LogRecord], policy: Option<&qm_model::PolicyConfig>, fault: Option<qm_core::FoldFault>) -> Summarized {
+    let replayed = whatif::replay_with(log, policy, fault);
+    Summarized { summary: summary::summarize(log, &replayed.decisions), halt: replayed.halt }
+}
+
+/// A line saying where a what-if side halted, so its totals are read as partial; empty
+/// when it did not.
+pub fn halt_note(label: &str, side: &Summarized) -> String {
+    side.halt.as_ref().map_or_else(String::new, |h| {
+        format!("{label}: HALTED at {} entry {} ({}): nothing after it replayed; totals cover the entries before it\n", h.stream, h.sequence, h.error)
+    })
+}
+
 /// `qm replay`: verify byte for byte (and check the logs for tampering), or compare
 /// with another policy. Returns whether the replay matched and nothing was tampered
 /// with (verify), so the caller can set the exit status.
@@ -114,14 +138,14 @@ pub async fn replay(js: &qm_bus::Bus, args: &ReplayArgs, fault: Option<qm_core::
     if let Some(path) = &args.policy {
         let log = read_log(js).await?;
         let other = crate::load_policy(path)?;
-        let recorded_policy = whatif::replay(&log, None);
-        let what_if = whatif::replay(&log, Some(&other));
-        let (a, b) = (summary::summarize(&log, &recorded_policy), summary::summarize(&log, &what_if));
+        let a = summarized(&log, None, fault.clone());
+        let b = summarized(&log, Some(&other), fault);
         if args.json {
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "recorded_policy": a, "what_if": b }))?);
         } else {
             println!("what-if over {} log entries (both sides replayed with instant actuation)\n", log.len());
-            print!("{}", summary::side_by_side("as recorded", &a, &format!("with {}", other.version), &b));
+            print!("{}", summary::side_by_side("as recorded", &a.summary, &format!("with {}", other.version), &b.summary));
+            print!("{}{}", halt_note("as recorded", &a), halt_note(&format!("with {}", other.version), &b));
         }
         return Ok(true);
     }

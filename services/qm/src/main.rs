@@ -202,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Policy(args) => {
-            if !policy_file::run(args, &settings, &retry).await? {
+            if !policy_file::run(args, &settings, &retry, cli.fault_fold_panic.clone()).await? {
                 std::process::exit(1);
             }
             Ok(())

@@ -2,7 +2,8 @@
 //! each problem (TOML syntax, a misspelt knob, a wrong type, a value out of range), and
 //! `qm policy diff` replays one history under two policies, side by side per team.
 
-use qm_ledger::{summary, whatif};
+use crate::audit::{halt_note, summarized, Summarized};
+use qm_ledger::summary;
 use qm_model::{LogRecord, PolicyConfig};
 use std::ops::Range;
 use toml::de::{DeTable, DeValue};
@@ -80,10 +81,9 @@ pub fn load(path: &std::path::Path) -> anyhow::Result<PolicyConfig> {
 
 /// Two policies over one history, each replayed with every decision taking effect at
 /// once (as `qm replay --policy` does), summarized for the table and `--json`.
-pub fn diff(log: &[LogRecord], a: &PolicyConfig, b: &PolicyConfig) -> (summary::Summary, summary::Summary) {
-    let left = summary::summarize(log, &whatif::replay(log, Some(a)));
-    let right = summary::summarize(log, &whatif::replay(log, Some(b)));
-    (left, right)
+/// A poison entry halts a side (typed, in its `halt`) instead of crashing the command.
+pub fn diff(log: &[LogRecord], a: &PolicyConfig, b: &PolicyConfig, fault: Option<qm_core::FoldFault>) -> (Summarized, Summarized) {
+    (summarized(log, Some(a), fault.clone()), summarized(log, Some(b), fault))
 }
 
 /// A log kept in a file: frames of MessagePack log records, as the golden replay
@@ -128,7 +128,12 @@ enum PolicyAction {
 }
 
 /// Runs `qm policy`. Returns whether it succeeded (a check that found a problem did not).
-pub async fn run(args: PolicyArgs, settings: &qm_bus::ConnectSettings, retry: &crate::send::Retry) -> anyhow::Result<bool> {
+pub async fn run(
+    args: PolicyArgs,
+    settings: &qm_bus::ConnectSettings,
+    retry: &crate::send::Retry,
+    fault: Option<qm_core::FoldFault>,
+) -> anyhow::Result<bool> {
     let action = match (args.action, args.file) {
         (Some(action), _) => action,
         (None, Some(file)) => PolicyAction::Publish { file },
@@ -162,12 +167,13 @@ pub async fn run(args: PolicyArgs, settings: &qm_bus::ConnectSettings, retry: &c
                 Some(path) => read_log_file(&path)?,
                 None => crate::audit::read_log(&qm_bus::connect(settings).await?).await?,
             };
-            let (left, right) = diff(&log, &pa, &pb);
+            let (left, right) = diff(&log, &pa, &pb, fault);
             if json {
                 println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "a": { "version": pa.version, "summary": left }, "b": { "version": pb.version, "summary": right } }))?);
             } else {
                 println!("{} log entries replayed under both policies (every decision taken to apply at once)\n", log.len());
-                print!("{}", summary::side_by_side(&pa.version, &left, &pb.version, &right));
+                print!("{}", summary::side_by_side(&pa.version, &left.summary, &pb.version, &right.summary));
+                print!("{}{}", halt_note(&pa.version, &left), halt_note(&pb.version, &right));
             }
             Ok(true)
         }
@@ -223,9 +229,11 @@ mod tests {
             .expect("the golden log");
         let a = PolicyConfig::default();
         let b = PolicyConfig { version: "stingy".into(), idle_threshold_fraction: 0.9, idle_window_s: 60, ..PolicyConfig::default() };
-        let (left, same) = diff(&log, &a, &a);
+        let (left, same) = diff(&log, &a, &a, None);
         assert_eq!(left, same, "a policy against itself");
-        let (left, right) = diff(&log, &a, &b);
+        assert!(left.halt.is_none());
+        let (left, right) = diff(&log, &a, &b, None);
+        let (left, right) = (left.summary, right.summary);
         assert!(!left.teams.is_empty() && left.teams.keys().eq(right.teams.keys()));
         assert_ne!(left, right, "a stricter idle rule changes what happens");
         let table = summary::side_by_side(&a.version, &left, &b.version, &right);

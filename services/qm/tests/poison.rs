@@ -57,6 +57,11 @@ async fn a_poison_entry_halts_the_policy_until_an_operator_skips_it() -> anyhow:
     assert_eq!(status["halt"]["stream"], "QM_INPUT");
     assert!(status["halt"]["error"].as_str().is_some_and(|e| e.contains("poison")), "{status}");
     assert!(system.qm(&["status"])?.contains(&format!("HALTED at QM_INPUT entry {poison}")));
+    // The what-if replay folds through the same guard: it halts there too, both sides,
+    // instead of crashing the CLI.
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policy.toml");
+    let what_if = system.qm(&["replay", "--policy", policy])?;
+    assert_eq!(what_if.matches(&format!("HALTED at QM_INPUT entry {poison}")).count(), 2, "{what_if}");
 
     // Halted, not crashed: a restarted policy halts at the same entry again, and nothing
     // after the poison entry is decided meanwhile.

@@ -52,6 +52,13 @@ pub enum LeaseError {
     /// stop acting as the holder at once.
     #[error("lease {key} is held by someone else")]
     Lost { key: String },
+    /// The lease ran out by this holder's own clock before a renewal was confirmed (the
+    /// bucket had no leader for a while, e.g. a node lost during an election, or the
+    /// holder renewed too late): stop acting as the holder at once, then acquire again;
+    /// the key may still name this holder, and `acquire` then takes it back without
+    /// waiting for expiry. Nobody else need hold it.
+    #[error("lease {key} ran out by this holder's clock before a renewal was confirmed")]
+    Expired { key: String },
     /// The server did not answer as expected: the outcome is unknown. A holder treats
     /// this as lost (its write may or may not have landed); a candidate retries later.
     #[error("lease {key}: {message}")]
@@ -187,7 +194,7 @@ impl Lease {
     async fn update(&mut self, revision: u64) -> Result<(), LeaseError> {
         let sent = Instant::now();
         if sent >= self.valid_until {
-            return Err(self.lost());
+            return Err(self.expired());
         }
         let update = self.store.kv.update(&self.key, self.holder.as_bytes().to_vec().into(), revision);
         match tokio::time::timeout_at(self.valid_until, update).await {
@@ -197,7 +204,7 @@ impl Lease {
             }
             Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Err(self.lost()),
             Ok(Err(e)) => Err(unavailable(&self.key, &e)),
-            Err(_) => Err(self.lost()),
+            Err(_) => Err(self.expired()),
         }
     }
 
@@ -218,7 +225,10 @@ impl Lease {
                     }
                 }
                 Ok(Err(e)) => return Err(e),
-                _ => return Err(self.lost()),
+                // Another name in the key: someone else took it.
+                Ok(Ok(Some(_))) => return Err(self.lost()),
+                // Absent (expired on the server too) or no answer before our deadline.
+                Ok(Ok(None)) | Err(_) => return Err(self.expired()),
             }
         }
         Err(self.lost())
@@ -226,6 +236,10 @@ impl Lease {
 
     fn lost(&self) -> LeaseError {
         LeaseError::Lost { key: self.key.clone() }
+    }
+
+    fn expired(&self) -> LeaseError {
+        LeaseError::Expired { key: self.key.clone() }
     }
 
     /// Gives the lease up at once, so a standby need not wait for it to expire. Only

@@ -152,6 +152,21 @@ pub(crate) async fn state(bus: &Bus, stream_name: &str) -> Result<stream::State,
     Ok(info(bus, stream_name).await?.state)
 }
 
+/// Whether `stream_name` holds any message whose subject matches `filter`: tells a
+/// filtered read that waits in vain (nothing matches) from one that waits on a stream
+/// without a leader.
+pub async fn holds_subject(bus: &Bus, stream_name: &str, filter: &str) -> Result<bool, BusError> {
+    use futures::StreamExt;
+    let stream_error = |e: &dyn std::fmt::Display| BusError::Stream { stream: stream_name.to_owned(), message: e.to_string() };
+    let stream = bus.js().get_stream(stream_name).await.map_err(|e| stream_error(&e))?;
+    let mut subjects = stream.info_with_subjects(filter).await.map_err(|e| stream_error(&e))?;
+    match subjects.next().await {
+        Some(Ok(_)) => Ok(true),
+        Some(Err(e)) => Err(stream_error(&e)),
+        None => Ok(false),
+    }
+}
+
 /// The server leading `stream_name` now (on a cluster), as JetStream reports it.
 pub async fn leader(bus: &Bus, stream_name: &str) -> Result<Option<String>, BusError> {
     Ok(info(bus, stream_name).await?.cluster.and_then(|cluster| cluster.leader))

@@ -57,14 +57,34 @@ async fn one_holder_at_a_time_and_takeover_only_after_expiry() -> anyhow::Result
     assert!(!a.is_valid(), "a's own clock must say it lost the lease before b could take it");
     assert_eq!(leases.holder("writer").await?.as_deref(), Some("b"));
 
-    // The replaced holder cannot renew over its successor.
-    assert!(matches!(a.renew().await, Err(LeaseError::Lost { .. })));
+    // The replaced holder cannot renew over its successor (its own clock already says
+    // the lease ran out, so it does not even try).
+    assert!(matches!(a.renew().await, Err(LeaseError::Expired { .. })));
     assert_eq!(leases.holder("writer").await?.as_deref(), Some("b"));
 
     // Release hands it over at once, without waiting for expiry.
     b.release().await?;
     let c = Lease::acquire(&leases, "writer", "c").await?;
     assert!(c.is_some(), "a released lease is free at once");
+    Ok(())
+}
+
+/// Issue 15: a lease that ran out by the holder's clock (the bucket had no leader during
+/// an election) was reported as "held by someone else" though nobody else held it. It is
+/// `Expired` now, and the holder takes it back at once while the key still names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_run_out_by_the_holders_clock_is_expired_not_lost() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let leases = store(&nats).await?;
+    let mut a = Lease::acquire(&leases, "writer", "a").await?.expect("free");
+    // Past a's own deadline (TTL less a tenth) but before the server drops the key.
+    tokio::time::sleep_until(a.valid_until() + Duration::from_millis(20)).await;
+    assert!(!a.is_valid());
+    let renewed = a.renew().await;
+    assert!(matches!(renewed, Err(LeaseError::Expired { .. })), "{renewed:?}");
+    assert!(renewed.err().is_some_and(|e| !e.to_string().contains("someone else")));
+    let again = Lease::acquire(&leases, "writer", "a").await?;
+    assert!(again.is_some(), "the key still names a: taken back without waiting for expiry");
     Ok(())
 }
 

@@ -98,7 +98,7 @@ mod tests {
         let mut decisions = Vec::new();
         let mut actuation = Vec::new();
         let mut index_in_round: BTreeMap<u64, u32> = BTreeMap::new();
-        for d in replay(&log, None) {
+        for d in replay(&log, None).decisions {
             let cause = log.iter().find(|r| r.sequence == d.input_seq).cloned().expect("cause");
             let index = index_in_round.entry(d.input_seq).or_default();
             let envelope = decision_envelope((&cause).into(), *index, "default-1", false, d.decision);

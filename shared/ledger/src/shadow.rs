@@ -201,7 +201,7 @@ mod tests {
                 Reservation { team: "search".into(), pool: "use-a100".into(), chips: 8 },
             ],
         };
-        let decisions = replay(&log, None);
+        let decisions = replay(&log, None).decisions;
         let report = report(&log, &decisions, &reservations);
         assert!((report.reserved_chip_hours - 20.0 * report.span_hours).abs() < 1e-6);
         assert!(report.reserved_idle_chip_hours > report.policy_idle_chip_hours, "{report:?}");

@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn integrates_over_the_timeline() {
         let log = small_history();
-        let summary = summarize(&log, &replay(&log, None));
+        let summary = summarize(&log, &replay(&log, None).decisions);
         // 32 healthy chips from t=0 to t=1260 s = 0.35 h.
         assert!((summary.span_hours - 0.35).abs() < 1e-9, "{}", summary.span_hours);
         assert!((summary.healthy_chip_hours - 32.0 * 0.35).abs() < 1e-6);
@@ -250,8 +250,8 @@ mod tests {
         let log = small_history();
         let quick = PolicyConfig { idle_window_s: 60, ..Default::default() };
         let never = PolicyConfig { idle_window_s: 100_000, ..Default::default() };
-        let a = summarize(&log, &replay(&log, Some(&quick)));
-        let b = summarize(&log, &replay(&log, Some(&never)));
+        let a = summarize(&log, &replay(&log, Some(&quick)).decisions);
+        let b = summarize(&log, &replay(&log, Some(&never)).decisions);
         assert!(a.idle_granted_chip_hours < b.idle_granted_chip_hours, "{} vs {}", a.idle_granted_chip_hours, b.idle_granted_chip_hours);
         let table = side_by_side("quick", &a, "never", &b);
         assert!(table.contains("idle granted chip-hours") && table.contains("ml"), "{table}");

@@ -88,13 +88,20 @@ async fn only_ingest_receives_requests_and_each_inbox_is_its_owners() -> anyhow:
     assert!(readable(&admin, &ml, "qm.act.ml.w1").await?);
     assert!(!readable(&admin, &ml, "qm.act.cv.w1").await?);
     assert!(ml.refused("qm.act.cv.w1").await);
-    // Ingest answers a team's request on the team's private inbox.
+    // Ingest answers a team's request on the team's private inbox. Each wait is bounded:
+    // once, in a full workspace run, the request never reached ingest and the test hung
+    // (not reproduced in 50 runs alone); a lost request now fails here, naming the step.
     let mut requests = ingest.client.subscribe("qm.in.>").await?;
     ingest.client.flush().await?;
     let request = tokio::spawn(async move { ml.client.request("qm.in.demand.ml.w1", "ask".into()).await.map(|m| m.payload) });
-    let message = futures::StreamExt::next(&mut requests).await.ok_or_else(|| anyhow::anyhow!("no request"))?;
+    let wait = std::time::Duration::from_secs(10);
+    let message = tokio::time::timeout(wait, futures::StreamExt::next(&mut requests))
+        .await
+        .map_err(|_| anyhow::anyhow!("ingest got no request within {wait:?}"))?
+        .ok_or_else(|| anyhow::anyhow!("no request"))?;
     ingest.client.publish(message.reply.ok_or_else(|| anyhow::anyhow!("no reply subject"))?, "answer".into()).await?;
-    assert_eq!(&request.await??[..], b"answer");
+    let answer = tokio::time::timeout(wait, request).await.map_err(|_| anyhow::anyhow!("no answer within {wait:?}"))???;
+    assert_eq!(&answer[..], b"answer");
     Ok(())
 }
 

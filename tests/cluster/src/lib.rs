@@ -6,6 +6,9 @@
 //!   binary (no registry is needed), on its own Docker network, client ports on loopback.
 //! - [`system`]: input sent through ingest with retries that an idempotency key makes
 //!   safe; the service processes and fixtures re-exported from `qm_testkit`.
+//! - [`chaos`]: the `qm-chaos` driver (scripts/chaos.sh): services in containers, seeded
+//!   faults under open-loop load, the invariants checked after each fault.
 
 pub mod cluster;
 pub mod system;
+pub mod chaos;
