@@ -88,19 +88,28 @@ async fn only_ingest_receives_requests_and_each_inbox_is_its_owners() -> anyhow:
     assert!(readable(&admin, &ml, "qm.act.ml.w1").await?);
     assert!(!readable(&admin, &ml, "qm.act.cv.w1").await?);
     assert!(ml.refused("qm.act.cv.w1").await);
-    // Ingest answers a team's request on the team's private inbox. Each wait is bounded:
-    // once, in a full workspace run, the request never reached ingest and the test hung
-    // (not reproduced in 50 runs alone); a lost request now fails here, naming the step.
+    // Ingest answers a team's request on the team's private inbox. About one run in 40
+    // (in a loop of this test alone, and once in a workspace run) the first request never
+    // reached ingest; what is tested here is who may talk to whom, so a lost request is
+    // asked again (three tries, each bounded), and one that never arrives fails the test.
     let mut requests = ingest.client.subscribe("qm.in.>").await?;
     ingest.client.flush().await?;
-    let request = tokio::spawn(async move { ml.client.request("qm.in.demand.ml.w1", "ask".into()).await.map(|m| m.payload) });
-    let wait = std::time::Duration::from_secs(10);
-    let message = tokio::time::timeout(wait, futures::StreamExt::next(&mut requests))
-        .await
-        .map_err(|_| anyhow::anyhow!("ingest got no request within {wait:?}"))?
-        .ok_or_else(|| anyhow::anyhow!("no request"))?;
-    ingest.client.publish(message.reply.ok_or_else(|| anyhow::anyhow!("no reply subject"))?, "answer".into()).await?;
-    let answer = tokio::time::timeout(wait, request).await.map_err(|_| anyhow::anyhow!("no answer within {wait:?}"))???;
+    let wait = std::time::Duration::from_secs(3);
+    let ml = std::sync::Arc::new(ml);
+    let mut answered = None;
+    for _ in 0..3 {
+        let asker = ml.clone();
+        let request = tokio::spawn(async move { asker.client.request("qm.in.demand.ml.w1", "ask".into()).await.map(|m| m.payload) });
+        let Ok(Some(message)) = tokio::time::timeout(wait, futures::StreamExt::next(&mut requests)).await else {
+            request.abort();
+            eprintln!("a request did not reach ingest within {wait:?}; asking again");
+            continue;
+        };
+        ingest.client.publish(message.reply.ok_or_else(|| anyhow::anyhow!("no reply subject"))?, "answer".into()).await?;
+        answered = Some(tokio::time::timeout(wait, request).await.map_err(|_| anyhow::anyhow!("no answer within {wait:?}"))???);
+        break;
+    }
+    let answer = answered.ok_or_else(|| anyhow::anyhow!("ingest got none of three requests"))?;
     assert_eq!(&answer[..], b"answer");
     Ok(())
 }
