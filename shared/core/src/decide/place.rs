@@ -242,9 +242,15 @@ fn place_head(r: &mut Round, id: &WorkloadId, pass: Pass, first_seen: &mut dyn F
         return;
     }
     let capped = pass == Pass::Entitled && !w.spec.critical;
+    // Only work that is owed chips holds free ones: a team with a fair share of 0 also
+    // takes a turn in the entitled pass (its ratio is 0), and its hold used to keep the
+    // chips reclaimed for a guaranteed team for its own borrow-pass grants, which the
+    // next claim reclaimed again (found by the guarantee property test).
+    let team = w.spec.team.clone();
+    let owed = w.spec.critical || type_owed(r, &team, id) || r.view.teams.get(&team).is_some_and(|t| t.fair - t.held > 1e-9);
     match try_place(r, id, capped, start) {
         Err(reason) => {
-            if pass == Pass::Entitled && !reason.reclaim_cannot_help() {
+            if pass == Pass::Entitled && owed && !reason.reclaim_cannot_help() {
                 hold_for(r, id);
             }
             r.blocked.insert(id.clone(), reason);
