@@ -18,7 +18,7 @@
 //!   newer ones. It is not applied; it is reported as the holding it leaves unchanged.
 
 use qm_backend::Effect;
-use qm_model::{ActuationEvent, DecisionRecorded, Envelope, PoolId, WorkloadId};
+use qm_model::{ActuationEvent, DecisionRecorded, Envelope, PoolId, TeamId, WorkloadId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use uuid::Uuid;
 
@@ -28,8 +28,9 @@ pub enum Handling {
     /// Apply it and report the outcome.
     Apply(Effect),
     /// Older than a decision already applied for the same workload and pool: not
-    /// applied; report this event (what the workload holds there, unchanged).
-    Stale(ActuationEvent),
+    /// applied; report this event (what the workload holds there, unchanged) under the
+    /// decision's team.
+    Stale(TeamId, ActuationEvent),
     /// Nothing to apply; ack it once everything before it is settled. The reason is a
     /// metrics label.
     Skip(Skipped),
@@ -99,12 +100,10 @@ impl<T> Pipeline<T> {
         let position = (envelope.body.input_seq, envelope.body.index);
         let key = (effect.workload.clone(), effect.pool.clone());
         match self.newest.get(&key) {
-            Some(&(newest, chips)) if newest > position => Handling::Stale(ActuationEvent::GrantApplied {
-                decision_id: effect.decision_id,
-                workload: effect.workload,
-                pool: effect.pool,
-                chips,
-            }),
+            Some(&(newest, chips)) if newest > position => Handling::Stale(
+                effect.team,
+                ActuationEvent::GrantApplied { decision_id: effect.decision_id, workload: effect.workload, pool: effect.pool, chips },
+            ),
             _ => {
                 // A drain only asks (the holding is unchanged, and not known here).
                 if effect.verb != qm_backend::Verb::Drain {
@@ -224,7 +223,7 @@ mod tests {
         let shrink = Action::Revoke { pool: "use-h100".into(), chips: 1 };
         assert!(matches!(pipeline.on_delivery(Some(&at(2, 20, shrink))), Handling::Apply(_)));
         match pipeline.on_delivery(Some(&at(1, 10, grant()))) {
-            Handling::Stale(ActuationEvent::GrantApplied { decision_id, chips, .. }) => {
+            Handling::Stale(_, ActuationEvent::GrantApplied { decision_id, chips, .. }) => {
                 assert_eq!((decision_id, chips), (Uuid::from_u128(1), 1), "reported as the holding the newer decision left");
             }
             other => panic!("{other:?}"),

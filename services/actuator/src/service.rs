@@ -98,14 +98,12 @@ pub async fn run<B: Backend, C: Clock>(
                 outcomes.inc(why.label());
                 (None, None)
             }
-            Handling::Stale(event) => {
+            Handling::Stale(team, event) => {
                 outcomes.inc("stale");
                 tracing::warn!(decision = %event.decision_id(), workload = event_workload(&event), "decision older than one already applied for its workload: not applied");
                 let workload = event_workload(&event).into();
                 let earlier = pipeline.settle_before(&workload);
                 settle(&mut pipeline, earlier).await?;
-                // Stale implies it decoded; its team names the report's subject.
-                let team = envelope.as_ref().map(|e| e.body.decision.team.clone()).unwrap_or_default();
                 (Some(workload), Some(report(&bus, &clock, &config.source, &team, event.decision_id(), event).await?))
             }
             Handling::Apply(effect) => {
