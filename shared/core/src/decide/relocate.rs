@@ -13,7 +13,7 @@
 use crate::decide::place::fit;
 use crate::decide::score::restart_toll;
 use crate::decide::Round;
-use qm_model::{Action, FigureName, Reason, ReclaimCause, RuleId, WorkloadId};
+use qm_model::{Action, FigureName, PoolId, Reason, ReclaimCause, RuleId, WorkloadId};
 
 /// Moves workload `id` out of pool `from`, where it could hold `stays` chips this round,
 /// if another candidate pool is clearly better. Returns whether it moved.
@@ -75,16 +75,16 @@ pub fn try_move(r: &mut Round, id: &WorkloadId, from: usize, stays: u32) -> bool
             .with(FigureName::GainMin, gain_min)
     };
     let msg = format!("{id} moves from {from_id} ({held} chips, room for {stays}) to {to_id} ({total} chips, wants {want})");
-    r.emit(id, Action::Grant { pool: to_id, chips: total }, figures(Reason::new(RuleId::Move, msg.clone())));
-    let action = Action::Reclaim {
-        pool: from_id,
-        chips: 0,
-        grace_s,
-        deadline_ms: r.now() + i64::from(grace_s) * 1000,
-        cause: ReclaimCause::Move,
-    };
-    r.emit(id, action, figures(Reason::new(RuleId::Move, msg)));
+    emit_move(r, id, (from_id, to_id), total, grace_s, figures(Reason::new(RuleId::Move, msg)));
     true
+}
+
+/// A make-before-break move: `chips` granted in the new pool, then the old one reclaimed
+/// to 0 with the workload's drain grace (cause `Move`), both under `reason`.
+fn emit_move(r: &mut Round, id: &WorkloadId, (from, to): (PoolId, PoolId), chips: u32, grace_s: u32, reason: Reason) {
+    r.emit(id, Action::Grant { pool: to, chips }, reason.clone());
+    let deadline_ms = r.now() + i64::from(grace_s) * 1000;
+    r.emit(id, Action::Reclaim { pool: from, chips: 0, grace_s, deadline_ms, cause: ReclaimCause::Move }, reason);
 }
 
 /// Free chips of type `a` beyond what the work waiting for it wants: what an upgrade may
@@ -163,8 +163,5 @@ fn try_upgrade(r: &mut Round, id: &WorkloadId) {
             .with(FigureName::GainMin, toll)
     };
     let msg = format!("{id} moves up from {from_id} to {to_id} ({held} chips at {tp_to:.2}x instead of {tp_from:.2}x; nobody waits for {to_id}'s type)");
-    r.emit(id, Action::Grant { pool: to_id, chips: held }, figures(Reason::new(RuleId::Move, msg.clone())));
-    let deadline_ms = r.now() + i64::from(grace_s) * 1000;
-    let action = Action::Reclaim { pool: from_id, chips: 0, grace_s, deadline_ms, cause: ReclaimCause::Move };
-    r.emit(id, action, figures(Reason::new(RuleId::Move, msg)));
+    emit_move(r, id, (from_id, to_id), held, grace_s, figures(Reason::new(RuleId::Move, msg)));
 }
