@@ -127,9 +127,8 @@ class System:
         self.store.cleanup()
 
 
-@pytest.fixture(scope="module")
-def system() -> Iterator[System]:
-    """nats-server and all three services."""
+def _running_system() -> Iterator[System]:
+    """nats-server and all three services, stopped when the fixture ends."""
     s = System()
     try:
         for name in SERVICES:
@@ -137,18 +136,18 @@ def system() -> Iterator[System]:
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def system() -> Iterator[System]:
+    """nats-server and all three services."""
+    yield from _running_system()
 
 
 @pytest.fixture
 def own_system() -> Iterator[System]:
     """nats-server and all three services, for one test (a fleet nobody else fills)."""
-    s = System()
-    try:
-        for name in SERVICES:
-            s.start(name)
-        yield s
-    finally:
-        s.stop()
+    yield from _running_system()
 
 
 @pytest.fixture
