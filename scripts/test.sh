@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
+echo "== disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
+
 # A real Slurm for qm-slurm's tests (installed from apt where this machine allows it).
 slurm_setup=0
 scripts/slurm/setup.sh || slurm_setup=$?
