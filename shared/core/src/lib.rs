@@ -39,6 +39,7 @@ pub mod fold;
 pub mod gauges;
 pub mod grants;
 pub mod guard;
+pub mod history;
 pub mod maths;
 pub mod state;
 pub mod status;

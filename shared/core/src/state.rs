@@ -162,4 +162,8 @@ pub struct FleetState {
     pub workloads: BTreeMap<WorkloadId, WorkloadState>,
     /// The engine's clock: the latest event time seen (unix ms).
     pub now_ms: i64,
+    /// What finished work has shown (release rates, run lengths), for placement.
+    /// Defaults when absent, so snapshots written before it still load.
+    #[serde(default)]
+    pub completions: crate::history::Completions,
 }

@@ -107,6 +107,9 @@ vocabulary!(
         AwaitingReclaim = "awaiting_reclaim",
         /// Demand waiting for borrowed grants to reach their minimum lifetime.
         MinLifetime = "min_lifetime",
+        /// A new workload waits for its fastest type, expected to free chips sooner than
+        /// running on a slower one would cost.
+        FasterTypeSoon = "faster_type_soon",
         /// A team below its fair share takes back lent chips.
         OwnerReclaim = "owner_reclaim",
         /// Critical work preempts preemptible work.
@@ -166,6 +169,10 @@ vocabulary!(
         ValueMove = "value_move",
         GainNormalized = "gain_normalized",
         GainMin = "gain_min",
+        /// Seconds a workload is expected to wait for chips of a type.
+        ExpectedWaitS = "expected_wait_s",
+        /// Seconds longer a workload is expected to run on a slower type.
+        SlowdownS = "slowdown_s",
     }
 );
 

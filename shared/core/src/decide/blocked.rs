@@ -4,6 +4,7 @@
 //! written only for the reports that are emitted.
 
 use crate::decide::view::View;
+use crate::decide::wait::FasterSoon;
 use crate::state::WorkloadState;
 use qm_model::{FigureName, Reason, RuleId, WorkloadId};
 
@@ -37,6 +38,8 @@ pub enum Blocked {
     AwaitingReclaim { pool: usize, need: u32, coming_free: u32 },
     /// The grants it could reclaim are younger than the minimum lifetime.
     MinLifetime { lifetime_min_s: u32, reclaimable_at_ms: i64, team_held: f64, team_fair: f64 },
+    /// A new workload waits for a faster type that is expected to free chips soon.
+    FasterSoon(FasterSoon),
 }
 
 impl Blocked {
@@ -50,6 +53,7 @@ impl Blocked {
             Self::NoRoom(_) | Self::Short { .. } => RuleId::NoCapacity,
             Self::AwaitingReclaim { .. } => RuleId::AwaitingReclaim,
             Self::MinLifetime { .. } => RuleId::MinLifetime,
+            Self::FasterSoon(_) => RuleId::FasterTypeSoon,
         }
     }
 
@@ -94,6 +98,22 @@ impl Blocked {
             .with(FigureName::ReclaimableAtMs, *reclaimable_at_ms as f64)
             .with(FigureName::TeamHeld, *team_held)
             .with(FigureName::TeamFairShare, *team_fair),
+            Self::FasterSoon(f) => {
+                let pool = &view.pools[f.fast_pool];
+                let fast_tp = w.spec.throughput_on(&pool.accelerator).unwrap_or(0.0);
+                Reason::new(
+                    RuleId::FasterTypeSoon,
+                    format!(
+                        "{id} waits for {}: expected to free chips in {:.0} s, sooner than the {:.0} s longer it would run on a slower type",
+                        pool.accelerator,
+                        f.expected_wait_ms / 1000.0,
+                        f.slowdown_ms / 1000.0
+                    ),
+                )
+                .with(FigureName::ExpectedWaitS, (f.expected_wait_ms / 1000.0).round())
+                .with(FigureName::SlowdownS, (f.slowdown_ms / 1000.0).round())
+                .with(FigureName::RelativeThroughput, fast_tp)
+            }
         }
     }
 }

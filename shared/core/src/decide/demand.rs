@@ -68,6 +68,11 @@ pub fn home_or_best_tp(view: &View, w: &WorkloadState) -> f64 {
     if let Some(i) = w.home_pool().and_then(|p| view.pool_index.get(p)) {
         return view.tp(w, *i);
     }
+    best_tp(view, w)
+}
+
+/// The workload's throughput on the best accepted type that has a pool.
+pub fn best_tp(view: &View, w: &WorkloadState) -> f64 {
     w.spec
         .accepts
         .iter()

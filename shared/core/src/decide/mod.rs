@@ -18,6 +18,7 @@ pub mod score;
 pub mod share;
 pub mod shrink;
 pub mod view;
+pub mod wait;
 
 #[cfg(test)]
 mod scenarios;
@@ -27,6 +28,8 @@ mod scenarios_place;
 mod scenarios_policy;
 #[cfg(test)]
 mod scenarios_quality;
+#[cfg(test)]
+mod scenarios_wait;
 
 use crate::fold;
 use crate::state::FleetState;
@@ -105,6 +108,9 @@ pub struct Round<'a> {
     /// Set by `compute_shares`, per accelerator type: chips wanted beyond what they hold
     /// by the workloads waiting at round start that accept the type.
     pub waiting_for: BTreeMap<qm_model::AcceleratorType, u64>,
+    /// Set by `compute_shares`, per accelerator type: the largest speedup
+    /// ([`wait::speedup`]) of a waiting workload whose best type it is.
+    pub waiting_speedup: BTreeMap<qm_model::AcceleratorType, f64>,
     /// In a scoped round: the changed workload and what the engine kept for it.
     pub scoped: Option<Scoped>,
 }
@@ -146,6 +152,7 @@ impl<'a> Round<'a> {
             sums: Sums::default(),
             placement_price,
             waiting_for: BTreeMap::new(),
+            waiting_speedup: BTreeMap::new(),
             scoped,
         }
     }

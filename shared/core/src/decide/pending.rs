@@ -36,12 +36,12 @@ pub fn report(r: &mut Round) {
 
 /// Whether two pending rules tell the workload the same thing. Waiting for chips to free
 /// up is one state, whether the round saw no pool with room (`no_capacity`,
-/// `gang_no_fit`) or grants too young to reclaim (`min_lifetime`): which of the three a
-/// round finds flips as fair shares move, and re-reporting each flip was most of the
+/// `gang_no_fit`), grants too young to reclaim (`min_lifetime`) or a faster type worth
+/// waiting for (`faster_type_soon`): which of these a round finds flips as fair shares move, and re-reporting each flip was most of the
 /// log under contention. Chips coming (`awaiting_reclaim`) and the hard limits are
 /// news, and are reported.
 fn same_wait(a: &RuleId, b: &RuleId) -> bool {
-    let waiting = |r: &RuleId| matches!(r, RuleId::NoCapacity | RuleId::GangNoFit | RuleId::MinLifetime);
+    let waiting = |r: &RuleId| matches!(r, RuleId::NoCapacity | RuleId::GangNoFit | RuleId::MinLifetime | RuleId::FasterTypeSoon);
     a == b || (waiting(a) && waiting(b))
 }
 

@@ -38,6 +38,7 @@ pub fn compute_shares(r: &mut Round) {
     // The queue holds every wanting workload in a scoped round too (they are all in the
     // active set), so the sums agree with a full round's.
     let mut waiting_for: BTreeMap<AcceleratorType, u64> = r.view.by_type.keys().map(|a| (a.clone(), 0)).collect();
+    let mut waiting_speedup: BTreeMap<AcceleratorType, f64> = BTreeMap::new();
     for (id, w) in members(&r.state.workloads, r.scope.as_deref()) {
         let want = w.chips_wanted_total();
         if want == 0 || want < w.spec.chips_min {
@@ -63,10 +64,15 @@ pub fn compute_shares(r: &mut Round) {
                     *u += u64::from(want - have);
                 }
             }
+            if let Some((best, ratio)) = crate::decide::wait::speedup(&r.view, w) {
+                let m = waiting_speedup.entry(best).or_insert(0.0);
+                *m = m.max(ratio);
+            }
         }
     }
     r.placement_price = placement_prices(&r.view, &waiting_for);
     r.waiting_for = waiting_for;
+    r.waiting_speedup = waiting_speedup;
     for (id, t) in r.view.teams.iter_mut() {
         t.demand = sums.demand_of(id);
         // Per-type guarantees raise the team's normalized guarantee to what they are
@@ -250,7 +256,10 @@ fn place_head(r: &mut Round, id: &WorkloadId, pass: Pass, first_seen: &mut dyn F
     let owed = w.spec.critical || type_owed(r, &team, id) || r.view.teams.get(&team).is_some_and(|t| t.fair - t.held > 1e-9);
     match try_place(r, id, capped, start) {
         Err(reason) => {
-            if pass == Pass::Entitled && owed && !reason.reclaim_cannot_help() {
+            // Holds keep free chips where they are coming free; one waiting for a
+            // faster type would hold them in whatever pool that is.
+            let holds = !matches!(reason, Blocked::FasterSoon(_));
+            if pass == Pass::Entitled && owed && holds && !reason.reclaim_cannot_help() {
                 hold_for(r, id);
             }
             r.blocked.insert(id.clone(), reason);
@@ -333,6 +342,10 @@ fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Resu
             Blocked::NoRoom(s)
         });
     };
+    if let Some(wait) = crate::decide::wait::faster_soon(r, w, best.pool) {
+        r.wake_at(wait.until_ms);
+        return Err(wait.into());
+    }
     grant(r, id, best);
     Ok(())
 }

@@ -116,6 +116,10 @@ fn claim(r: &mut Round, id: &WorkloadId, holders: &[Holders]) -> Option<Blocked>
         Some(&i) => vec![i],
         None => r.view.candidates(w),
     };
+    // Work waiting for a faster type claims only pools faster than the one it refused.
+    if let Some(Blocked::FasterSoon(f)) = r.blocked.get(id) {
+        pools.retain(|&i| r.view.tp(w, i) > f.refused_tp);
+    }
     let score = |i: usize| r.placement_score(w, i);
     pools.sort_by(|a, b| score(*b).total_cmp(&score(*a)).then(a.cmp(b)));
     let mut young_until: Option<i64> = None;

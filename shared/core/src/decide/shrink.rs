@@ -10,12 +10,43 @@ pub fn release_finished(r: &mut Round) {
     let done: Vec<WorkloadId> =
         r.state.workloads.iter().filter(|(_, w)| w.finished).map(|(id, _)| id.clone()).collect();
     for id in done {
+        record_completion(r, &id);
         let pools: Vec<PoolId> = r.state.workloads[&id].grants.keys().cloned().collect();
         for pool in pools {
             let reason = Reason::new(RuleId::Finished, format!("{id} finished; its grant in {pool} ends"));
             r.emit(&id, Action::Release { pool }, reason);
         }
         r.state.workloads.remove(&id);
+    }
+}
+
+/// Notes what a finished workload shows about the fleet (`crate::history`): the chips
+/// it frees per type, and how long it ran on its largest grant, scaled to its best
+/// type's speed (an hour at half speed is half an hour of work on the best type).
+fn record_completion(r: &mut Round, id: &WorkloadId) {
+    let now = r.now();
+    let half_life_ms = f64::from(r.policy.usage_half_life_s.max(1)) * 1000.0;
+    let w = &r.state.workloads[id];
+    let best = crate::decide::demand::best_tp(&r.view, w);
+    let mut freed = Vec::new();
+    let mut longest: Option<(u32, f64)> = None;
+    for (pool, g) in w.grants.iter() {
+        let Some(&i) = r.view.pool_index.get(pool) else { continue };
+        let chips = g.occupied();
+        freed.push((r.view.pools[i].accelerator.clone(), chips));
+        let tp = r.view.tp(w, i);
+        if chips > 0 && best > 0.0 && longest.is_none_or(|(c, _)| chips > c) {
+            longest = Some((chips, (now - g.since_ms).max(0) as f64 * (tp / best).min(1.0)));
+        }
+    }
+    let team = w.spec.team.clone();
+    let batch = !w.spec.critical;
+    let history = &mut r.state.completions;
+    for (accelerator, chips) in freed {
+        history.record_release(&accelerator, chips, now, half_life_ms);
+    }
+    if let (Some((_, run_ms)), true) = (longest, batch) {
+        history.record_run(&team, run_ms);
     }
 }
 
