@@ -70,6 +70,22 @@ impl Given {
         Self { engine: Engine::new(policy), seq: 0, now_ms: 0 }
     }
 
+    /// Declares `pools`, in order: the fleet a scenario starts from.
+    pub fn with_pools(mut self, pools: &[Pool]) -> Self {
+        for p in pools {
+            self.input(InputEvent::PoolDeclared(p.clone()));
+        }
+        self
+    }
+
+    /// Declares teams by (id, guarantee), in order, built by [`team`].
+    pub fn with_teams(mut self, teams: &[(&str, f64)]) -> Self {
+        for (id, guarantee) in teams {
+            self.input(InputEvent::TeamDeclared(team(id, *guarantee)));
+        }
+        self
+    }
+
     /// Steps one input at the current time.
     pub fn input(&mut self, e: InputEvent) -> Vec<Decision> {
         self.seq += 1;
@@ -91,6 +107,13 @@ impl Given {
     /// Declares demand.
     pub fn demand(&mut self, spec: &WorkloadSpec, chips: u32) -> Vec<Decision> {
         self.input(InputEvent::DemandDeclared { spec: spec.clone(), chips_desired: chips })
+    }
+
+    /// Declares demand and acknowledges what it decides ([`Given::ack`]): the usual
+    /// "given a workload holds its grant" step. Returns every decision along the way.
+    pub fn granted(&mut self, spec: &WorkloadSpec, chips: u32) -> Vec<Decision> {
+        let decisions = self.demand(spec, chips);
+        self.ack(decisions)
     }
 
     /// Acknowledges decisions as an ideal actuator would (grants and revokes applied
