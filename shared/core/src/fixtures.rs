@@ -86,16 +86,20 @@ impl Given {
         self
     }
 
+    /// Steps one log entry at the next sequence number and the current time.
+    pub fn step(&mut self, e: &LogEvent) -> Vec<Decision> {
+        self.seq += 1;
+        self.engine.step(self.seq, self.now_ms, e)
+    }
+
     /// Steps one input at the current time.
     pub fn input(&mut self, e: InputEvent) -> Vec<Decision> {
-        self.seq += 1;
-        self.engine.step(self.seq, self.now_ms, &LogEvent::Input(e))
+        self.step(&LogEvent::Input(e))
     }
 
     /// Steps one actuation report at the current time.
     pub fn actuation(&mut self, e: ActuationEvent) -> Vec<Decision> {
-        self.seq += 1;
-        self.engine.step(self.seq, self.now_ms, &LogEvent::Actuation(e))
+        self.step(&LogEvent::Actuation(e))
     }
 
     /// Moves time forward by `s` seconds and steps a tick.
