@@ -95,14 +95,7 @@ pub async fn open_loop(
             tasks.retain(|t| !t.is_finished());
         }
     }
-    for task in tasks {
-        let _ = task.await;
-    }
-    let elapsed = start.elapsed();
-    if let Some(ticker) = ticker {
-        ticker.abort();
-    }
-    result(label, &counters, latency, elapsed)
+    result(label, &counters, latency, start, tasks, ticker).await
 }
 
 /// Runs `op` from `concurrency` workers back to back for `duration`.
@@ -127,14 +120,7 @@ pub async fn closed_loop(label: &str, concurrency: usize, duration: Duration, op
             })
         })
         .collect();
-    for worker in workers {
-        let _ = worker.await;
-    }
-    let elapsed = start.elapsed();
-    if let Some(ticker) = ticker {
-        ticker.abort();
-    }
-    result(label, &counters, latency, elapsed)
+    result(label, &counters, latency, start, workers, ticker).await
 }
 
 fn finish(counters: &Counters, latency: &Mutex<Histogram<u64>>, outcome: Result<(), String>, from: Instant) {
@@ -151,7 +137,23 @@ fn finish(counters: &Counters, latency: &Mutex<Histogram<u64>>, outcome: Result<
     }
 }
 
-fn result(label: &str, counters: &Counters, latency: Arc<Mutex<Histogram<u64>>>, elapsed: Duration) -> LoopResult {
+/// Waits for a loop's `tasks` to end, stops its progress line, and sums up what it did
+/// from `start` to the last completion.
+async fn result(
+    label: &str,
+    counters: &Counters,
+    latency: Arc<Mutex<Histogram<u64>>>,
+    start: Instant,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+) -> LoopResult {
+    for task in tasks {
+        let _ = task.await;
+    }
+    let elapsed = start.elapsed();
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
     let latency = latency.lock().map(|h| h.clone()).unwrap_or_else(|_| histogram());
     LoopResult {
         label: label.to_owned(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Awaitable, Callable
 
 import nats
 import nats.errors
@@ -51,89 +52,90 @@ async def fleet(client: Client) -> None:
     await client.declare_team(TEAM, key="team-research")
 
 
-def test_demand_is_granted_and_applied(system) -> None:  # type: ignore[no-untyped-def]
-    async def scenario() -> None:
+def run_on_fleet(system, scenario: Callable[[Client], Awaitable[None]]) -> None:  # type: ignore[no-untyped-def]
+    """Runs ``scenario`` as the operator, once the fleet is declared: where most tests begin."""
+
+    async def on_fleet() -> None:
         async with await system.connect("operator") as client:
             await fleet(client)
-            job = client.workload(spec("py-train-1"))
-            accepted = await job.declare(8)
-            assert accepted.sequence >= 1 and not accepted.duplicate
-            state = await job.wait_for_grant(8, timeout_s=30)
-            assert state.chips == 8 and state.held == {"use-h100": 8}
-            latest = await client.latest_decision("research", "py-train-1")
-            assert latest is not None and isinstance(latest.decision.action, model.Grant)
-            assert latest.decision.reason.rule
+            await scenario(client)
 
-    run(scenario())
+    run(on_fleet())
+
+
+def test_demand_is_granted_and_applied(system) -> None:  # type: ignore[no-untyped-def]
+    async def scenario(client: Client) -> None:
+        job = client.workload(spec("py-train-1"))
+        accepted = await job.declare(8)
+        assert accepted.sequence >= 1 and not accepted.duplicate
+        state = await job.wait_for_grant(8, timeout_s=30)
+        assert state.chips == 8 and state.held == {"use-h100": 8}
+        latest = await client.latest_decision("research", "py-train-1")
+        assert latest is not None and isinstance(latest.decision.action, model.Grant)
+        assert latest.decision.reason.rule
+
+    run_on_fleet(system, scenario)
 
 
 def test_a_repeat_with_the_same_key_is_stored_once(system) -> None:  # type: ignore[no-untyped-def]
-    async def scenario() -> None:
-        async with await system.connect("operator") as client:
-            await fleet(client)
-            job = client.workload(spec("py-repeat-1"))
-            key = f"demand-{uuid.uuid4().hex}"
-            first = await job.declare(2, key=key)
-            again = await job.declare(2, key=key)
-            assert again.duplicate and not first.duplicate
-            assert (again.event_id, again.sequence) == (first.event_id, first.sequence)
+    async def scenario(client: Client) -> None:
+        job = client.workload(spec("py-repeat-1"))
+        key = f"demand-{uuid.uuid4().hex}"
+        first = await job.declare(2, key=key)
+        again = await job.declare(2, key=key)
+        assert again.duplicate and not first.duplicate
+        assert (again.event_id, again.sequence) == (first.event_id, first.sequence)
 
-    run(scenario())
+    run_on_fleet(system, scenario)
 
 
 def test_refusals_are_typed_and_not_retried(system) -> None:  # type: ignore[no-untyped-def]
-    async def scenario() -> None:
-        async with await system.connect("operator") as client:
-            await fleet(client)
-            stranger = spec("py-stranger-1")
-            stranger.team = "nobody"
-            with pytest.raises(RejectedError) as unknown:
-                await client.declare_demand(stranger, 1)
-            assert unknown.value.code is model.RejectCode.UNKNOWN
-            started = time.monotonic()
-            with pytest.raises(RejectedError) as too_many:
-                await client.declare_demand(spec("py-big-1", chips_max=8), 9)
-            assert too_many.value.code is model.RejectCode.OUT_OF_RANGE
-            assert "chips_desired" in too_many.value.message
-            assert time.monotonic() - started < 2.0  # answered once, no backoff
-            with pytest.raises(RejectedError) as never:
-                await client.report_usage("research", "py-never-declared", 1.0, 10)
-            assert never.value.code is model.RejectCode.UNKNOWN
+    async def scenario(client: Client) -> None:
+        stranger = spec("py-stranger-1")
+        stranger.team = "nobody"
+        with pytest.raises(RejectedError) as unknown:
+            await client.declare_demand(stranger, 1)
+        assert unknown.value.code is model.RejectCode.UNKNOWN
+        started = time.monotonic()
+        with pytest.raises(RejectedError) as too_many:
+            await client.declare_demand(spec("py-big-1", chips_max=8), 9)
+        assert too_many.value.code is model.RejectCode.OUT_OF_RANGE
+        assert "chips_desired" in too_many.value.message
+        assert time.monotonic() - started < 2.0  # answered once, no backoff
+        with pytest.raises(RejectedError) as never:
+            await client.report_usage("research", "py-never-declared", 1.0, 10)
+        assert never.value.code is model.RejectCode.UNKNOWN
 
-    run(scenario())
+    run_on_fleet(system, scenario)
 
 
 def test_resize_usage_and_finish_are_seen_as_grant_changes(system) -> None:  # type: ignore[no-untyped-def]
-    async def scenario() -> None:
-        async with await system.connect("operator") as client:
-            await fleet(client)
-            job = client.workload(spec("py-elastic-1"))
-            await job.declare(4)
-            assert (await job.wait_for_grant(4, timeout_s=30)).chips == 4
-            await job.report_usage(4.0, 10)
-            await job.finish()
-            released = None
-            async for update in job.watch_grants():
-                if isinstance(update.event, model.GrantRevoked) and update.state.chips == 0:
-                    released = update
-                    break
-            assert released is not None and released.event.chips == 0
-            assert released.state.held == {}
+    async def scenario(client: Client) -> None:
+        job = client.workload(spec("py-elastic-1"))
+        await job.declare(4)
+        assert (await job.wait_for_grant(4, timeout_s=30)).chips == 4
+        await job.report_usage(4.0, 10)
+        await job.finish()
+        released = None
+        async for update in job.watch_grants():
+            if isinstance(update.event, model.GrantRevoked) and update.state.chips == 0:
+                released = update
+                break
+        assert released is not None and released.event.chips == 0
+        assert released.state.held == {}
 
-    run(scenario())
+    run_on_fleet(system, scenario)
 
 
 def test_waiting_for_more_than_fits_times_out_with_the_reason(system) -> None:  # type: ignore[no-untyped-def]
-    async def scenario() -> None:
-        async with await system.connect("operator") as client:
-            await fleet(client)
-            job = client.workload(spec("py-too-big-1", chips_max=64))
-            await job.declare(64)
-            with pytest.raises(GrantTimeout) as e:
-                await job.wait_for_grant(64, timeout_s=3)
-            assert e.value.state.chips < 64
+    async def scenario(client: Client) -> None:
+        job = client.workload(spec("py-too-big-1", chips_max=64))
+        await job.declare(64)
+        with pytest.raises(GrantTimeout) as e:
+            await job.wait_for_grant(64, timeout_s=3)
+        assert e.value.state.chips < 64
 
-    run(scenario())
+    run_on_fleet(system, scenario)
 
 
 def test_requests_are_retried_until_ingest_is_up(bare_nats) -> None:  # type: ignore[no-untyped-def]
@@ -151,19 +153,17 @@ def test_requests_are_retried_until_ingest_is_up(bare_nats) -> None:  # type: ig
 
 
 def test_a_used_key_with_a_different_request_is_a_conflict(system) -> None:  # type: ignore[no-untyped-def]
-    async def scenario() -> None:
-        async with await system.connect("operator") as client:
-            await fleet(client)
-            job = client.workload(spec("py-conflict-1"))
-            key = f"resize-{uuid.uuid4().hex}"
-            first = await job.declare(2, key=key)
-            with pytest.raises(RejectedError) as e:
-                await job.resize(3, key=key)
-            assert e.value.code is model.RejectCode.CONFLICT
-            assert str(first.sequence) in e.value.message
-            assert (await job.declare(2, key=key)).duplicate  # the original again is fine
+    async def scenario(client: Client) -> None:
+        job = client.workload(spec("py-conflict-1"))
+        key = f"resize-{uuid.uuid4().hex}"
+        first = await job.declare(2, key=key)
+        with pytest.raises(RejectedError) as e:
+            await job.resize(3, key=key)
+        assert e.value.code is model.RejectCode.CONFLICT
+        assert str(first.sequence) in e.value.message
+        assert (await job.declare(2, key=key)).duplicate  # the original again is fine
 
-    run(scenario())
+    run_on_fleet(system, scenario)
 
 
 async def raw_request(client: Client, subject: str, payload: bytes, headers: dict[str, str]) -> model.IngestReply:
@@ -172,25 +172,23 @@ async def raw_request(client: Client, subject: str, payload: bytes, headers: dic
 
 
 def test_request_version_source_and_malformed_fields_are_checked(system) -> None:  # type: ignore[no-untyped-def]
-    async def scenario() -> None:
-        async with await system.connect("operator") as client:
-            await fleet(client)
-            subject = "qm.in.demand.research.py-raw-1"
-            body = codec.encode_value(model.DemandDeclared(spec("py-raw-1"), 1))
-            newer = await raw_request(client, subject, body, {"Qm-Schema-Version": "2"})
-            assert isinstance(newer, model.Rejected) and newer.code is model.RejectCode.UNSUPPORTED_VERSION
-            current = await raw_request(client, subject, body, {"Qm-Schema-Version": "1"})
-            assert isinstance(current, model.Accepted)
-            for source in ("", "x" * 65, "has space", "new\nline"):
-                bad = await raw_request(client, subject, body, {"Qm-Source": source})
-                assert isinstance(bad, model.Rejected) and bad.code is model.RejectCode.OUT_OF_RANGE, source
-            form = unpack(body, trailing_ok=False)
-            form["DemandDeclared"]["spec"]["chips_min"] = "8"
-            malformed = await raw_request(client, subject, pack(form), {})
-            assert isinstance(malformed, model.Rejected) and malformed.code is model.RejectCode.MALFORMED
-            assert "DemandDeclared.spec.chips_min" in malformed.message, malformed.message
+    async def scenario(client: Client) -> None:
+        subject = "qm.in.demand.research.py-raw-1"
+        body = codec.encode_value(model.DemandDeclared(spec("py-raw-1"), 1))
+        newer = await raw_request(client, subject, body, {"Qm-Schema-Version": "2"})
+        assert isinstance(newer, model.Rejected) and newer.code is model.RejectCode.UNSUPPORTED_VERSION
+        current = await raw_request(client, subject, body, {"Qm-Schema-Version": "1"})
+        assert isinstance(current, model.Accepted)
+        for source in ("", "x" * 65, "has space", "new\nline"):
+            bad = await raw_request(client, subject, body, {"Qm-Source": source})
+            assert isinstance(bad, model.Rejected) and bad.code is model.RejectCode.OUT_OF_RANGE, source
+        form = unpack(body, trailing_ok=False)
+        form["DemandDeclared"]["spec"]["chips_min"] = "8"
+        malformed = await raw_request(client, subject, pack(form), {})
+        assert isinstance(malformed, model.Rejected) and malformed.code is model.RejectCode.MALFORMED
+        assert "DemandDeclared.spec.chips_min" in malformed.message, malformed.message
 
-    run(scenario())
+    run_on_fleet(system, scenario)
 
 
 def test_a_team_identity_declares_and_reads_its_own_grants_and_decisions(own_system) -> None:  # type: ignore[no-untyped-def]

@@ -36,6 +36,43 @@ fn usage_seen(bus: &qm_bus::Bus, workload: &str, chips_busy: f64) -> bool {
     })
 }
 
+/// Pool `use-h100` on Slurm partition h100, as the actuator's backend config says it.
+fn slurm_config() -> SlurmConfig {
+    let mut config = SlurmConfig::default();
+    config.pools.insert("use-h100".into(), PoolTarget { partition: "h100".into(), gpu_type: "h100".into() });
+    config
+}
+
+/// A provisioned nats-server and the three services with the Slurm backend (config file
+/// `<name>.toml` in the Slurm scratch dir, as [`slurm_config`]), and the test's
+/// connection as the operator: under `policy`, `teams` (id, guarantee) and a 4-chip
+/// H100 pool declared.
+async fn system_on_slurm(
+    slurm: &slurm_fixture::Slurm,
+    name: &str,
+    policy: PolicyConfig,
+    teams: &[(&str, f64)],
+) -> anyhow::Result<(NatsServer, Services, qm_bus::Bus)> {
+    let config_path = slurm.scratch.path().join(format!("{name}.toml"));
+    std::fs::write(&config_path, "[pools.use-h100]\npartition = \"h100\"\ngpu_type = \"h100\"\n")?;
+    let nats = NatsServer::start_provisioned(&[])?;
+    let config_arg = config_path.display().to_string();
+    let services = Services::start_all_on(&nats, &[("QM_BACKEND", "slurm"), ("QM_SLURM_CONFIG", &config_arg)])?;
+    let bus = qm_bus::connect(&nats.connect_settings("operator")?).await?;
+    send(&bus, "qm.in.policy", &InputEvent::PolicyPublished(policy)).await?;
+    for (id, guarantee) in teams {
+        send(&bus, &format!("qm.in.team.{id}"), &InputEvent::TeamDeclared(team(id, *guarantee))).await?;
+    }
+    send(&bus, "qm.in.pool.use-h100", &InputEvent::PoolDeclared(h100_pool("use-h100", 4))).await?;
+    Ok((nats, services, bus))
+}
+
+/// Sends `event` until ingest answers, and requires it accepted.
+async fn send(bus: &qm_bus::Bus, subject: &str, event: &InputEvent) -> anyhow::Result<()> {
+    expect_accepted(send_until_answered(bus, subject, event, None, WITHIN).await?)?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demand_is_granted_in_slurm_and_idle_grants_are_given_back() -> anyhow::Result<()> {
     let Some(slurm) = slurm_fixture::slurm() else { return Ok(()) };
@@ -44,23 +81,11 @@ async fn demand_is_granted_in_slurm_and_idle_grants_are_given_back() -> anyhow::
     let qos = format!("qm-{workload}");
     let _cleanup = slurm_fixture::CancelOnDrop(vec![qos.clone()]);
     slurm.account(&team_id);
-    let mut slurm_config = SlurmConfig::default();
-    slurm_config.pools.insert("use-h100".into(), PoolTarget { partition: "h100".into(), gpu_type: "h100".into() });
-    let config_path = slurm.scratch.path().join(format!("{team_id}.toml"));
-    std::fs::write(&config_path, "[pools.use-h100]\npartition = \"h100\"\ngpu_type = \"h100\"\n")?;
-
-    let nats = NatsServer::start_provisioned(&[])?;
-    let config_arg = config_path.display().to_string();
-    let _services = Services::start_all_on(&nats, &[("QM_BACKEND", "slurm"), ("QM_SLURM_CONFIG", &config_arg)])?;
-    let bus = qm_bus::connect(&nats.connect_settings("operator")?).await?;
     let policy = PolicyConfig { version: "e2e".into(), idle_window_s: 3, grant_lifetime_min_s: 0, ..Default::default() };
-    expect_accepted(send_until_answered(&bus, "qm.in.policy", &InputEvent::PolicyPublished(policy), None, WITHIN).await?)?;
-    expect_accepted(send_until_answered(&bus, &format!("qm.in.team.{team_id}"), &InputEvent::TeamDeclared(team(&team_id, 4.0)), None, WITHIN).await?)?;
-    expect_accepted(send_until_answered(&bus, "qm.in.pool.use-h100", &InputEvent::PoolDeclared(h100_pool("use-h100", 4)), None, WITHIN).await?)?;
+    let (nats, _services, bus) = system_on_slurm(slurm, &team_id, policy, &[(&team_id, 4.0)]).await?;
 
     // Demand -> grant: Slurm enforces 2 h100 for the workload, and runs that many.
-    let subject = format!("qm.in.demand.{team_id}.{workload}");
-    expect_accepted(send_until_answered(&bus, &subject, &demand(&team_id, &workload, 2), None, WITHIN).await?)?;
+    send(&bus, &format!("qm.in.demand.{team_id}.{workload}"), &demand(&team_id, &workload, 2)).await?;
     assert!(eventually(WITHIN, || enforced_h100(&qos) == Some(2)).await, "grant of 2 in Slurm, saw {:?}", enforced_h100(&qos));
     let jobs: Vec<u64> = (0..3).map(|_| slurm.submit(&team_id, &qos, "h100", 1)).collect();
     assert!(eventually(WITHIN, || jobs[..2].iter().all(|&j| state(j) == "RUNNING")).await, "two jobs run on the grant");
@@ -68,7 +93,7 @@ async fn demand_is_granted_in_slurm_and_idle_grants_are_given_back() -> anyhow::
 
     // The collector measures from Slurm; the workload reports nothing itself.
     let checkpoint = slurm.scratch.path().join(format!("{team_id}-usage.toml"));
-    let agent = AgentConfig { slurm: slurm_config, window_s: 1, sample_every: Duration::from_millis(250), checkpoint, ..Default::default() };
+    let agent = AgentConfig { slurm: slurm_config(), window_s: 1, sample_every: Duration::from_millis(250), checkpoint, ..Default::default() };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     // The collector as itself: it may report usage for any team, and nothing else.
     let agent_bus = qm_bus::connect(&nats.connect_settings("agent")?).await?;
@@ -110,23 +135,12 @@ async fn owner_reclaim_signals_the_borrower_then_requeues_after_the_grace() -> a
     let _cleanup = slurm_fixture::CancelOnDrop(vec![qos.clone(), owner_qos.clone()]);
     slurm.account(&owner);
     slurm.account(&borrower);
-    let config_path = slurm.scratch.path().join(format!("{owner}.toml"));
-    std::fs::write(&config_path, "[pools.use-h100]\npartition = \"h100\"\ngpu_type = \"h100\"\n")?;
-    let nats = NatsServer::start_provisioned(&[])?;
-    let config_arg = config_path.display().to_string();
-    let _services = Services::start_all_on(&nats, &[("QM_BACKEND", "slurm"), ("QM_SLURM_CONFIG", &config_arg)])?;
-    let bus = qm_bus::connect(&nats.connect_settings("operator")?).await?;
     // Owner reclaim acts once the owner is short by more than preemption_cost / lifetime
     // chips (and never with a lifetime of 0): 1 / 1 s here, so it acts after 1 s.
     let policy = PolicyConfig { version: "e2e-reclaim".into(), grant_lifetime_min_s: 1, preemption_cost: 1.0, ..Default::default() };
-    expect_accepted(send_until_answered(&bus, "qm.in.policy", &InputEvent::PolicyPublished(policy), None, WITHIN).await?)?;
-    for (id, guarantee) in [(&owner, 4.0), (&borrower, 0.0)] {
-        expect_accepted(send_until_answered(&bus, &format!("qm.in.team.{id}"), &InputEvent::TeamDeclared(team(id, guarantee)), None, WITHIN).await?)?;
-    }
-    expect_accepted(send_until_answered(&bus, "qm.in.pool.use-h100", &InputEvent::PoolDeclared(h100_pool("use-h100", 4)), None, WITHIN).await?)?;
+    let (_nats, _services, bus) = system_on_slurm(slurm, &owner, policy, &[(&owner, 4.0), (&borrower, 0.0)]).await?;
 
-    let subject = format!("qm.in.demand.{borrower}.{workload}");
-    expect_accepted(send_until_answered(&bus, &subject, &demand(&borrower, &workload, 4), None, WITHIN).await?)?;
+    send(&bus, &format!("qm.in.demand.{borrower}.{workload}"), &demand(&borrower, &workload, 4)).await?;
     assert!(eventually(WITHIN, || enforced_h100(&qos) == Some(4)).await, "borrower granted 4, saw {:?}", enforced_h100(&qos));
     let mut jobs = Vec::new();
     for _ in 0..4 {
@@ -137,8 +151,7 @@ async fn owner_reclaim_signals_the_borrower_then_requeues_after_the_grace() -> a
         tokio::time::sleep(Duration::from_millis(1_100)).await;
     }
 
-    let owner_subject = format!("qm.in.demand.{owner}.{owner_workload}");
-    expect_accepted(send_until_answered(&bus, &owner_subject, &demand(&owner, &owner_workload, 2), None, WITHIN).await?)?;
+    send(&bus, &format!("qm.in.demand.{owner}.{owner_workload}"), &demand(&owner, &owner_workload, 2)).await?;
     let lowered = eventually(WITHIN, || enforced_h100(&qos) == Some(2)).await;
     if !lowered {
         let entries = qm_bus::read::read_all(&bus, qm_bus::subjects::DECISIONS_STREAM, 1).await?;

@@ -127,8 +127,8 @@ fn parse_accepts(text: &str) -> anyhow::Result<Vec<AcceleratorThroughput>> {
 mod tests {
     use super::*;
     use clap::Parser;
-    use qm_core::fixtures::{pool, spec, team, Given};
-    use qm_model::{InputEvent, PolicyConfig};
+    use qm_core::fixtures::{pool, spec, Given};
+    use qm_model::PolicyConfig;
 
     #[derive(Parser)]
     struct Cli {
@@ -141,12 +141,10 @@ mod tests {
     }
 
     fn fleet() -> Given {
-        let mut g = Given::new(PolicyConfig::default());
-        g.input(InputEvent::PoolDeclared(pool("use-h100", "us-east", "h100", 8)));
-        g.input(InputEvent::PoolDeclared(pool("euw-a100", "eu-west", "a100", 16)));
-        g.input(InputEvent::TeamDeclared(team("research", 8.0)));
-        let d = g.demand(&spec("train", "research", &[("h100", 1.0)]), 16);
-        g.ack(d);
+        let mut g = Given::new(PolicyConfig::default())
+            .with_pools(&[pool("use-h100", "us-east", "h100", 8), pool("euw-a100", "eu-west", "a100", 16)])
+            .with_teams(&[("research", 8.0)]);
+        g.granted(&spec("train", "research", &[("h100", 1.0)]), 16);
         g
     }
 

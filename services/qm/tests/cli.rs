@@ -46,9 +46,8 @@ async fn qm_retries_with_its_key_until_ingest_starts_and_stores_the_input_once()
 async fn qm_top_once_draws_the_live_fleet_teams_and_decisions() -> anyhow::Result<()> {
     let system = System::start()?;
     let client = start_small_fleet(&system).await?;
-    let event = InputEvent::DemandDeclared { spec: workload("ml", "train-1", 24), chips_desired: 24 };
-    expect_accepted(send_until_answered(&client, "qm.in.demand.ml.train-1", &event, None).await?)?;
-    eventually(Duration::from_secs(20), || Ok((applied(&system.status()?, "train-1") == 16).then_some(()))).await?;
+    declare_demand(&client, "train-1", 24).await?;
+    applied_within(&system, "train-1", 16, Duration::from_secs(20)).await?;
 
     let screen = system.qm(&["top", "--once", "--width", "140", "--height", "30"])?;
     let line = |needle: &str| screen.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle:?} in\n{screen}")).to_owned();

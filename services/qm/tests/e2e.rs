@@ -14,9 +14,7 @@ async fn demand_in_becomes_an_applied_grant_visible_in_status() -> anyhow::Resul
     let system = System::start()?;
     let client = start_small_fleet(&system).await?;
 
-    let event = InputEvent::DemandDeclared { spec: workload("ml", "train-1", 8), chips_desired: 8 };
-    expect_accepted(send_until_answered(&client, "qm.in.demand.ml.train-1", &event, None).await?)?;
-
+    declare_demand(&client, "train-1", 8).await?;
     let status = eventually(Duration::from_secs(20), || {
         let status = system.status()?;
         Ok((applied(&status, "train-1") == 8).then_some(status))
@@ -30,7 +28,7 @@ async fn demand_in_becomes_an_applied_grant_visible_in_status() -> anyhow::Resul
 
     // The CLI path works too: a second workload declared with `qm demand`.
     system.qm(&["demand", "eval-1", "--team", "ml", "--chips", "4", "--accepts", "h100=1.0"])?;
-    eventually(Duration::from_secs(20), || Ok((applied(&system.status()?, "eval-1") == 4).then_some(()))).await?;
+    applied_within(&system, "eval-1", 4, Duration::from_secs(20)).await?;
 
     // Each service reports health and what it did on its metrics endpoint.
     for service in SERVICES {

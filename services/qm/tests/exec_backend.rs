@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use qm_bus::read::read_all;
 use qm_bus::subjects;
-use qm_model::{decode, ActuationEvent, InputEvent};
+use qm_model::{decode, ActuationEvent};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,9 +24,8 @@ async fn runs_one_command_per_decision_and_reports_failures() -> anyhow::Result<
     );
     let mut system = System::start_with_env(&[("QM_BACKEND", "exec"), ("QM_EXEC_COMMAND", command)])?;
     let client = start_small_fleet(&system).await?;
-    for (id, chips) in [("good", 4), ("broken", 4)] {
-        let event = InputEvent::DemandDeclared { spec: workload("ml", id, chips), chips_desired: chips };
-        expect_accepted(send_until_answered(&client, &format!("qm.in.demand.ml.{id}"), &event, None).await?)?;
+    for id in ["good", "broken"] {
+        declare_demand(&client, id, 4).await?;
     }
     let js = system.bus().await?;
     let events = eventually(Duration::from_secs(20), || {

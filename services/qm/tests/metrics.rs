@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use qm_testkit::ingest::demand;
 use qm_model::InputEvent;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -92,9 +91,9 @@ async fn policy_exports_fleet_gauges_and_the_dashboard_queries_only_exported_met
     let system = System::start_with_env(&[("QM_GAUGES_EVERY_MS", "200")])?;
     let client = start_small_fleet(&system).await?;
     // train-1 gets 8 of the 16 chips; big-1 wants 20 and gets the other 8: 12 wait.
-    expect_accepted(send_until_answered(&client, "qm.in.demand.ml.train-1", &demand("ml", "train-1", 8), None).await?)?;
-    eventually(Duration::from_secs(20), || Ok((applied(&system.status()?, "train-1") == 8).then_some(()))).await?;
-    expect_accepted(send_until_answered(&client, "qm.in.demand.ml.big-1", &demand("ml", "big-1", 20), None).await?)?;
+    declare_demand(&client, "train-1", 8).await?;
+    applied_within(&system, "train-1", 8, Duration::from_secs(20)).await?;
+    declare_demand(&client, "big-1", 20).await?;
     let usage = InputEvent::UsageReported { workload: "train-1".into(), chips_busy: 7.5, window_s: 10 };
     expect_accepted(send_until_answered(&client, "qm.in.usage.ml.train-1", &usage, None).await?)?;
 

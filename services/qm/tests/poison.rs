@@ -11,21 +11,9 @@ use common::*;
 use qm_bus::read::read_all;
 use qm_bus::subjects;
 use qm_model::{decode, DecisionRecorded};
-use qm_testkit::ingest::demand;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Sends demand for `chips` of workload `id` of team `ml`; returns its input sequence.
-async fn declare(bus: &qm_bus::Bus, id: &str, chips: u32) -> anyhow::Result<u64> {
-    let reply = send_until_answered(bus, &format!("qm.in.demand.ml.{id}"), &demand("ml", id, chips), None).await?;
-    Ok(expect_accepted(reply)?.1)
-}
-
-/// Waits until `workload` holds `chips` by `qm status`.
-async fn applied_eventually(system: &System, workload: &str, chips: u64) -> anyhow::Result<()> {
-    eventually(WAIT, || Ok((applied(&system.status()?, workload) == chips).then_some(()))).await
-}
 
 /// Waits until the policy's metric says it is halted at `sequence` (0: not halted).
 async fn halted_metric(system: &System, sequence: u64) -> anyhow::Result<()> {
@@ -46,11 +34,11 @@ async fn last_decided_seq(bus: &qm_bus::Bus) -> anyhow::Result<u64> {
 async fn a_poison_entry_halts_the_policy_until_an_operator_skips_it() -> anyhow::Result<()> {
     let mut system = System::start_with_env(&[("QM_FAULT_FOLD_PANIC", "poison")])?;
     let bus = start_small_fleet(&system).await?;
-    declare(&bus, "good", 4).await?;
-    applied_eventually(&system, "good", 4).await?;
+    declare_demand(&bus, "good", 4).await?;
+    applied_within(&system, "good", 4, WAIT).await?;
 
-    let poison = declare(&bus, "poison", 4).await?;
-    declare(&bus, "after", 4).await?;
+    let poison = declare_demand(&bus, "poison", 4).await?;
+    declare_demand(&bus, "after", 4).await?;
     halted_metric(&system, poison).await?;
     let status = system.status()?;
     assert_eq!(status["halt"]["sequence"], poison, "qm status shows the halt: {status}");
@@ -79,7 +67,7 @@ async fn a_poison_entry_halts_the_policy_until_an_operator_skips_it() -> anyhow:
 
     // Folding resumes after the poison entry: what waited behind it is served, the
     // skipped workload is not, and a replay of the log (with its skip) matches.
-    applied_eventually(&system, "after", 4).await?;
+    applied_within(&system, "after", 4, WAIT).await?;
     halted_metric(&system, 0).await?;
     let status = system.status()?;
     assert!(status.get("halt").is_none(), "{status}");
@@ -94,11 +82,11 @@ async fn a_transient_failure_is_retried_and_then_folded() -> anyhow::Result<()> 
     // Fails the first time each process folds it: a retry folds it.
     let system = System::start_with_env(&[("QM_FAULT_FOLD_PANIC", "flaky:1")])?;
     let bus = start_small_fleet(&system).await?;
-    let flaky = declare(&bus, "flaky", 4).await?;
+    let flaky = declare_demand(&bus, "flaky", 4).await?;
     halted_metric(&system, flaky).await?;
     assert_eq!(system.status()?["halt"]["sequence"], flaky);
     system.qm(&["halt", "retry", &flaky.to_string()])?;
-    applied_eventually(&system, "flaky", 4).await?;
+    applied_within(&system, "flaky", 4, WAIT).await?;
     halted_metric(&system, 0).await?;
     let replay = system.qm(&["replay"])?;
     assert!(replay.contains("MATCH"), "{replay}");

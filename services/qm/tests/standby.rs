@@ -23,8 +23,20 @@ fn fast_lease() -> qm_bus::provision::Provision {
     provision
 }
 
-fn policy_env(instance: &'static str, snapshot_every: &'static str) -> Vec<(&'static str, &'static str)> {
-    vec![("QM_INSTANCE", instance), ("QM_LEASE_TTL_MS", "1000"), ("QM_SNAPSHOT_EVERY", snapshot_every)]
+/// Starts (or restarts) policy instance `name` as `instance` (its lease holder name),
+/// writing a snapshot every `snapshot_every` entries.
+fn start_policy(system: &mut System, name: &str, instance: &str, snapshot_every: &str) -> anyhow::Result<()> {
+    let env = [("QM_INSTANCE", instance), ("QM_LEASE_TTL_MS", "1000"), ("QM_SNAPSHOT_EVERY", snapshot_every)];
+    system.start_instance(name, "qm-policy", &env)
+}
+
+/// A system on a fast lease with ingest, the actuator and one policy instance, started
+/// as [`start_policy`] does.
+fn system_with_policy(name: &str, instance: &str, snapshot_every: &str) -> anyhow::Result<System> {
+    let mut system = System::start_bare_with(fast_lease())?;
+    start_ingest_and_actuator(&mut system)?;
+    start_policy(&mut system, name, instance, snapshot_every)?;
+    Ok(system)
 }
 
 /// Sends demand for workloads `range`, 25 ms apart, each with its id as idempotency key.
@@ -64,12 +76,10 @@ async fn all_applied(system: &System, workloads: std::ops::Range<u32>) -> anyhow
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standby_takes_over_when_the_writer_is_killed_and_nothing_is_lost_or_doubled() -> anyhow::Result<()> {
-    let mut system = System::start_bare_with(fast_lease())?;
-    start_ingest_and_actuator(&mut system)?;
-    system.start_instance("policy-a", "qm-policy", &policy_env("policy-a", "40"))?;
+    let mut system = system_with_policy("policy-a", "policy-a", "40")?;
     let js = system.bus().await?;
     assert_eq!(wait_for_writer(&js, None, Duration::from_secs(20)).await?, "policy-a");
-    system.start_instance("policy-b", "qm-policy", &policy_env("policy-b", "40"))?;
+    start_policy(&mut system, "policy-b", "policy-b", "40")?;
 
     let client = system.bus().await?;
     declare_fleet(&client, &[team("ml", 64.0)], &[h100_pool("use-h100", POOL_CHIPS)]).await?;
@@ -86,7 +96,7 @@ async fn standby_takes_over_when_the_writer_is_killed_and_nothing_is_lost_or_dou
         let successor = wait_for_writer(&js, Some(victim), Duration::from_millis(6 * TTL_MS)).await?;
         takeovers.push(killed_at.elapsed());
         assert_ne!(successor, victim);
-        system.start_instance(victim, "qm-policy", &policy_env(victim, "40"))?;
+        start_policy(&mut system, victim, victim, "40")?;
     }
     sender.await??;
     // A lease ends at most one TTL after the last renewal; the standby tries every TTL/3.
@@ -103,9 +113,7 @@ async fn standby_takes_over_when_the_writer_is_killed_and_nothing_is_lost_or_dou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_from_a_snapshot_decides_the_same_and_a_bad_snapshot_only_costs_time() -> anyhow::Result<()> {
-    let mut system = System::start_bare_with(fast_lease())?;
-    start_ingest_and_actuator(&mut system)?;
-    system.start_instance("policy", "qm-policy", &policy_env("policy-1", "10"))?;
+    let mut system = system_with_policy("policy", "policy-1", "10")?;
     let client = system.bus().await?;
     let js = system.bus_as("admin").await?; // only the admin (and the policy) may write snapshots
     declare_fleet(&client, &[team("ml", 64.0)], &[h100_pool("use-h100", POOL_CHIPS)]).await?;
@@ -123,7 +131,7 @@ async fn restart_from_a_snapshot_decides_the_same_and_a_bad_snapshot_only_costs_
     system.kill_service("policy");
     let sender = send_demand(client.clone(), 30..60);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    system.start_instance("policy", "qm-policy", &policy_env("policy-2", "10"))?;
+    start_policy(&mut system, "policy", "policy-2", "10")?;
     sender.await??;
     all_applied(&system, 0..60).await?;
     let metrics = system.http_get("policy", "/metrics")?;
@@ -133,7 +141,7 @@ async fn restart_from_a_snapshot_decides_the_same_and_a_bad_snapshot_only_costs_
     // A damaged snapshot is refused with a reason, and the full log rebuilds the same state.
     system.kill_service("policy");
     snapshots.put("policy-engine", b"\xc1 not a snapshot").await?;
-    system.start_instance("policy", "qm-policy", &policy_env("policy-3", "1000000"))?;
+    start_policy(&mut system, "policy", "policy-3", "1000000")?;
     send_demand(client.clone(), 60..70).await??;
     all_applied(&system, 0..70).await?;
     let metrics = system.http_get("policy", "/metrics")?;

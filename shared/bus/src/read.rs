@@ -126,18 +126,28 @@ async fn open_consumer(bus: &Bus, stream_name: &str, filter: Option<&str>, next_
         .await
         .map_err(|e| stream_error(&e))?;
     let name = stream_name.to_owned();
-    Ok(Box::pin(messages.map(move |item| {
-        let message = item.map_err(|e| BusError::Consume { stream: name.clone(), message: e.to_string() })?;
-        let info = message.info().map_err(|e| BusError::Consume { stream: name.clone(), message: e.to_string() })?;
-        let entry = Entry {
-            sequence: info.stream_sequence,
-            subject: message.subject.to_string(),
-            payload: message.payload.clone(),
-            pending: info.pending,
-            signature: signature_of(message.headers.as_ref()),
-        };
-        Ok((entry, info.consumer_sequence))
-    })))
+    Ok(Box::pin(messages.map(move |item| received(&name, item).map(|(entry, consumer_sequence, _)| (entry, consumer_sequence)))))
+}
+
+/// A message a pull consumer on `stream_name` delivered, read as an [`Entry`], with its
+/// consumer sequence (what the follower checks order by) and the message itself (what a
+/// durable consumer acks).
+fn received<E: std::fmt::Display>(
+    stream_name: &str,
+    item: Result<jetstream::Message, E>,
+) -> Result<(Entry, u64, jetstream::Message), BusError> {
+    let consume_error = |e: &dyn std::fmt::Display| BusError::Consume { stream: stream_name.to_owned(), message: e.to_string() };
+    let message = item.map_err(|e| consume_error(&e))?;
+    let info = message.info().map_err(|e| consume_error(&e))?;
+    let entry = Entry {
+        sequence: info.stream_sequence,
+        subject: message.subject.to_string(),
+        payload: message.payload.clone(),
+        pending: info.pending,
+        signature: signature_of(message.headers.as_ref()),
+    };
+    let consumer_sequence = info.consumer_sequence;
+    Ok((entry, consumer_sequence, message))
 }
 
 impl Follower {
@@ -280,19 +290,7 @@ pub async fn durable(
         .await
         .map_err(|e| stream_error(&e))?;
     let name = stream_name.to_owned();
-    Ok(messages.map(move |item| {
-        let consume_error = |e: &dyn std::fmt::Display| BusError::Consume { stream: name.clone(), message: e.to_string() };
-        let message = item.map_err(|e| consume_error(&e))?;
-        let info = message.info().map_err(|e| consume_error(&e))?;
-        let entry = Entry {
-            sequence: info.stream_sequence,
-            subject: message.subject.to_string(),
-            payload: message.payload.clone(),
-            pending: info.pending,
-            signature: signature_of(message.headers.as_ref()),
-        };
-        Ok(Delivery { entry, message })
-    }))
+    Ok(messages.map(move |item| received(&name, item).map(|(entry, _, message)| Delivery { entry, message })))
 }
 
 pub use qm_model::LogRecord;

@@ -15,6 +15,14 @@ async fn store(nats: &NatsServer) -> anyhow::Result<LeaseStore> {
     Ok(LeaseStore::open(&client, &LeaseSettings { bucket: "test_leases".into(), ttl: TTL, replicas: 1 }).await?)
 }
 
+/// A fresh server whose lease `writer` is held by `a` (the server stops when dropped).
+async fn held_by_a() -> anyhow::Result<(NatsServer, LeaseStore, Lease)> {
+    let nats = NatsServer::start()?;
+    let leases = store(&nats).await?;
+    let a = Lease::acquire(&leases, "writer", "a").await?.expect("a free key is acquired");
+    Ok((nats, leases, a))
+}
+
 /// Writes `holder` into the key behind the lease's back (an operator, a peer, or our own
 /// write whose answer was lost); returns the new revision.
 async fn overwrite(nats: &NatsServer, holder: &str) -> anyhow::Result<u64> {
@@ -64,8 +72,7 @@ async fn one_holder_at_a_time_and_takeover_only_after_expiry() -> anyhow::Result
 
     // Release hands it over at once, without waiting for expiry.
     b.release().await?;
-    let c = Lease::acquire(&leases, "writer", "c").await?;
-    assert!(c.is_some(), "a released lease is free at once");
+    assert!(Lease::acquire(&leases, "writer", "c").await?.is_some(), "a released lease is free at once");
     Ok(())
 }
 
@@ -74,9 +81,7 @@ async fn one_holder_at_a_time_and_takeover_only_after_expiry() -> anyhow::Result
 /// `Expired` now, and the holder takes it back at once while the key still names it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_run_out_by_the_holders_clock_is_expired_not_lost() -> anyhow::Result<()> {
-    let nats = NatsServer::start()?;
-    let leases = store(&nats).await?;
-    let mut a = Lease::acquire(&leases, "writer", "a").await?.expect("free");
+    let (_nats, leases, mut a) = held_by_a().await?;
     // Past a's own deadline (TTL less a tenth) but before the server drops the key.
     tokio::time::sleep_until(a.valid_until() + Duration::from_millis(20)).await;
     assert!(!a.is_valid());
@@ -90,9 +95,7 @@ async fn a_lease_run_out_by_the_holders_clock_is_expired_not_lost() -> anyhow::R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_revision_cannot_renew_even_before_expiry() -> anyhow::Result<()> {
-    let nats = NatsServer::start()?;
-    let leases = store(&nats).await?;
-    let mut a = Lease::acquire(&leases, "writer", "a").await?.expect("free");
+    let (nats, _leases, mut a) = held_by_a().await?;
     // Someone overwrites the key (an operator, a misconfigured peer): a's revision is
     // stale now, so its renewal must fail rather than overwrite in turn.
     let b = overwrite(&nats, "b").await?;
@@ -106,9 +109,7 @@ async fn a_stale_revision_cannot_renew_even_before_expiry() -> anyhow::Result<()
 /// it did not record, which still names it: that is a renewal, not a loss.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_never_loses_the_lease_to_its_own_write() -> anyhow::Result<()> {
-    let nats = NatsServer::start()?;
-    let leases = store(&nats).await?;
-    let mut a = Lease::acquire(&leases, "writer", "a").await?.expect("free");
+    let (nats, leases, mut a) = held_by_a().await?;
     let own_write = overwrite(&nats, "a").await?;
     assert!(own_write > a.revision());
     a.renew().await?;

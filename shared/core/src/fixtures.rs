@@ -70,16 +70,36 @@ impl Given {
         Self { engine: Engine::new(policy), seq: 0, now_ms: 0 }
     }
 
+    /// Declares `pools`, in order: the fleet a scenario starts from.
+    pub fn with_pools(mut self, pools: &[Pool]) -> Self {
+        for p in pools {
+            self.input(InputEvent::PoolDeclared(p.clone()));
+        }
+        self
+    }
+
+    /// Declares teams by (id, guarantee), in order, built by [`team`].
+    pub fn with_teams(mut self, teams: &[(&str, f64)]) -> Self {
+        for (id, guarantee) in teams {
+            self.input(InputEvent::TeamDeclared(team(id, *guarantee)));
+        }
+        self
+    }
+
+    /// Steps one log entry at the next sequence number and the current time.
+    pub fn step(&mut self, e: &LogEvent) -> Vec<Decision> {
+        self.seq += 1;
+        self.engine.step(self.seq, self.now_ms, e)
+    }
+
     /// Steps one input at the current time.
     pub fn input(&mut self, e: InputEvent) -> Vec<Decision> {
-        self.seq += 1;
-        self.engine.step(self.seq, self.now_ms, &LogEvent::Input(e))
+        self.step(&LogEvent::Input(e))
     }
 
     /// Steps one actuation report at the current time.
     pub fn actuation(&mut self, e: ActuationEvent) -> Vec<Decision> {
-        self.seq += 1;
-        self.engine.step(self.seq, self.now_ms, &LogEvent::Actuation(e))
+        self.step(&LogEvent::Actuation(e))
     }
 
     /// Moves time forward by `s` seconds and steps a tick.
@@ -91,6 +111,13 @@ impl Given {
     /// Declares demand.
     pub fn demand(&mut self, spec: &WorkloadSpec, chips: u32) -> Vec<Decision> {
         self.input(InputEvent::DemandDeclared { spec: spec.clone(), chips_desired: chips })
+    }
+
+    /// Declares demand and acknowledges what it decides ([`Given::ack`]): the usual
+    /// "given a workload holds its grant" step. Returns every decision along the way.
+    pub fn granted(&mut self, spec: &WorkloadSpec, chips: u32) -> Vec<Decision> {
+        let decisions = self.demand(spec, chips);
+        self.ack(decisions)
     }
 
     /// Acknowledges decisions as an ideal actuator would (grants and revokes applied

@@ -247,15 +247,11 @@ mod tests {
     /// research (guarantee 12) wants 16 H100 and gets the 8 there are, using 2; prod runs
     /// 4 chips of serving on A100.
     fn fleet() -> Given {
-        let mut g = Given::new(PolicyConfig::default());
-        g.input(InputEvent::PoolDeclared(pool("use-h100", "us-east", "h100", 8)));
-        g.input(InputEvent::PoolDeclared(pool("euw-a100", "eu-west", "a100", 16)));
-        g.input(InputEvent::TeamDeclared(team("research", 12.0)));
-        g.input(InputEvent::TeamDeclared(team("prod", 0.0)));
-        let d = g.demand(&spec("train", "research", &[("h100", 1.0)]), 16);
-        g.ack(d);
-        let d = g.demand(&spec("serve", "prod", &[("a100", 0.5)]), 4);
-        g.ack(d);
+        let mut g = Given::new(PolicyConfig::default())
+            .with_pools(&[pool("use-h100", "us-east", "h100", 8), pool("euw-a100", "eu-west", "a100", 16)])
+            .with_teams(&[("research", 12.0), ("prod", 0.0)]);
+        g.granted(&spec("train", "research", &[("h100", 1.0)]), 16);
+        g.granted(&spec("serve", "prod", &[("a100", 0.5)]), 4);
         g.input(InputEvent::UsageReported { workload: "train".into(), chips_busy: 2.0, window_s: 10 });
         g
     }
@@ -301,8 +297,7 @@ mod tests {
         }
         for t in 0..teams {
             g.input(InputEvent::TeamDeclared(team(&format!("t{t:02}"), 0.0)));
-            let d = g.demand(&spec(&format!("w{t:02}"), &format!("t{t:02}"), &[("h100", 1.0), ("a100", 1.0)]), 4);
-            g.ack(d);
+            g.granted(&spec(&format!("w{t:02}"), &format!("t{t:02}"), &[("h100", 1.0), ("a100", 1.0)]), 4);
         }
         let gauges = FleetGauges::of(&g.engine);
         let team_labels: BTreeSet<&str> = gauges.chips.iter().map(|c| c.team.as_str()).collect();

@@ -3,7 +3,7 @@
 //! its seed; `PROPTEST_CASES` scales the run.
 
 use proptest::prelude::*;
-use qm_core::fixtures::{ack_of, pool, spec, team};
+use qm_core::fixtures::{ack_of, pool, spec, team, Given};
 use qm_core::Engine;
 use qm_model::{
     Action, ActuationEvent, Decision, InputEvent, LogEvent, PolicyConfig, PriorityTier, ReclaimCause, RuleId, Uuid,
@@ -67,9 +67,8 @@ fn tier(t: u8) -> PriorityTier {
 /// (an ideal actuator that acts when the scenario says `Ack`), so the log depends on
 /// the engine: `run` builds and steps it in one pass.
 struct Run {
-    engine: Engine,
-    seq: u64,
-    now_ms: i64,
+    /// The engine, stepped at increasing sequence numbers.
+    given: Given,
     unacked: Vec<Decision>,
     log: Vec<(i64, Decision)>,
     reclaims: BTreeMap<(String, String), i64>,
@@ -79,31 +78,29 @@ struct Run {
 
 impl Run {
     fn step(&mut self, e: LogEvent) {
-        self.seq += 1;
-        let out = self.engine.step(self.seq, self.now_ms, &e);
+        let out = self.given.step(&e);
         if self.dup {
-            let before = self.engine.state().clone();
-            self.seq += 1;
-            let again = self.engine.step(self.seq, self.now_ms, &e);
+            let before = self.given.engine.state().clone();
+            let again = self.given.step(&e);
             assert!(again.is_empty(), "duplicate {e:?} decided {again:?}");
-            assert_eq!(&before, self.engine.state(), "duplicate {e:?} changed state");
+            assert_eq!(&before, self.given.engine.state(), "duplicate {e:?} changed state");
         }
         for d in out {
             self.check_decision(&d);
             self.unacked.push(d.clone());
-            self.log.push((self.now_ms, d));
+            self.log.push((self.given.now_ms, d));
         }
-        check_state(&self.engine);
+        check_state(&self.given.engine);
     }
 
     fn check_decision(&mut self, d: &Decision) {
         assert!(!matches!(d.reason.rule, RuleId::Other(_)), "{d:?}");
         let key = |p: &qm_model::PoolId| (d.workload.to_string(), p.to_string());
-        let critical = self.engine.state().workloads.get(&d.workload).is_some_and(|w| w.spec.critical);
+        let critical = self.given.engine.state().workloads.get(&d.workload).is_some_and(|w| w.spec.critical);
         match &d.action {
             Action::Reclaim { pool, deadline_ms, cause, .. } => {
                 assert!(!critical, "critical work reclaimed: {d:?}");
-                assert!(*deadline_ms >= self.now_ms);
+                assert!(*deadline_ms >= self.given.now_ms);
                 // A move reclaims the pool it leaves, and only a move uses that cause.
                 assert_eq!(*cause == ReclaimCause::Move, d.reason.rule == RuleId::Move, "{d:?}");
                 self.reclaims.insert(key(pool), *deadline_ms);
@@ -113,7 +110,7 @@ impl Run {
                 assert!(matches!(rule, RuleId::GraceOver | RuleId::DemandDrop | RuleId::PoolShrink | RuleId::PoolRetired), "{d:?}");
                 if *rule == RuleId::GraceOver {
                     let deadline = self.reclaims.get(&key(pool)).copied().expect("grace_over follows a reclaim");
-                    assert!(self.now_ms >= deadline, "revoked before its grace: {d:?}");
+                    assert!(self.given.now_ms >= deadline, "revoked before its grace: {d:?}");
                 }
             }
             _ => {}
@@ -163,10 +160,9 @@ fn check_state(engine: &Engine) {
 }
 
 fn run(sc: &Scenario, dup: bool, snapshot_at: Option<usize>) -> Vec<(i64, Decision)> {
+    let policy = PolicyConfig { round_batch_ms: sc.batch_ms, upgrade_moves: sc.upgrades, ..PolicyConfig::default() };
     let mut r = Run {
-        engine: Engine::new(PolicyConfig { round_batch_ms: sc.batch_ms, upgrade_moves: sc.upgrades, ..PolicyConfig::default() }),
-        seq: 0,
-        now_ms: 1_000,
+        given: Given { now_ms: 1_000, ..Given::new(policy) },
         unacked: Vec::new(),
         log: Vec::new(),
         reclaims: BTreeMap::new(),
@@ -201,8 +197,8 @@ fn run(sc: &Scenario, dup: bool, snapshot_at: Option<usize>) -> Vec<(i64, Decisi
         if r.snapshot_at == Some(k) {
             // Named fields, as the policy service writes snapshots (additive fields are skipped
             // when at their default, which only a named encoding can express).
-            let bytes = rmp_serde::to_vec_named(&r.engine).expect("snapshot encodes");
-            r.engine = rmp_serde::from_slice(&bytes).expect("snapshot decodes");
+            let bytes = rmp_serde::to_vec_named(&r.given.engine).expect("snapshot encodes");
+            r.given.engine = rmp_serde::from_slice(&bytes).expect("snapshot decodes");
         }
         let wid = |w: &usize| qm_model::WorkloadId::from(format!("w{}", w % specs.len()));
         match op {
@@ -217,7 +213,7 @@ fn run(sc: &Scenario, dup: bool, snapshot_at: Option<usize>) -> Vec<(i64, Decisi
             })),
             Op::Finish { w } => r.step(LogEvent::Input(InputEvent::WorkloadFinished { workload: wid(w) })),
             Op::Tick { s } => {
-                r.now_ms += i64::from(*s) * 1000;
+                r.given.now_ms += i64::from(*s) * 1000;
                 r.step(LogEvent::Input(InputEvent::Tick));
             }
             Op::Health { p, healthy } => {

@@ -49,11 +49,7 @@ impl Services {
 
     /// Starts ingest, policy and actuator against `server`; see [`Services::for_server`].
     pub fn start_all_on(server: &NatsServer, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let mut services = Self::for_server(server, env);
-        for name in SERVICES {
-            services.start(name)?;
-        }
-        Ok(services)
+        Self::for_server(server, env).with_all_started()
     }
 
     /// The credentials a binary runs with: `qm-ingest` is identity `ingest`, and so on;
@@ -71,11 +67,15 @@ impl Services {
 
     /// Starts ingest, policy and actuator.
     pub fn start_all(url: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let mut services = Self::new(url, env);
+        Self::new(url, env).with_all_started()
+    }
+
+    /// Starts the three [`SERVICES`], in order.
+    fn with_all_started(mut self) -> anyhow::Result<Self> {
         for name in SERVICES {
-            services.start(name)?;
+            self.start(name)?;
         }
-        Ok(services)
+        Ok(self)
     }
 
     /// The NATS URL the services use.

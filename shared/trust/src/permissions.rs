@@ -107,9 +107,14 @@ fn api(rest: &str) -> String {
     format!("$JS.API.{rest}")
 }
 
+/// Allows publishing to these JetStream API subjects (each one's part after `$JS.API.`).
+fn allow_api(p: &mut Permissions, rests: impl IntoIterator<Item = String>) {
+    p.publish.allow.extend(rests.into_iter().map(|rest| api(&rest)));
+}
+
 /// Reads a whole stream: info, ephemeral consumers, pulls, direct and message gets.
 fn read_stream(p: &mut Permissions, stream: &str) {
-    for rest in [
+    allow_api(p, [
         format!("STREAM.INFO.{stream}"),
         format!("CONSUMER.CREATE.{stream}"),
         format!("CONSUMER.INFO.{stream}.*"),
@@ -117,9 +122,7 @@ fn read_stream(p: &mut Permissions, stream: &str) {
         format!("DIRECT.GET.{stream}"),
         format!("DIRECT.GET.{stream}.>"),
         format!("STREAM.MSG.GET.{stream}"),
-    ] {
-        p.publish.allow.push(api(&rest));
-    }
+    ]);
 }
 
 fn ingest(p: &mut Permissions, names: &Names) {
@@ -137,13 +140,11 @@ fn policy(p: &mut Permissions, names: &Names) {
     // The writer lease: create, renew (compare-and-set) and release one key.
     let (bucket, key) = (&names.lease_bucket, &names.lease_key);
     p.publish.allow.push(format!("$KV.{bucket}.{key}"));
-    for rest in [
+    allow_api(p, [
         format!("STREAM.INFO.KV_{bucket}"),
         format!("DIRECT.GET.KV_{bucket}.$KV.{bucket}.{key}"),
         format!("STREAM.MSG.GET.KV_{bucket}"),
-    ] {
-        p.publish.allow.push(api(&rest));
-    }
+    ]);
     // Snapshots: an object store replaces an object by purging its old chunks, so the
     // policy may purge its own snapshot bucket (a cache: the log has everything).
     let obj = format!("OBJ_{}", names.snapshot_bucket);
@@ -161,14 +162,12 @@ fn actuator(p: &mut Permissions, names: &Names) {
     let (d, c) = (&names.decisions_stream, &names.actuator_consumer);
     // Its own durable consumer, by its exact name: created if absent (after an admin
     // deleted it, say), never changed or deleted. The admin provisions it first.
-    for rest in [
+    allow_api(p, [
         format!("STREAM.INFO.{d}"),
         format!("CONSUMER.INFO.{d}.{c}"),
         format!("CONSUMER.CREATE.{d}.{c}"),
         format!("CONSUMER.MSG.NEXT.{d}.{c}"),
-    ] {
-        p.publish.allow.push(api(&rest));
-    }
+    ]);
     p.publish.allow.push(format!("$JS.ACK.{d}.{c}.>"));
 }
 
@@ -199,14 +198,12 @@ fn team_member(p: &mut Permissions, team: &str, names: &Names) {
     ];
     for (stream, subjects) in &own {
         p.subscribe.allow.push(subjects.clone());
-        for rest in [
+        allow_api(p, [
             format!("CONSUMER.CREATE.{stream}.*.{subjects}"),
             format!("CONSUMER.INFO.{stream}.*"),
             format!("CONSUMER.MSG.NEXT.{stream}.*"),
             format!("DIRECT.GET.{stream}.{subjects}"),
-        ] {
-            p.publish.allow.push(api(&rest));
-        }
+        ]);
     }
     // A named consumer must never be the actuator's, even one filtered to this team.
     let (d, c) = (&names.decisions_stream, &names.actuator_consumer);

@@ -5,19 +5,17 @@ use super::detail::{detail, Focus};
 use super::model::{FleetRow, Recent, Standing, Top, RECENT_MAX};
 use super::render::{buffer_text, draw};
 use super::ui::{Key, Panel, Ui};
-use qm_core::fixtures::{pool, spec, team, Given};
+use qm_core::fixtures::{pool, spec, Given};
 use qm_model::{decision_envelope, Decision, InputEvent, PolicyConfig, RoundCause, Uuid};
 use ratatui::{backend::TestBackend, Terminal};
 
 /// An H100 and an A100 pool; research (guarantee 12) wants 16 H100 and gets the 8 there
 /// are, using 2 of them; prod runs 4 chips of serving on A100.
 fn fleet() -> (Given, Recent) {
-    let mut g = Given::new(PolicyConfig::default());
+    let mut g = Given::new(PolicyConfig::default())
+        .with_pools(&[pool("use-h100", "us-east", "h100", 8), pool("euw-a100", "eu-west", "a100", 16)])
+        .with_teams(&[("research", 12.0), ("prod", 0.0)]);
     let mut recent = Recent::default();
-    g.input(InputEvent::PoolDeclared(pool("use-h100", "us-east", "h100", 8)));
-    g.input(InputEvent::PoolDeclared(pool("euw-a100", "eu-west", "a100", 16)));
-    g.input(InputEvent::TeamDeclared(team("research", 12.0)));
-    g.input(InputEvent::TeamDeclared(team("prod", 0.0)));
     let d = g.demand(&spec("train", "research", &[("h100", 1.0)]), 16);
     record(&g, &mut recent, &d);
     g.ack(d);
@@ -26,6 +24,13 @@ fn fleet() -> (Given, Recent) {
     g.ack(d);
     g.input(InputEvent::UsageReported { workload: "train".into(), chips_busy: 2.0, window_s: 10 });
     (g, recent)
+}
+
+/// [`fleet`] and the view model one `qm top` refresh builds from it.
+fn fleet_top() -> (Given, Recent, Top) {
+    let (g, recent) = fleet();
+    let top = Top::build(&g.engine, &recent);
+    (g, recent, top)
 }
 
 fn record(g: &Given, recent: &mut Recent, decisions: &[Decision]) {
@@ -44,8 +49,7 @@ fn screen(top: &Top, ui: &Ui, g: &Given, recent: &Recent) -> String {
 
 #[test]
 fn fleet_rows_are_types_then_their_pools_with_chips_summed_and_busy_split() {
-    let (g, recent) = fleet();
-    let top = Top::build(&g.engine, &recent);
+    let (.., top) = fleet_top();
     let names: Vec<String> = top
         .fleet
         .iter()
@@ -64,8 +68,7 @@ fn fleet_rows_are_types_then_their_pools_with_chips_summed_and_busy_split() {
 
 #[test]
 fn teams_stand_against_guarantee_and_fair_share_and_pending_says_why() {
-    let (g, recent) = fleet();
-    let top = Top::build(&g.engine, &recent);
+    let (g, _, top) = fleet_top();
     let research = top.teams.iter().find(|t| t.id.as_str() == "research").expect("research");
     assert_eq!(research.standing, Standing::BelowGuarantee, "{research:?}");
     assert_eq!((research.chips.granted, research.chips.applied), (8, 8));
@@ -86,8 +89,7 @@ fn teams_stand_against_guarantee_and_fair_share_and_pending_says_why() {
 
 #[test]
 fn the_main_screen_shows_fleet_teams_pending_and_decisions() {
-    let (g, recent) = fleet();
-    let top = Top::build(&g.engine, &recent);
+    let (g, recent, top) = fleet_top();
     let text = screen(&top, &Ui::default(), &g, &recent);
     let line = |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle:?} in\n{text}")).to_owned();
     assert!(line("qm top").contains(&format!("log position {}", g.seq)), "{text}");
@@ -103,8 +105,7 @@ fn the_main_screen_shows_fleet_teams_pending_and_decisions() {
 
 #[test]
 fn keys_drill_from_a_team_to_its_workload_and_back() {
-    let (g, recent) = fleet();
-    let top = Top::build(&g.engine, &recent);
+    let (g, recent, top) = fleet_top();
     let mut ui = Ui::default();
     ui.on_key(Key::Tab, &top, None);
     assert_eq!(ui.panel(), Panel::Teams);
@@ -133,8 +134,7 @@ fn keys_drill_from_a_team_to_its_workload_and_back() {
 
 #[test]
 fn a_type_lists_its_pools_and_a_pool_its_holders() {
-    let (g, recent) = fleet();
-    let top = Top::build(&g.engine, &recent);
+    let (g, recent, top) = fleet_top();
     let mut ui = Ui::default();
     ui.on_key(Key::Enter, &top, None);
     let a100 = detail(&g.engine, &recent, &Focus::Type("a100".into()));
@@ -149,8 +149,7 @@ fn a_type_lists_its_pools_and_a_pool_its_holders() {
 
 #[test]
 fn selection_stays_in_its_list() {
-    let (g, recent) = fleet();
-    let top = Top::build(&g.engine, &recent);
+    let (.., top) = fleet_top();
     let mut ui = Ui::default();
     for _ in 0..10 {
         ui.on_key(Key::Down, &top, None);

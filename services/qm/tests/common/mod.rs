@@ -7,7 +7,7 @@
 use qm_bus::lease::LeaseStore;
 use qm_bus::{connect, Bus, ConnectSettings};
 use qm_model::{IngestReply, InputEvent, Pool, Team};
-pub use qm_testkit::ingest::{eventually, expect_accepted, h100_pool, send_raw, team, workload};
+pub use qm_testkit::ingest::{demand, eventually, expect_accepted, h100_pool, send_raw, team, workload};
 pub use qm_testkit::services::{applied, Services, SERVICES};
 use qm_testkit::NatsServer;
 use std::collections::BTreeMap;
@@ -106,6 +106,18 @@ pub fn start_ingest_and_actuator(system: &mut System) -> anyhow::Result<()> {
 /// Sends an input event until ingest answers (it may be starting or restarting).
 pub async fn send_until_answered(bus: &Bus, subject: &str, event: &InputEvent, key: Option<&str>) -> anyhow::Result<IngestReply> {
     qm_testkit::ingest::send_until_answered(bus, subject, event, key, SEND_WITHIN).await
+}
+
+/// Declares demand for all `chips` of team `ml`'s workload `id` ([`demand`]) until
+/// ingest accepts it; returns its input sequence.
+pub async fn declare_demand(bus: &Bus, id: &str, chips: u32) -> anyhow::Result<u64> {
+    let reply = send_until_answered(bus, &format!("qm.in.demand.ml.{id}"), &demand("ml", id, chips), None).await?;
+    Ok(expect_accepted(reply)?.1)
+}
+
+/// Waits up to `within` until `qm status` says `workload` holds `chips`.
+pub async fn applied_within(system: &System, workload: &str, chips: u64, within: Duration) -> anyhow::Result<()> {
+    eventually(within, || Ok((applied(&system.status()?, workload) == chips).then_some(()))).await
 }
 
 /// Declares teams and pools through ingest.

@@ -1,20 +1,20 @@
 //! Given/when/then scenarios for the policy behaviours of issue 4 (1, 2, 5, 6, 7);
 //! heterogeneity and policy-file effects are in `scenarios_policy`.
 
-use crate::fixtures::{pool, spec, team, Given};
-use qm_model::{Action, Decision, InputEvent, PolicyConfig, ReclaimCause, RuleId};
+use crate::fixtures::{pool, spec, Given};
+use qm_model::{Action, Decision, InputEvent, PolicyConfig, ReclaimCause, RuleId, WorkloadSpec};
 
 fn fleet(chips: u32, teams: &[(&str, f64)]) -> Given {
-    let mut g = Given::new(PolicyConfig::default());
-    g.input(InputEvent::PoolDeclared(pool("us/h100", "us", "h100", chips)));
-    for (t, guarantee) in teams {
-        g.input(InputEvent::TeamDeclared(team(t, *guarantee)));
-    }
-    g
+    Given::new(PolicyConfig::default()).with_pools(&[pool("us/h100", "us", "h100", chips)]).with_teams(teams)
 }
 
 fn actions(ds: &[Decision], workload: &str) -> Vec<Action> {
     ds.iter().filter(|d| d.workload.as_str() == workload).map(|d| d.action.clone()).collect()
+}
+
+/// An elastic, preemptible workload of `team` that runs on the fleet's H100s.
+fn job(id: &str, team: &str) -> WorkloadSpec {
+    spec(id, team, &[("h100", 1.0)])
 }
 
 fn grant(chips: u32) -> Action {
@@ -24,11 +24,8 @@ fn grant(chips: u32) -> Action {
 #[test]
 fn idle_capacity_is_given_back_and_goes_to_pending_demand() {
     let mut g = fleet(10, &[("a", 10.0), ("b", 0.0)]);
-    let idle = spec("idle", "a", &[("h100", 1.0)]);
-    let d = g.demand(&idle, 8);
-    g.ack(d);
-    let mut gang = spec("gang", "b", &[("h100", 1.0)]);
-    gang.gang = true;
+    g.granted(&job("idle", "a"), 8);
+    let gang = WorkloadSpec { gang: true, ..job("gang", "b") };
     let d = g.demand(&gang, 6);
     assert_eq!(d[0].reason.rule, RuleId::GangNoFit, "{d:?}");
     // When: idle uses 1 of 8 chips for the idle window (300 s).
@@ -55,12 +52,11 @@ fn idle_capacity_is_given_back_and_goes_to_pending_demand() {
 fn an_idle_notice_is_called_off_when_use_comes_back_before_the_window_ends() {
     // Given: w holds 8 and has used 1 for 240 s of its 300 s idle window; with headroom
     // 4 it is told to shrink to ceil(1 * 5) = 5 at the window's end (its 60 s grace).
-    let mut g = Given::new(PolicyConfig { headroom_fraction: 4.0, ..PolicyConfig::default() });
-    g.input(InputEvent::PoolDeclared(pool("us/h100", "us", "h100", 10)));
-    g.input(InputEvent::TeamDeclared(team("a", 10.0)));
-    let w = spec("w", "a", &[("h100", 1.0)]);
-    let d = g.demand(&w, 8);
-    g.ack(d);
+    let mut g = Given::new(PolicyConfig { headroom_fraction: 4.0, ..PolicyConfig::default() })
+        .with_pools(&[pool("us/h100", "us", "h100", 10)])
+        .with_teams(&[("a", 10.0)]);
+    let w = job("w", "a");
+    g.granted(&w, 8);
     g.input(InputEvent::UsageReported { workload: "w".into(), chips_busy: 1.0, window_s: 60 });
     let d = g.tick_after(240);
     assert!(matches!(actions(&d, "w")[..], [Action::Reclaim { chips: 5, cause: ReclaimCause::IdleGiveBack, .. }]), "{d:?}");
@@ -79,9 +75,8 @@ fn an_idle_notice_is_called_off_when_use_comes_back_before_the_window_ends() {
 fn a_capped_workload_whose_use_comes_back_grows_to_its_demand_again() {
     // Given: a workload asked for 8, idled at 1 busy, and was given back to 2.
     let mut g = fleet(10, &[("a", 10.0)]);
-    let w = spec("w", "a", &[("h100", 1.0)]);
-    let d = g.demand(&w, 8);
-    g.ack(d);
+    let w = job("w", "a");
+    g.granted(&w, 8);
     g.input(InputEvent::UsageReported { workload: "w".into(), chips_busy: 1.0, window_s: 60 });
     g.tick_after(300);
     let d = g.tick_after(60);
@@ -99,13 +94,13 @@ fn a_capped_workload_whose_use_comes_back_grows_to_its_demand_again() {
 #[test]
 fn owner_reclaims_fair_share_from_borrower_after_min_lifetime_with_grace() {
     let mut g = fleet(10, &[("a", 2.0), ("b", 2.0)]);
-    let borrower = spec("bw", "b", &[("h100", 1.0)]);
+    let borrower = job("bw", "b");
     let d = g.demand(&borrower, 10);
     assert_eq!(actions(&d, "bw"), vec![grant(10)]);
     g.ack(d);
     // Given the borrower's grant is young, the owner waits (min lifetime), told why.
     g.now_ms += 100_000;
-    let owner = spec("ow", "a", &[("h100", 1.0)]);
+    let owner = job("ow", "a");
     let d = g.demand(&owner, 10);
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0].reason.rule, RuleId::MinLifetime);
@@ -127,12 +122,8 @@ fn owner_reclaims_fair_share_from_borrower_after_min_lifetime_with_grace() {
 #[test]
 fn critical_work_preempts_lower_tier_at_once_and_is_never_preempted() {
     let mut g = fleet(4, &[("low", 0.0), ("prod", 0.0)]);
-    let batch = spec("batch", "low", &[("h100", 1.0)]);
-    let d = g.demand(&batch, 4);
-    g.ack(d);
-    let mut crit = spec("crit", "prod", &[("h100", 1.0)]);
-    crit.critical = true;
-    crit.preemptible = false;
+    g.granted(&job("batch", "low"), 4);
+    let crit = WorkloadSpec { critical: true, preemptible: false, ..job("crit", "prod") };
     let d = g.demand(&crit, 4);
     assert!(
         matches!(actions(&d, "batch")[..], [Action::Reclaim { chips: 0, cause: ReclaimCause::Preemption, .. }]),
@@ -142,9 +133,7 @@ fn critical_work_preempts_lower_tier_at_once_and_is_never_preempted() {
     let all = g.ack(d);
     assert_eq!(actions(&all, "crit"), vec![grant(4)]);
     // Another critical workload cannot take the critical one's chips.
-    let mut crit2 = spec("crit2", "prod", &[("h100", 1.0)]);
-    crit2.critical = true;
-    let d = g.demand(&crit2, 4);
+    let d = g.demand(&WorkloadSpec { critical: true, ..job("crit2", "prod") }, 4);
     assert!(actions(&d, "crit").is_empty());
     assert!(matches!(actions(&d, "crit2")[..], [Action::Pending { chips_wanted: 4 }]), "{d:?}");
 }
@@ -152,11 +141,8 @@ fn critical_work_preempts_lower_tier_at_once_and_is_never_preempted() {
 #[test]
 fn gang_is_all_or_nothing_and_steady_state_is_silent() {
     let mut g = fleet(8, &[("a", 0.0)]);
-    let small = spec("small", "a", &[("h100", 1.0)]);
-    let d = g.demand(&small, 4);
-    g.ack(d);
-    let mut gang = spec("gang", "a", &[("h100", 1.0)]);
-    gang.gang = true;
+    g.granted(&job("small", "a"), 4);
+    let gang = WorkloadSpec { gang: true, ..job("gang", "a") };
     let d = g.demand(&gang, 6);
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].action, Action::Pending { chips_wanted: 6 });
@@ -172,10 +158,8 @@ fn gang_is_all_or_nothing_and_steady_state_is_silent() {
 #[test]
 fn growth_below_hysteresis_is_not_worth_a_change() {
     let mut g = fleet(21, &[("a", 0.0)]);
-    let filler = spec("filler", "a", &[("h100", 1.0)]);
-    let d = g.demand(&filler, 1);
-    g.ack(d);
-    let w = spec("w", "a", &[("h100", 1.0)]);
+    g.granted(&job("filler", "a"), 1);
+    let w = job("w", "a");
     let d = g.demand(&w, 20);
     assert_eq!(actions(&d, "w"), vec![grant(20)]);
     g.ack(d);
@@ -190,8 +174,7 @@ fn every_decision_carries_a_rule_and_figures() {
     let mut g = fleet(4, &[("a", 1.0), ("b", 1.0)]);
     let mut all = Vec::new();
     for (i, t) in ["a", "b", "a"].iter().enumerate() {
-        let d = g.demand(&spec(&format!("w{i}"), t, &[("h100", 1.0)]), 3);
-        all.extend(g.ack(d));
+        all.extend(g.granted(&job(&format!("w{i}"), t), 3));
     }
     all.extend(g.tick_after(10_000));
     assert!(!all.is_empty());

@@ -1,7 +1,7 @@
 //! Scenarios for heterogeneity (with Gavel's measured throughputs) and for policy
 //! knobs changing decisions in predictable ways.
 
-use crate::fixtures::{pool, spec, team, Given};
+use crate::fixtures::{pool, spec, Given};
 use qm_model::{Action, InputEvent, PolicyConfig, Pool};
 use std::collections::BTreeMap;
 
@@ -33,11 +33,9 @@ fn heterogeneous_demand_spills_to_the_next_best_type_not_stranded() {
     let jobs = gavel();
     let cyclegan = relative(&jobs["CycleGAN"]);
     let accepts: Vec<(&str, f64)> = cyclegan.iter().map(|(a, t)| (a.as_str(), *t)).collect();
-    let mut g = Given::new(PolicyConfig { cost_weight: 0.0, ..PolicyConfig::default() });
-    for (id, acc, chips) in [("v", "v100", 4), ("p", "p100", 4), ("k", "k80", 4)] {
-        g.input(InputEvent::PoolDeclared(pool(id, "us", acc, chips)));
-    }
-    g.input(InputEvent::TeamDeclared(team("t", 0.0)));
+    let mut g = Given::new(PolicyConfig { cost_weight: 0.0, ..PolicyConfig::default() })
+        .with_pools(&[pool("v", "us", "v100", 4), pool("p", "us", "p100", 4), pool("k", "us", "k80", 4)])
+        .with_teams(&[("t", 0.0)]);
     let mut placed = Vec::new();
     for i in 0..3 {
         let mut s = spec(&format!("gan{i}"), "t", &accepts);
@@ -61,10 +59,9 @@ fn each_job_lands_where_it_runs_best_per_dollar() {
     // wait for and a $1 K80 (cost_weight 1), a job goes to the V100 only if it is 3x
     // faster there.
     let jobs = gavel();
-    let mut g = Given::new(PolicyConfig { cost_weight: 1.0, ..PolicyConfig::default() });
-    g.input(InputEvent::PoolDeclared(priced("v", "v100", 100, 3.0)));
-    g.input(InputEvent::PoolDeclared(priced("k", "k80", 100, 1.0)));
-    g.input(InputEvent::TeamDeclared(team("t", 0.0)));
+    let mut g = Given::new(PolicyConfig { cost_weight: 1.0, ..PolicyConfig::default() })
+        .with_pools(&[priced("v", "v100", 100, 3.0), priced("k", "k80", 100, 1.0)])
+        .with_teams(&[("t", 0.0)]);
     g.demand(&waiting_gang("backlog", "v100"), 101);
     for (name, job) in &jobs {
         let rel = relative(job);
@@ -84,10 +81,9 @@ fn policy_knobs_change_decisions_predictably() {
     for (cost_weight, contended, want) in
         [(0.0, true, "h"), (0.5, true, "l"), (1.0, true, "l"), (0.0, false, "h"), (0.5, false, "h"), (1.0, false, "h")]
     {
-        let mut g = Given::new(PolicyConfig { cost_weight, ..PolicyConfig::default() });
-        g.input(InputEvent::PoolDeclared(priced("h", "h100", 8, 10.0)));
-        g.input(InputEvent::PoolDeclared(priced("l", "l4", 8, 1.0)));
-        g.input(InputEvent::TeamDeclared(team("t", 0.0)));
+        let mut g = Given::new(PolicyConfig { cost_weight, ..PolicyConfig::default() })
+            .with_pools(&[priced("h", "h100", 8, 10.0), priced("l", "l4", 8, 1.0)])
+            .with_teams(&[("t", 0.0)]);
         if contended {
             g.demand(&waiting_gang("backlog", "h100"), 9);
         }
@@ -99,8 +95,7 @@ fn policy_knobs_change_decisions_predictably() {
     // (urgency_weight, who gets the single free chip): urgency only counts if weighted;
     // without it the older request wins.
     for (urgency_weight, want) in [(0.0, "calm"), (1.0, "urgent")] {
-        let mut g = Given::new(PolicyConfig { urgency_weight, ..PolicyConfig::default() });
-        g.input(InputEvent::TeamDeclared(team("t", 0.0)));
+        let mut g = Given::new(PolicyConfig { urgency_weight, ..PolicyConfig::default() }).with_teams(&[("t", 0.0)]);
         let calm = spec("calm", "t", &[("h100", 1.0)]);
         let urgent = qm_model::WorkloadSpec { urgency: 0.9, ..spec("urgent", "t", &[("h100", 1.0)]) };
         g.demand(&calm, 1);
@@ -111,8 +106,7 @@ fn policy_knobs_change_decisions_predictably() {
     }
     // (deadline in s from now, who wins): pressure rises inside deadline_horizon_s.
     for (deadline_s, want) in [(200_000, "calm"), (3_600, "due")] {
-        let mut g = Given::new(PolicyConfig::default());
-        g.input(InputEvent::TeamDeclared(team("t", 0.0)));
+        let mut g = Given::new(PolicyConfig::default()).with_teams(&[("t", 0.0)]);
         g.demand(&spec("calm", "t", &[("h100", 1.0)]), 1);
         let due = qm_model::WorkloadSpec { deadline_ms: Some(deadline_s * 1000), ..spec("due", "t", &[("h100", 1.0)]) };
         g.demand(&due, 1);
@@ -128,11 +122,10 @@ fn headroom_and_idle_threshold_set_the_give_back() {
     let cases: [(f64, f64, f64, Option<u32>); 4] =
         [(0.1, 0.5, 2.0, Some(3)), (0.5, 0.5, 2.0, Some(3)), (1.0, 0.5, 2.0, Some(4)), (0.1, 0.2, 2.0, None)];
     for (headroom_fraction, idle_threshold_fraction, busy, want) in cases {
-        let mut g = Given::new(PolicyConfig { headroom_fraction, idle_threshold_fraction, ..PolicyConfig::default() });
-        g.input(InputEvent::PoolDeclared(pool("p", "us", "h100", 10)));
-        g.input(InputEvent::TeamDeclared(team("t", 0.0)));
-        let d = g.demand(&spec("w", "t", &[("h100", 1.0)]), 10);
-        g.ack(d);
+        let mut g = Given::new(PolicyConfig { headroom_fraction, idle_threshold_fraction, ..PolicyConfig::default() })
+            .with_pools(&[pool("p", "us", "h100", 10)])
+            .with_teams(&[("t", 0.0)]);
+        g.granted(&spec("w", "t", &[("h100", 1.0)]), 10);
         g.input(InputEvent::UsageReported { workload: "w".into(), chips_busy: busy, window_s: 60 });
         let d = g.tick_after(3_600);
         let kept = d.iter().find_map(|d| match d.action {
@@ -145,9 +138,9 @@ fn headroom_and_idle_threshold_set_the_give_back() {
 
 #[test]
 fn round_batch_ms_decides_a_window_of_entries_together() {
-    let mut g = Given::new(PolicyConfig { round_batch_ms: 1_000, ..PolicyConfig::default() });
-    g.input(InputEvent::PoolDeclared(pool("p", "us", "h100", 8)));
-    g.input(InputEvent::TeamDeclared(team("t", 0.0)));
+    let mut g = Given::new(PolicyConfig { round_batch_ms: 1_000, ..PolicyConfig::default() })
+        .with_pools(&[pool("p", "us", "h100", 8)])
+        .with_teams(&[("t", 0.0)]);
     // The team declaration ran a round at t = 0; demand 400 ms later waits for the batch.
     g.now_ms += 400;
     assert!(g.demand(&spec("a", "t", &[("h100", 1.0)]), 4).is_empty());

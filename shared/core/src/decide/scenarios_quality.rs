@@ -2,7 +2,7 @@
 //! called off; a blocked workload is not re-reported while nothing changes for it; an
 //! owner reclaim needs no amortization when no minimum lifetime is promised.
 
-use crate::fixtures::{pool, spec, team, Given};
+use crate::fixtures::{pool, spec, Given};
 use qm_model::{Action, Decision, InputEvent, PolicyConfig, Pool};
 
 fn actions(d: &[Decision], w: &str) -> Vec<Action> {
@@ -10,22 +10,14 @@ fn actions(d: &[Decision], w: &str) -> Vec<Action> {
 }
 
 fn fleet(pools: &[Pool], teams: &[(&str, f64)]) -> Given {
-    let mut g = Given::new(PolicyConfig::default());
-    for p in pools {
-        g.input(InputEvent::PoolDeclared(p.clone()));
-    }
-    for (t, guarantee) in teams {
-        g.input(InputEvent::TeamDeclared(team(t, *guarantee)));
-    }
-    g
+    Given::new(PolicyConfig::default()).with_pools(pools).with_teams(teams)
 }
 
 #[test]
 fn reclaim_is_called_off_when_its_beneficiary_was_served_elsewhere() {
     // Given: b borrows the whole of p1 for longer than the minimum lifetime.
     let mut g = fleet(&[pool("p1", "r", "h100", 10)], &[("a", 5.0), ("b", 5.0)]);
-    let d = g.demand(&spec("bw", "b", &[("h100", 1.0)]), 10);
-    g.ack(d);
+    g.granted(&spec("bw", "b", &[("h100", 1.0)]), 10);
     g.now_ms += 700_000;
     // When a's work arrives, b is asked to give 5 back (owner reclaim, 60 s grace).
     let d = g.demand(&spec("aw", "a", &[("h100", 1.0)]), 5);
@@ -46,13 +38,8 @@ fn without_a_minimum_lifetime_an_owner_reclaims_at_once() {
     // Given: no minimum lifetime, so no promise to amortize a preemption over; b borrows
     // the whole pool.
     let policy = PolicyConfig { grant_lifetime_min_s: 0, ..PolicyConfig::default() };
-    let mut g = Given::new(policy);
-    g.input(InputEvent::PoolDeclared(pool("p1", "r", "h100", 10)));
-    for t in ["a", "b"] {
-        g.input(InputEvent::TeamDeclared(team(t, 5.0)));
-    }
-    let d = g.demand(&spec("bw", "b", &[("h100", 1.0)]), 10);
-    g.ack(d);
+    let mut g = Given::new(policy).with_pools(&[pool("p1", "r", "h100", 10)]).with_teams(&[("a", 5.0), ("b", 5.0)]);
+    g.granted(&spec("bw", "b", &[("h100", 1.0)]), 10);
     // When a's work arrives a second later, b is asked for a's fair share back at once
     // (the toll `preemption_cost / lifetime` used to divide by 0 clamped to 1 s and ask
     // for a deficit of 600 chips: the reclaim never fired).
@@ -67,8 +54,7 @@ fn chips_freed_while_a_critical_claim_drains_wait_for_it() {
     // critical workload needs 4, so chips are reclaimed for it with a grace.
     let mut g = fleet(&[pool("p", "r", "h100", 9)], &[("a", 0.0), ("b", 9.0)]);
     for (id, chips) in [("y", 5), ("x", 3), ("z", 1)] {
-        let d = g.demand(&spec(id, "b", &[("h100", 1.0)]), chips);
-        g.ack(d);
+        g.granted(&spec(id, "b", &[("h100", 1.0)]), chips);
     }
     g.demand(&spec("y", "b", &[("h100", 1.0)]), 6);
     let mut c = spec("c", "a", &[("h100", 1.0)]);
@@ -97,12 +83,10 @@ fn chips_freed_while_a_critical_claim_drains_wait_for_it() {
 /// One V100 and one K80 pool of 4 chips; `slow` runs on the K80 because `fast` held the
 /// V100s, and `fast` has just finished. `backlog`: a V100 gang that waits (5 chips).
 fn upgrade_fleet(upgrade_moves: bool, backlog: bool) -> Given {
-    let mut g = Given::new(PolicyConfig { upgrade_moves, ..PolicyConfig::default() });
-    g.input(InputEvent::PoolDeclared(pool("v", "r", "v100", 4)));
-    g.input(InputEvent::PoolDeclared(pool("k", "r", "k80", 4)));
-    g.input(InputEvent::TeamDeclared(team("t", 0.0)));
-    let d = g.demand(&spec("fast", "t", &[("v100", 1.0)]), 4);
-    g.ack(d);
+    let mut g = Given::new(PolicyConfig { upgrade_moves, ..PolicyConfig::default() })
+        .with_pools(&[pool("v", "r", "v100", 4), pool("k", "r", "k80", 4)])
+        .with_teams(&[("t", 0.0)]);
+    g.granted(&spec("fast", "t", &[("v100", 1.0)]), 4);
     let d = g.demand(&spec("slow", "t", &[("v100", 1.0), ("k80", 0.25)]), 4);
     assert_eq!(actions(&d, "slow"), vec![Action::Grant { pool: "k".into(), chips: 4 }], "{d:?}");
     g.ack(d);

@@ -2,27 +2,22 @@
 //! and the what-if match what the core decides, and the engine is left untouched.
 
 use super::*;
-use crate::fixtures::{pool, spec, team, Given};
-use qm_model::{Action, InputEvent, PolicyConfig, ReclaimCause, RuleId, WorkloadSpec};
+use crate::fixtures::{pool, spec, Given};
+use qm_model::{Action, PolicyConfig, ReclaimCause, RuleId, WorkloadSpec};
 
 /// Two teams with guarantees of 8, one 16-chip H100 pool and an 8-chip A100 pool.
 fn fleet() -> Given {
-    let mut g = Given::new(PolicyConfig::default());
-    g.input(InputEvent::PoolDeclared(pool("use-h100", "us-east", "h100", 16)));
-    g.input(InputEvent::PoolDeclared(pool("euw-a100", "eu-west", "a100", 8)));
-    g.input(InputEvent::TeamDeclared(team("research", 8.0)));
-    g.input(InputEvent::TeamDeclared(team("prod", 8.0)));
-    g
+    Given::new(PolicyConfig::default())
+        .with_pools(&[pool("use-h100", "us-east", "h100", 16), pool("euw-a100", "eu-west", "a100", 8)])
+        .with_teams(&[("research", 8.0), ("prod", 8.0)])
 }
 
 /// Like [`fleet`] without the A100 pool: capacity nobody waiting can use counts in
 /// fair shares, so with it research's 16 H100 chips are within its fair share of 16.
 fn h100_fleet() -> Given {
-    let mut g = Given::new(PolicyConfig::default());
-    g.input(InputEvent::PoolDeclared(pool("use-h100", "us-east", "h100", 16)));
-    g.input(InputEvent::TeamDeclared(team("research", 8.0)));
-    g.input(InputEvent::TeamDeclared(team("prod", 8.0)));
-    g
+    Given::new(PolicyConfig::default())
+        .with_pools(&[pool("use-h100", "us-east", "h100", 16)])
+        .with_teams(&[("research", 8.0), ("prod", 8.0)])
 }
 
 fn h100_only(id: &str, team: &str) -> WorkloadSpec {
@@ -32,8 +27,7 @@ fn h100_only(id: &str, team: &str) -> WorkloadSpec {
 /// research's workload borrows the whole H100 pool (prod has no demand yet), long
 /// enough ago that its grant is past the minimum lifetime.
 fn research_borrows_everything(g: &mut Given) {
-    let d = g.demand(&h100_only("big", "research"), 16);
-    g.ack(d);
+    g.granted(&h100_only("big", "research"), 16);
     let lifetime_s = i64::from(g.engine.policy().grant_lifetime_min_s);
     g.tick_after(lifetime_s + 1);
 }
@@ -59,8 +53,7 @@ fn given_a_gang_that_fits_no_pool_when_explained_then_blocker_pools_and_a_smalle
     let mut g = fleet();
     let mut gang = spec("gang-24", "prod", &[("h100", 1.0), ("a100", 0.499)]);
     gang.gang = true;
-    let d = g.demand(&gang, 24);
-    g.ack(d);
+    g.granted(&gang, 24);
     let x = explain(&g.engine, &"gang-24".into()).expect("known");
     assert_eq!((x.chips_wanted, x.chips_held), (24, 0));
     assert_eq!(x.blocker.as_ref().map(|b| &b.rule), Some(&RuleId::GangNoFit), "{:?}", x.blocker);
