@@ -40,7 +40,7 @@ impl Problem {
 /// Every top-level knob a policy file may set: a policy with every optional knob set,
 /// serialized, so the list follows `PolicyConfig` as it grows.
 fn known_knobs() -> Vec<String> {
-    let mut sample = PolicyConfig { round_batch_ms: 1, upgrade_moves: true, ..PolicyConfig::default() };
+    let mut sample = PolicyConfig { round_batch_ms: 1, upgrade_moves: true, wait_for_faster_type: false, ..PolicyConfig::default() };
     sample.team_guarantees_by_type.insert("t".into(), [("a".into(), 1.0)].into_iter().collect());
     toml::Table::try_from(&sample).map(|t| t.keys().cloned().collect()).unwrap_or_default()
 }

@@ -58,6 +58,19 @@ pub struct PolicyConfig {
     /// on, every entry is decided by a full round. Not written when off.
     #[serde(default, skip_serializing_if = "is_false")]
     pub upgrade_moves: bool,
+    /// Lets a new workload wait for its fastest type, instead of running on a slower
+    /// one, while finished work shows that type freeing chips sooner than the slowdown
+    /// would cost (docs/POLICY.md, placement). On by default; written only when off.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub wait_for_faster_type: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(x: &bool) -> bool {
+    *x
 }
 
 fn is_false(x: &bool) -> bool {
@@ -88,6 +101,7 @@ impl Default for PolicyConfig {
             team_guarantees_by_type: BTreeMap::new(),
             round_batch_ms: 0,
             upgrade_moves: false,
+            wait_for_faster_type: true,
         }
     }
 }

@@ -143,3 +143,14 @@ fn given_a_job_that_gains_more_waiting_when_one_that_gains_less_arrives_then_tha
     let d = g.demand(&job("y", 4, 0.8), 4);
     assert_eq!(grants(&d, "y"), vec![("slow".to_string(), 4)], "{d:?}");
 }
+
+#[test]
+fn given_the_policy_turns_waiting_off_when_a_job_arrives_to_a_full_fast_type_then_it_runs_on_the_slow_type() {
+    let mut g = fleet();
+    with_history(&mut g);
+    fast_full(&mut g);
+    let off = PolicyConfig { version: "no-wait".into(), wait_for_faster_type: false, ..PolicyConfig::default() };
+    g.input(InputEvent::PolicyPublished(off));
+    let d = g.demand(&job("x", 4, 0.2), 4);
+    assert_eq!(grants(&d, "x"), vec![("slow".to_string(), 4)], "{d:?}");
+}

@@ -46,7 +46,7 @@ pub struct FasterSoon {
 /// Whether workload `w`, about to be placed in pool `chosen`, should wait for a faster
 /// type instead (see the module doc).
 pub fn faster_soon(r: &Round, w: &WorkloadState, chosen: usize) -> Option<FasterSoon> {
-    if w.spec.critical || w.target_total() > 0 || w.home_pool().is_some() {
+    if !r.policy.wait_for_faster_type || w.spec.critical || w.target_total() > 0 || w.home_pool().is_some() {
         return None;
     }
     // Only a team below its fair share waits: it takes its turn before every team at
