@@ -142,6 +142,18 @@ impl Given {
     }
 }
 
+/// The grants among `decisions` for `workload`, as (pool, chips).
+pub fn grants_to(decisions: &[Decision], workload: &str) -> Vec<(String, u32)> {
+    decisions
+        .iter()
+        .filter(|d| d.workload.as_str() == workload)
+        .filter_map(|d| match &d.action {
+            Action::Grant { pool, chips } => Some((pool.to_string(), *chips)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// What an ideal actuator reports for a decision: grants and revokes applied in full
 /// (nil decision id); `None` for decisions that apply nothing by themselves.
 pub fn ack_of(d: &Decision) -> Option<ActuationEvent> {

@@ -2,7 +2,7 @@
 //! gets its whole request, and a workload left short where it runs moves once a pool
 //! that can hold all of it opens up.
 
-use crate::fixtures::{pool, spec, team, Given};
+use crate::fixtures::{grants_to as grants, pool, spec, team, Given};
 use qm_model::{Action, Decision, InputEvent, PolicyConfig, Pool, ReclaimCause, WorkloadSpec};
 
 /// The pools of `examples/demo-fleet.toml`: (id, region, type, chips, unit, price).
@@ -35,16 +35,6 @@ fn gptj(id: &str) -> WorkloadSpec {
     s.chips_step = 4;
     s.drain_grace_s = 10;
     s
-}
-
-fn grants(ds: &[Decision], workload: &str) -> Vec<(String, u32)> {
-    ds.iter()
-        .filter(|d| d.workload.as_str() == workload)
-        .filter_map(|d| match &d.action {
-            Action::Grant { pool, chips } => Some((pool.to_string(), *chips)),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! waits for it when finished work shows that type freeing chips sooner than running
 //! slowly would cost, and is placed on the slow type once the wait stops paying.
 
-use crate::fixtures::{pool, spec, team, Given};
+use crate::fixtures::{grants_to as grants, pool, spec, team, Given};
 use qm_model::{Action, Decision, InputEvent, PolicyConfig, RuleId, WorkloadSpec};
 
 /// 8 H100 chips and 32 TPU chips; team `a` is owed far more than the fleet.
@@ -20,16 +20,6 @@ fn job(id: &str, chips: u32, tpu: f64) -> WorkloadSpec {
     s.chips_min = chips;
     s.chips_max = chips;
     s
-}
-
-fn grants(ds: &[Decision], workload: &str) -> Vec<(String, u32)> {
-    ds.iter()
-        .filter(|d| d.workload.as_str() == workload)
-        .filter_map(|d| match &d.action {
-            Action::Grant { pool, chips } => Some((pool.to_string(), *chips)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn pending_rule(ds: &[Decision], workload: &str) -> Option<RuleId> {
@@ -57,16 +47,29 @@ fn fast_full(g: &mut Given) {
     g.ack(d);
 }
 
-#[test]
-fn given_a_fast_type_that_frees_chips_often_when_a_job_arrives_then_it_waits_and_gets_the_fast_type() {
+/// The fleet with its history, and H100 full.
+fn busy_fleet() -> Given {
     let mut g = fleet();
     with_history(&mut g);
     fast_full(&mut g);
-    // At a fifth of its speed on TPU the job would run 2 h longer; H100 is expected to
-    // free its 4 chips in about 20 minutes.
+    g
+}
+
+/// [`busy_fleet`], where `x` (4 chips, 5x faster on H100) arrives and is asserted to
+/// wait; with the decisions of its arrival.
+fn x_waiting() -> (Given, Vec<Decision>) {
+    let mut g = busy_fleet();
     let d = g.demand(&job("x", 4, 0.2), 4);
     assert!(grants(&d, "x").is_empty(), "it waits instead of taking TPU: {d:?}");
     assert_eq!(pending_rule(&d, "x"), Some(RuleId::FasterTypeSoon), "{d:?}");
+    (g, d)
+}
+
+#[test]
+fn given_a_fast_type_that_frees_chips_often_when_a_job_arrives_then_it_waits_and_gets_the_fast_type() {
+    // At a fifth of its speed on TPU the job would run 2 h longer; H100 is expected to
+    // free its 4 chips in about 20 minutes.
+    let (mut g, d) = x_waiting();
     let reason = &d.iter().find(|d| d.workload.as_str() == "x").expect("reported").reason;
     assert!(reason.figures.iter().any(|f| f.name == qm_model::FigureName::ExpectedWaitS && f.value < 7_200.0), "{reason:?}");
     // When H100 frees chips, the job gets them.
@@ -86,34 +89,23 @@ fn given_no_finished_work_when_a_job_arrives_to_a_full_fast_type_then_it_runs_on
 
 #[test]
 fn given_a_job_waiting_for_a_fast_type_when_the_wait_stops_paying_then_it_runs_on_the_slow_type() {
-    let mut g = fleet();
-    with_history(&mut g);
-    fast_full(&mut g);
-    let d = g.demand(&job("x", 4, 0.2), 4);
-    assert!(grants(&d, "x").is_empty(), "{d:?}");
+    let (mut g, _) = x_waiting();
     // H100 stays full: as the release rate fades, the expected wait grows past what is
     // left of the 2 h the slow type would cost, and the job is placed there, never
     // later than the whole slowdown after it arrived.
-    let mut placed_after_s = None;
-    for step in 1..=13 {
+    let placed_after_s = (1..=13).find_map(|step| {
         let d = g.tick_after(600);
-        if !grants(&d, "x").is_empty() {
-            assert_eq!(grants(&d, "x"), vec![("slow".to_string(), 4)], "{d:?}");
-            placed_after_s = Some(step * 600);
-            break;
-        }
-    }
-    let after = placed_after_s.expect("placed on the slow type within the slowdown");
+        let got = grants(&d, "x");
+        (!got.is_empty()).then_some((step * 600, got))
+    });
+    let (after, got) = placed_after_s.expect("placed on the slow type within the slowdown");
+    assert_eq!(got, vec![("slow".to_string(), 4)]);
     assert!(after <= 7_200, "waited {after} s");
 }
 
 #[test]
 fn given_the_wait_budget_is_spent_when_only_its_wake_up_comes_then_the_job_is_placed() {
-    let mut g = fleet();
-    with_history(&mut g);
-    fast_full(&mut g);
-    let d = g.demand(&job("x", 4, 0.2), 4);
-    assert!(grants(&d, "x").is_empty(), "{d:?}");
+    let (mut g, _) = x_waiting();
     // One tick, past the whole slowdown: the wake-up set for it lets the round run.
     let d = g.tick_after(7_300);
     assert_eq!(grants(&d, "x"), vec![("slow".to_string(), 4)], "{d:?}");
@@ -121,9 +113,7 @@ fn given_the_wait_budget_is_spent_when_only_its_wake_up_comes_then_the_job_is_pl
 
 #[test]
 fn given_critical_work_when_the_fast_type_is_full_then_it_never_waits() {
-    let mut g = fleet();
-    with_history(&mut g);
-    fast_full(&mut g);
+    let mut g = busy_fleet();
     let crit = WorkloadSpec { critical: true, preemptible: false, ..job("crit", 4, 0.2) };
     let d = g.demand(&crit, 4);
     // Placed at once (on TPU, or on H100 by preemption): never left waiting.
@@ -133,22 +123,16 @@ fn given_critical_work_when_the_fast_type_is_full_then_it_never_waits() {
 
 #[test]
 fn given_a_job_that_gains_more_waiting_when_one_that_gains_less_arrives_then_that_one_runs_slowly() {
-    let mut g = fleet();
-    with_history(&mut g);
-    fast_full(&mut g);
     // x gains 5x on H100 and waits; y gains only 1.25x and takes TPU rather than queue
     // for the chips x needs more.
-    let d = g.demand(&job("x", 4, 0.2), 4);
-    assert_eq!(pending_rule(&d, "x"), Some(RuleId::FasterTypeSoon), "{d:?}");
+    let (mut g, _) = x_waiting();
     let d = g.demand(&job("y", 4, 0.8), 4);
     assert_eq!(grants(&d, "y"), vec![("slow".to_string(), 4)], "{d:?}");
 }
 
 #[test]
 fn given_the_policy_turns_waiting_off_when_a_job_arrives_to_a_full_fast_type_then_it_runs_on_the_slow_type() {
-    let mut g = fleet();
-    with_history(&mut g);
-    fast_full(&mut g);
+    let mut g = busy_fleet();
     let off = PolicyConfig { version: "no-wait".into(), wait_for_faster_type: false, ..PolicyConfig::default() };
     g.input(InputEvent::PolicyPublished(off));
     let d = g.demand(&job("x", 4, 0.2), 4);
