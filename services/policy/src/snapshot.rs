@@ -14,7 +14,9 @@ use qm_model::PolicyConfig;
 use serde::{Deserialize, Serialize};
 
 /// Bumped when the layout changes; an older snapshot is then ignored (the log rebuilds).
-pub const SNAPSHOT_FORMAT: u32 = 1;
+/// 2: the core's state keeps releases not yet reported (`FleetState::releasing`), which a
+/// format-1 snapshot lacks.
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 /// What is stored in the object store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -283,7 +283,7 @@ impl Engine {
             ) => {
                 let w = self.state.workloads.get(workload).filter(|w| !w.finished)?;
                 cache.view.pool_index.get(pool)?;
-                let occupied = w.grants.get(pool).map_or(0, |g| g.occupied());
+                let occupied = self.state.occupied_by(workload, pool);
                 Some(FastPath {
                     workload: workload.clone(),
                     old: contribution(&cache.view, w),
@@ -299,7 +299,7 @@ impl Engine {
     fn step_incremental(&mut self, fast: FastPath) -> Option<Vec<Decision>> {
         let mut cache = self.cache.take()?;
         if let Some((pool, before)) = &fast.occupied {
-            let after = self.state.workloads.get(&fast.workload).and_then(|w| w.grants.get(pool)).map_or(0, |g| g.occupied());
+            let after = self.state.occupied_by(&fast.workload, pool);
             let i = *cache.view.pool_index.get(pool)?;
             let p = &mut cache.view.pools[i];
             p.occupied = (p.occupied + after).checked_sub(*before)?;

@@ -154,13 +154,14 @@ pub fn grants_to(decisions: &[Decision], workload: &str) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// What an ideal actuator reports for a decision: grants and revokes applied in full
-/// (nil decision id); `None` for decisions that apply nothing by themselves.
+/// What an ideal actuator reports for a decision: grants, revokes and releases applied
+/// in full (nil decision id); `None` for decisions that apply nothing by themselves.
 pub fn ack_of(d: &Decision) -> Option<ActuationEvent> {
     let (decision_id, workload) = (qm_model::Uuid::nil(), d.workload.clone());
     match &d.action {
         Action::Grant { pool, chips } => Some(ActuationEvent::GrantApplied { decision_id, workload, pool: pool.clone(), chips: *chips }),
         Action::Revoke { pool, chips } => Some(ActuationEvent::GrantRevoked { decision_id, workload, pool: pool.clone(), chips: *chips }),
+        Action::Release { pool } => Some(ActuationEvent::GrantRevoked { decision_id, workload, pool: pool.clone(), chips: 0 }),
         _ => None,
     }
 }

@@ -143,19 +143,20 @@ pub fn apply_actuation(state: &mut FleetState, event: &ActuationEvent) -> Effect
     match event {
         ActuationEvent::GrantApplied { workload, pool, chips, .. }
         | ActuationEvent::GrantRevoked { workload, pool, chips, .. } => {
-            let Some(w) = state.workloads.get_mut(workload) else { return Effect::Nothing };
-            if w.finished {
-                return Effect::Nothing;
-            }
+            let live = state.workloads.get(workload).is_some_and(|w| !w.finished);
+            let released = fold_release_report(state, workload, pool, *chips, live);
+            let Some(w) = state.workloads.get_mut(workload).filter(|w| !w.finished) else {
+                return if released { Effect::Round } else { Effect::Nothing };
+            };
             if w.grants.get(pool).map_or(0, |g| g.applied) == *chips {
-                return Effect::Nothing;
+                return if released { Effect::Round } else { Effect::Nothing };
             }
             let g = w.grants.entry(pool.clone()).or_default();
             let before = g.occupied();
             g.applied = *chips;
             let after = g.occupied();
             drop_empty(&mut w.grants, pool);
-            if before != after { Effect::Round } else { Effect::Quiet }
+            if before != after || released { Effect::Round } else { Effect::Quiet }
         }
         ActuationEvent::DrainRequested { .. } => Effect::Nothing,
         ActuationEvent::ActuationFailed { decision_id, workload, pool, .. } => {
@@ -212,12 +213,28 @@ pub fn apply_decision(state: &mut FleetState, d: &Decision) {
             drop_empty(&mut w.grants, pool);
         }
         Action::Release { pool } => {
-            w.grants.remove(pool);
+            // Forgotten here, but counted until the actuator reports the chips let go.
+            let held = w.grants.remove(pool).map_or(0, |g| g.occupied());
+            let still = held.max(state.releasing_in(pool, &d.workload));
+            state.set_releasing(pool, &d.workload, still);
         }
         Action::Pending { chips_wanted } => {
             w.pending = Some(PendingState { chips_wanted: *chips_wanted, reason: d.reason.clone() });
         }
     }
+}
+
+/// A report about `workload` in `pool` while a release of that id there is in flight:
+/// the backend keeps one holding per workload and pool, and the report says what it is
+/// now. A live workload's grant carries it from here on (the release is over); otherwise
+/// the release holds what was reported (0 ends it). Returns whether the release changed.
+fn fold_release_report(state: &mut FleetState, workload: &WorkloadId, pool: &PoolId, chips: u32, live: bool) -> bool {
+    let before = state.releasing_in(pool, workload);
+    if before == 0 {
+        return false;
+    }
+    state.set_releasing(pool, workload, if live { 0 } else { chips });
+    state.releasing_in(pool, workload) != before
 }
 
 fn drop_empty(grants: &mut GrantMap, pool: &PoolId) {

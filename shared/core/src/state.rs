@@ -166,4 +166,37 @@ pub struct FleetState {
     /// Defaults when absent, so snapshots written before it still load.
     #[serde(default)]
     pub completions: crate::history::Completions,
+    /// Chips that released grants may still hold, by pool and workload, until the
+    /// actuator reports the release: a finished workload is forgotten at its release,
+    /// but its chips are not free until the backend has let them go (a release applied
+    /// late, after a redelivery, would otherwise share them with the grants made from
+    /// them: issue 15's over-grant after the actuator partition).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub releasing: BTreeMap<PoolId, BTreeMap<WorkloadId, u32>>,
+}
+
+impl FleetState {
+    /// Chips counted against `pool` for `workload`: its grant's occupancy there plus
+    /// what a release of the same id in that pool may still hold.
+    pub fn occupied_by(&self, workload: &WorkloadId, pool: &PoolId) -> u32 {
+        let grant = self.workloads.get(workload).and_then(|w| w.grants.get(pool)).map_or(0, GrantState::occupied);
+        grant + self.releasing_in(pool, workload)
+    }
+
+    /// Chips a release of `workload` in `pool` may still hold (0: none in flight).
+    pub fn releasing_in(&self, pool: &PoolId, workload: &WorkloadId) -> u32 {
+        self.releasing.get(pool).and_then(|by| by.get(workload)).copied().unwrap_or(0)
+    }
+
+    /// Sets what a release of `workload` in `pool` may still hold; 0 ends it.
+    pub fn set_releasing(&mut self, pool: &PoolId, workload: &WorkloadId, chips: u32) {
+        if chips > 0 {
+            self.releasing.entry(pool.clone()).or_default().insert(workload.clone(), chips);
+        } else if let Some(by) = self.releasing.get_mut(pool) {
+            by.remove(workload);
+            if by.is_empty() {
+                self.releasing.remove(pool);
+            }
+        }
+    }
 }

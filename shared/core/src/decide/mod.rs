@@ -213,7 +213,8 @@ impl<'a> Round<'a> {
         let idx = pool.as_ref().and_then(|p| self.view.pool_index.get(p).copied());
         let before = |s: &FleetState| {
             let g = pool.as_ref().and_then(|p| s.workloads.get(id).and_then(|w| w.grants.get(p)));
-            g.map_or((0, 0, 0), |g| (g.occupied(), g.target(), g.decided))
+            let (target, decided) = g.map_or((0, 0), |g| (g.target(), g.decided));
+            (pool.as_ref().map_or(0, |p| s.occupied_by(id, p)), target, decided)
         };
         let (occ0, tgt0, dec0) = before(self.state);
         // A scoped round keeps the demand sums live: the decision's change to the

@@ -149,10 +149,11 @@ fn gang_is_all_or_nothing_and_steady_state_is_silent() {
     // Pending is reported once, not every round.
     assert!(g.tick_after(10).is_empty());
     assert!(g.demand(&gang, 6).is_empty());
-    // When the small job finishes, the gang gets all 6 at once.
+    // When the small job finishes and its release is reported, the gang gets all 6 at once.
     let d = g.input(InputEvent::WorkloadFinished { workload: "small".into() });
     assert_eq!(actions(&d, "small"), vec![Action::Release { pool: "us/h100".into() }]);
-    assert_eq!(actions(&d, "gang"), vec![grant(6)]);
+    let all = g.ack(d);
+    assert_eq!(actions(&all, "gang"), vec![Action::Pending { chips_wanted: 6 }, grant(6)], "waits for the release, then gets it");
 }
 
 #[test]
@@ -184,4 +185,33 @@ fn every_decision_carries_a_rule_and_figures() {
             assert!(!d.reason.figures.is_empty(), "{d:?}");
         }
     }
+}
+
+/// Issue 15 (chaos, after the actuator partition): the round that released a finished
+/// workload's grant handed its chips out at once, before the actuator had let them go;
+/// a release applied late (a redelivery after newer grants) then left the pool
+/// over-granted. Given a full pool and demand waiting for it, when the holder finishes,
+/// then its chips count as taken until the release is reported, reports about other
+/// workloads do not free them, and a new workload of the same id starts from nothing.
+#[test]
+fn a_finished_workloads_chips_are_granted_again_only_once_its_release_is_reported() {
+    let mut g = fleet(8, &[("a", 8.0), ("b", 0.0)]);
+    let d = g.demand(&spec("old", "a", &[("h100", 1.0)]), 8);
+    g.ack(d);
+    let d = g.demand(&spec("new", "b", &[("h100", 1.0)]), 8);
+    assert!(actions(&d, "new").iter().all(|a| matches!(a, Action::Pending { .. })), "{d:?}");
+    let d = g.input(InputEvent::WorkloadFinished { workload: "old".into() });
+    assert_eq!(actions(&d, "old"), vec![Action::Release { pool: "us/h100".into() }]);
+    assert!(!actions(&d, "new").iter().any(|a| matches!(a, Action::Grant { .. })), "granted before the release was reported: {d:?}");
+    assert_eq!(g.engine.status().pools[0].granted_chips, 8, "the released chips still count");
+    let unrelated = qm_model::ActuationEvent::GrantRevoked { decision_id: qm_model::Uuid::nil(), workload: "other".into(), pool: "us/h100".into(), chips: 0 };
+    assert!(g.actuation(unrelated).is_empty());
+    // The same id declared again while its release is in flight: a new workload, which
+    // waits for the chips like the others.
+    let d = g.demand(&spec("old", "a", &[("h100", 1.0)]), 2);
+    assert!(actions(&d, "old").iter().all(|a| matches!(a, Action::Pending { .. })), "{d:?}");
+    let released = qm_model::ActuationEvent::GrantRevoked { decision_id: qm_model::Uuid::nil(), workload: "old".into(), pool: "us/h100".into(), chips: 0 };
+    let d = g.actuation(released);
+    assert_eq!(actions(&d, "old"), vec![grant(2)], "{d:?}");
+    assert_eq!(actions(&d, "new")[0], grant(6), "{d:?}");
 }

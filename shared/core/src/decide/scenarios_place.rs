@@ -82,6 +82,7 @@ fn given_gptj_short_in_euw_h100_when_use_h100_frees_then_it_moves_after_min_life
     // minimum lifetime, so the move waits, and the core wakes up when it may happen.
     g.now_ms += 100_000;
     let d = g.input(InputEvent::WorkloadFinished { workload: "llama".into() });
+    let d = g.ack(d);
     assert!(grants(&d, "gptj-eval-2").is_empty(), "{d:?}");
     let d = g.tick_after(499);
     assert!(grants(&d, "gptj-eval-2").is_empty(), "{d:?}");

@@ -15,7 +15,8 @@ pub struct PoolView {
     pub healthy: u32,
     pub unit: u32,
     pub price: f64,
-    /// Chips counted as taken: max(decided, applied) summed over grants.
+    /// Chips counted as taken: max(decided, applied) summed over grants, plus what
+    /// releases not yet reported may still hold.
     pub occupied: u32,
     /// Chips that will be taken once pending shrinks land: target summed over grants.
     pub planned: u32,
@@ -148,6 +149,11 @@ impl View {
                     }
                 }
             }
+        }
+        // Released grants whose release the actuator has not reported: still taken.
+        for (pid, by_workload) in &state.releasing {
+            let Some(&i) = v.pool_index.get(pid) else { continue };
+            v.pools[i].occupied += by_workload.values().sum::<u32>();
         }
         for t in v.teams.values_mut() {
             t.held = from_fp(t.held_fp);

@@ -1,6 +1,6 @@
 //! Quartermaster: the real policy core (`qm_core::Engine`) under virtual time. The
 //! adapter translates simulator events into log entries, and plays the actuator: every
-//! Grant or Revoke is applied after the scenario's actuation delay and reported back as
+//! Grant, Revoke or Release is applied after the scenario's actuation delay and reported back as
 //! `GrantApplied` / `GrantRevoked`, because the core never assumes a grant took effect.
 //! What a job holds is what the actuator applied, never what the core decided.
 
@@ -94,17 +94,15 @@ impl Quartermaster {
     fn act(&mut self, now_ms: i64, seq: u64, index: usize, d: Decision) {
         *self.rules.entry(d.reason.rule.to_string()).or_default() += 1;
         let decision_id = Uuid::from_u128((u128::from(seq) << 32) | index as u128);
-        let Some(&j) = self.job_by_id.get(&d.workload) else { return };
+        if !self.job_by_id.contains_key(&d.workload) {
+            return;
+        }
         let due = now_ms + self.delay_ms;
         let report = match d.action {
             Action::Grant { pool, chips } => ActuationEvent::GrantApplied { decision_id, workload: d.workload, pool, chips },
             Action::Revoke { pool, chips } => ActuationEvent::GrantRevoked { decision_id, workload: d.workload, pool, chips },
-            Action::Release { pool } => {
-                if let Some(&p) = self.pool_by_id.get(&pool) {
-                    self.applied.remove(&(j, p));
-                }
-                return;
-            }
+            // Reported like any other: the core counts the chips until the release is.
+            Action::Release { pool } => ActuationEvent::GrantRevoked { decision_id, workload: d.workload, pool, chips: 0 },
             // The workload is told to drain; its chips go when the core revokes them.
             Action::Reclaim { .. } | Action::Pending { .. } => return,
         };
