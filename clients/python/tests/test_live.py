@@ -1,4 +1,4 @@
-"""The client against a real Quartermaster: nats-server (auth on) and the three services.
+"""The client against a real Quartermaster: nats-server (auth and TLS on) and the three services.
 
 The operator declares the fleet; a team identity speaks for its own workloads and reads
 its own grants and decisions, and nothing of another team's.
@@ -230,6 +230,6 @@ def test_a_team_identity_declares_and_reads_its_own_grants_and_decisions(own_sys
 def test_a_connection_without_credentials_is_refused(system) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
         with pytest.raises(Exception):
-            await nats.connect(system.url, allow_reconnect=False, connect_timeout=3)
+            await nats.connect(system.url, tls=system.tls_context(), allow_reconnect=False, connect_timeout=3)
 
     run(scenario())
