@@ -1,11 +1,13 @@
 """A real Quartermaster for the live tests: nats-server with JetStream and the three
 service binaries (built by ``cargo build --workspace --bins``), killed at the end.
 
-Auth is on, as deployed: ``qm init`` generates the identities (teams ``research`` and
-``rivals``), nats-server runs with their accounts file, ``qm creds apply`` provisions the
-streams as the admin, and each service runs as itself. Tests connect with
-:meth:`System.connect` as an identity (``operator``, ``team-research``, ...); a
-connection without credentials is refused.
+Auth and TLS are on, as deployed (``qm up``): ``qm init --tls`` generates the identities
+(teams ``research`` and ``rivals``), a CA and the server's and a client certificate;
+nats-server runs with ``nats-server.conf`` (their accounts, TLS required, client
+certificates verified), ``qm creds apply`` provisions the streams as the admin, and each
+service runs as itself with the ``QM_NATS_TLS_*`` settings. Tests connect with
+:meth:`System.connect` as an identity (``operator``, ``team-research``, ...) over TLS
+(:meth:`System.tls_context`); a connection without credentials or without TLS is refused.
 
 Binaries are looked up in ``$QM_BIN_DIR``, else ``$CARGO_TARGET_DIR/debug`` or the
 repository's ``target/debug``. When they or nats-server are missing the live tests are
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -66,13 +69,14 @@ class System:
         self.store = tempfile.TemporaryDirectory(prefix="qm-py-nats-")
         self.trust = Path(self.store.name) / "trust"
         teams = [arg for team in TEAMS for arg in ("--team", team)]
-        subprocess.run([str(bin_dir() / "qm"), "init", str(self.trust), *teams], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([str(bin_dir() / "qm"), "init", str(self.trust), *teams, "--tls"], check=True, stdout=subprocess.DEVNULL)
+        self.tls = self.trust / "tls"
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         data = Path(self.store.name) / "nats"
         self.children["nats"] = subprocess.Popen(
-            [nats_bin, "-c", str(self.trust / "nats-accounts.conf"), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(data)],
+            [nats_bin, "-c", str(self.trust / "nats-server.conf"), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(data)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -80,10 +84,29 @@ class System:
         # As the admin: streams, buckets, the actuator's consumer (no service may create them).
         subprocess.run(
             [str(bin_dir() / "qm"), "creds", "apply", str(self.trust)],
-            env={**os.environ, "QM_NATS_URL": self.url},
+            env=self.client_env(),
             check=True,
             stdout=subprocess.DEVNULL,
         )
+
+    def client_env(self) -> dict[str, str]:
+        """The environment of a service or the CLI: this server, TLS required with the CA
+        and the client certificate (as ``qm up`` sets it)."""
+        return {
+            **os.environ,
+            "QM_NATS_URL": self.url,
+            "QM_NATS_TLS_CA": str(self.tls / "ca.pem"),
+            "QM_NATS_TLS_CERT": str(self.tls / "client.pem"),
+            "QM_NATS_TLS_KEY": str(self.tls / "client-key.pem"),
+            "QM_NATS_TLS_REQUIRED": "true",
+        }
+
+    def tls_context(self) -> ssl.SSLContext:
+        """What a Python client passes as ``tls=``: trusts the generated CA (and checks the
+        server's certificate is for 127.0.0.1), presents the client certificate."""
+        context = ssl.create_default_context(cafile=str(self.tls / "ca.pem"))
+        context.load_cert_chain(str(self.tls / "client.pem"), str(self.tls / "client-key.pem"))
+        return context
 
     def creds(self, name: str) -> str:
         """The nkey seed file of identity ``name`` (``operator``, ``team-research``, ...)."""
@@ -93,6 +116,7 @@ class System:
         """A :class:`quartermaster.client.Client` acting as identity ``name``."""
         from quartermaster.client import Client
 
+        kwargs.setdefault("tls", self.tls_context())
         return await Client.connect(self.url, nkeys_seed=self.creds(name), team_scoped=name.startswith("team-"), **kwargs)
 
     def _wait_listening(self) -> None:
@@ -107,8 +131,7 @@ class System:
     def start(self, name: str) -> None:
         identity = name.removeprefix("qm-")
         env = {
-            **os.environ,
-            "QM_NATS_URL": self.url,
+            **self.client_env(),
             "QM_NATS_CREDS": self.creds(identity),
             "QM_TRUST_FILE": str(self.trust / "trust.json"),
             "QM_TICK_MS": "200",

@@ -1,4 +1,4 @@
-"""The client against a real Quartermaster: nats-server (auth on) and the three services.
+"""The client against a real Quartermaster: nats-server (auth and TLS on) and the three services.
 
 The operator declares the fleet; a team identity speaks for its own workloads and reads
 its own grants and decisions, and nothing of another team's.
@@ -10,12 +10,17 @@ Block, shared/data/accelerators) and an A100 relative throughput of 0.499.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import socket
 import time
 import uuid
+from pathlib import Path
 from typing import Awaitable, Callable
 
 import nats
 import nats.errors
+import nkeys
 import pytest
 
 from quartermaster import codec, model
@@ -228,8 +233,30 @@ def test_a_team_identity_declares_and_reads_its_own_grants_and_decisions(own_sys
 
 
 def test_a_connection_without_credentials_is_refused(system) -> None:  # type: ignore[no-untyped-def]
+    """Over TLS, so that what refuses it is the missing credentials (without the CA the
+    handshake would fail first)."""
+
     async def scenario() -> None:
-        with pytest.raises(Exception):
-            await nats.connect(system.url, allow_reconnect=False, connect_timeout=3)
+        with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+            await nats.connect(system.url, tls=system.tls_context(), allow_reconnect=False, connect_timeout=3)
 
     run(scenario())
+
+
+def test_a_plain_connection_is_refused(system) -> None:  # type: ignore[no-untyped-def]
+    """The operator's own credentials, but no TLS: the server, which requires TLS, closes the
+    connection without an answer (nats-py always upgrades, so this speaks the protocol itself)."""
+    seed = nkeys.from_seed(bytearray(Path(system.creds("operator")).read_bytes().strip()))
+    with socket.create_connection(("127.0.0.1", system.port), timeout=5) as plain:
+        wire = plain.makefile("rwb")
+        info = json.loads(wire.readline().removeprefix(b"INFO "))
+        assert info["tls_required"] is True
+        signature = base64.urlsafe_b64encode(seed.sign(info["nonce"].encode())).rstrip(b"=").decode()
+        connect = {"nkey": seed.public_key.decode(), "sig": signature, "verbose": False, "pedantic": False}
+        wire.write(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n")
+        wire.flush()
+        try:
+            answer = wire.readline()  # b"" once the server closes; b"PONG\r\n" on a plain server
+        except ConnectionResetError:
+            answer = b""
+    assert b"PONG" not in answer, answer
