@@ -79,6 +79,9 @@ pub struct PoolFact {
     pub closed: Option<String>,
     /// Other teams' chips here, largest first.
     pub holders: Vec<Holder>,
+    /// Chips finished work still holds here until the actuator reports its release.
+    #[serde(default)]
+    pub releasing: u32,
 }
 
 /// A team holding chips in a pool, and whether it holds more than its fair share: the
@@ -207,6 +210,7 @@ fn pool_facts(state: &FleetState, view: &View, w: &WorkloadState) -> Vec<PoolFac
             free_planned: p.free_planned(),
             closed,
             holders: here,
+            releasing: state.releasing.get(&p.id).map_or(0, |by| by.values().sum()),
         });
     }
     // Open pools first, then by useful free compute, then id: a stable, total order.

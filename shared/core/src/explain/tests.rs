@@ -145,3 +145,22 @@ fn given_teams_when_standings_then_each_matches_what_explain_says_for_its_worklo
     assert_eq!(standings[&"research".into()].held, f64::from(big.chips_held), "H100 at 1.0x: held is chips (after pending shrinks)");
     assert!(standings[&"prod".into()].demand > 0.0);
 }
+
+#[test]
+fn given_finished_work_whose_release_is_not_reported_when_explained_then_its_chips_show_as_still_held() {
+    let mut g = h100_fleet();
+    research_borrows_everything(&mut g);
+    // big finishes; its release is decided but the actuator has not reported it.
+    let d = g.input(qm_model::InputEvent::WorkloadFinished { workload: "big".into() });
+    assert!(d.iter().any(|d| matches!(d.action, Action::Release { .. })), "{d:?}");
+    g.demand(&h100_only("serve", "prod"), 8);
+    let x = explain(&g.engine, &"serve".into()).expect("known");
+    let h100 = x.pools.iter().find(|p| p.pool.as_str() == "use-h100").expect("listed");
+    assert_eq!((h100.free_now, h100.releasing), (0, 16), "{h100:?}");
+    assert!(x.lines.iter().any(|l| l.contains("16 still held by finished work")), "{:?}", x.lines);
+    // Once the release is reported the chips are free and no longer listed as held.
+    g.ack(d);
+    let x = explain(&g.engine, &"serve".into()).expect("known");
+    let h100 = x.pools.iter().find(|p| p.pool.as_str() == "use-h100").expect("listed");
+    assert_eq!(h100.releasing, 0, "{h100:?}");
+}

@@ -284,7 +284,10 @@ fn pool_sentences(x: &Explanation, lines: &mut Vec<String>) {
             .iter()
             .map(|h| format!("{} {}{}", h.team, h.chips, if h.borrowing { " (beyond its fair share)" } else { "" }))
             .collect();
-        let held_by = if holders.is_empty() { String::new() } else { format!("; held by {}", holders.join(", ")) };
+        let mut held_by = if holders.is_empty() { String::new() } else { format!("; held by {}", holders.join(", ")) };
+        if p.releasing > 0 {
+            held_by.push_str(&format!("; {} still held by finished work until its release is reported", p.releasing));
+        }
         let soon = if p.free_planned > p.free_now { format!(", {} once drains finish", p.free_planned) } else { String::new() };
         lines.push(format!(
             "{} ({} {}, {:.3}x): {} of {} healthy chips free now{soon}{held_by}.",
