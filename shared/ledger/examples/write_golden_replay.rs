@@ -60,14 +60,25 @@ const CLASSES: [(&str, WorkloadKind, &[(&str, f64)]); 4] = [
 ];
 
 /// Pools: (id, region, type, chips, allocation unit, price per chip-hour).
-const POOLS: [(&str, &str, &str, u32, u32, f64); 6] = [
+const POOLS: [(&str, &str, &str, u32, u32, f64); 8] = [
     ("use-h100", "us-east", "h100", 64, 8, 4.916),
     ("usw-h100", "us-west", "h100", 32, 1, 4.916),
     ("use-h200", "us-east", "h200", 32, 8, 5.408),
     ("use-a100", "us-east", "a100", 64, 1, 1.844),
     ("usw-l4", "us-west", "l4", 48, 1, 0.75),
     ("use-tpu-v5e", "us-east", "tpu-v5e", 64, 4, 1.2),
+    // Only the scripted `probe` jobs run here (see `probe`): a fast type and a slow one.
+    ("use-mi300x", "us-east", "mi300x", 8, 1, 3.0),
+    ("use-tpu-v6e", "us-east", "tpu-v6e", 32, 1, 2.7),
 ];
+
+/// The `probe` team's scripted jobs, (step, job, chips): 8-chip jobs run ten minutes
+/// each on the MI300X pool, one after another, so finished work shows the type freeing
+/// chips often; then one fills the pool and a 4-chip job arrives, five times faster
+/// there than on TPU v6e, and waits for MI300X (`faster_type_soon`) instead of taking
+/// TPU.
+const PROBE: [(u64, usize, u32); 6] = [(250, 0, 8), (312, 1, 8), (374, 2, 8), (436, 3, 8), (498, 4, 8), (500, 5, 4)];
+const PROBE_FINISH: [(u64, usize); 6] = [(310, 0), (372, 1), (434, 2), (496, 3), (560, 4), (640, 5)];
 
 fn pool(k: usize, healthy: u32, price: f64) -> Pool {
     let (id, region, accelerator, chips, unit, _) = POOLS[k];
@@ -341,6 +352,7 @@ impl Gen {
                 self.input(InputEvent::TeamDeclared(team("inference", 32.0, 1.0, PriorityTier::High, None, &[])));
                 self.input(InputEvent::TeamDeclared(team("research", 8.0, 1.0, PriorityTier::Normal, Some(40.0), &[])));
                 self.input(InputEvent::TeamDeclared(team("batch", 0.0, 0.5, PriorityTier::Low, None, &["us-east"])));
+                self.input(InputEvent::TeamDeclared(team("probe", 16.0, 1.0, PriorityTier::Normal, None, &[])));
             }
             240 => {
                 let mut policy = PolicyConfig { version: "golden-2".into(), ..PolicyConfig::default() };
@@ -378,11 +390,25 @@ impl Gen {
         }
     }
 
+    /// The `probe` team's arrivals and finishes at `step` ([`PROBE`]).
+    fn probe(&mut self, step: u64) {
+        let id = |k: usize| format!("probe-{k}");
+        for &(_, k) in PROBE_FINISH.iter().filter(|(at, _)| *at == step) {
+            self.input(InputEvent::WorkloadFinished { workload: id(k).as_str().into() });
+        }
+        for &(_, k, chips) in PROBE.iter().filter(|(at, _, _)| *at == step) {
+            let mut spec = qm_core::fixtures::spec(&id(k), "probe", &[("mi300x", 1.0), ("tpu-v6e", 0.2)]);
+            (spec.kind, spec.chips_min, spec.chips_max) = (WorkloadKind::Batch, chips, chips);
+            self.input(InputEvent::DemandDeclared { spec, chips_desired: chips });
+        }
+    }
+
     fn run(&mut self) {
         for step in 0..STEPS {
             self.now_ms = START_MS + step as i64 * STEP_MS;
             self.deliver_due();
             self.scripted(step);
+            self.probe(step);
             // A roomy start (small requests, often changed: the incremental path's
             // case), then a crowded fleet, then a drain.
             let roomy = step < ROOMY_STEP;

@@ -104,6 +104,7 @@ fn the_golden_log_exercises_every_event_and_the_decisions_every_rule() {
         RuleId::CriticalPreemption,
         RuleId::DemandDrop,
         RuleId::FairShare,
+        RuleId::FasterTypeSoon,
         RuleId::Finished,
         RuleId::GangNoFit,
         RuleId::GraceOver,

@@ -95,6 +95,10 @@ def _empty(value: object) -> bool:
     return not value
 
 
+def _true(value: object) -> bool:
+    return value is True
+
+
 @dataclass
 class PolicyConfig:
     """The soft-priority policy; every knob has the default the Rust side has."""
@@ -118,6 +122,7 @@ class PolicyConfig:
     )
     round_batch_ms: U32 = field(default=0, metadata={"skip_if": _empty})
     upgrade_moves: bool = field(default=False, metadata={"skip_if": _empty})
+    wait_for_faster_type: bool = field(default=True, metadata={"skip_if": _true})
 
 
 # ---------------------------------------------------------------- input (QM_INPUT)
