@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 pub struct NatsServer {
     child: Option<Child>,
     port: u16,
+    /// The `server_name` it runs under, so readiness is judged by its own greeting.
+    name: String,
     store: tempfile::TempDir,
     auth: Option<Auth>,
 }
@@ -47,12 +49,30 @@ struct Auth {
 impl NatsServer {
     /// Starts a server with JetStream on a free port and waits until it accepts clients.
     pub fn start() -> Result<Self> {
+        Self::launch(None)
+    }
+
+    /// Spawns on a free port and waits for its greeting. The port is free when picked,
+    /// but another process may take it before nats-server binds it: then the server
+    /// exits, or the port answers as someone else, and it is tried on a new port.
+    fn launch(auth: Option<Auth>) -> Result<Self> {
         let store = tempfile::Builder::new().prefix("qm-nats-").tempdir()?;
-        let port = free_port()?;
-        let child = spawn(port, store.path(), None)?;
-        let server = Self { child: Some(child), port, store, auth: None };
-        server.wait_ready()?;
-        Ok(server)
+        let config = auth.as_ref().map(|a| a.config.clone());
+        let mut server = Self { child: None, port: 0, name: String::new(), store, auth };
+        let mut last = None;
+        for _ in 0..3 {
+            server.port = free_port()?;
+            server.name = server_name(server.port);
+            server.child = Some(spawn(server.port, &server.name, server.store.path(), config.as_deref())?);
+            match server.wait_ready() {
+                Ok(()) => return Ok(server),
+                Err(e) => {
+                    server.kill();
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("nats-server did not start")))
     }
 
     /// Starts a server that authenticates every connection: the fixed identities
@@ -120,12 +140,7 @@ impl NatsServer {
     }
 
     fn start_auth(auth: Auth) -> Result<Self> {
-        let store = tempfile::Builder::new().prefix("qm-nats-").tempdir()?;
-        let port = free_port()?;
-        let child = spawn(port, store.path(), Some(&auth.config))?;
-        let server = Self { child: Some(child), port, store, auth: Some(auth) };
-        server.wait_ready()?;
-        Ok(server)
+        Self::launch(Some(auth))
     }
 
     /// [`NatsServer::start_secure`], then provisioned as `qm creds apply` does: streams,
@@ -209,19 +224,24 @@ impl NatsServer {
     pub fn restart(&mut self) -> Result<()> {
         self.kill();
         let config = self.auth.as_ref().map(|auth| auth.config.clone());
-        self.child = Some(spawn(self.port, self.store.path(), config.as_deref())?);
+        self.child = Some(spawn(self.port, &self.name, self.store.path(), config.as_deref())?);
         self.wait_ready()
     }
 
-    fn wait_ready(&self) -> Result<()> {
+    /// Waits until the port greets as this server (its `server_name` in the INFO line):
+    /// a bare TCP connect also succeeded against whatever else held the port.
+    fn wait_ready(&mut self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("nats-server on port {} exited ({status}) before it was ready; the port may have been taken", self.port);
+            }
+            if greets_as(self.port, &self.name) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        bail!("nats-server did not listen on port {} within 20 s", self.port)
+        bail!("nats-server did not greet on port {} within 20 s", self.port)
     }
 }
 
@@ -236,13 +256,38 @@ pub fn nats_server_binary() -> PathBuf {
     std::env::var_os("NATS_SERVER_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("nats-server"))
 }
 
-fn spawn(port: u16, store: &Path, config: Option<&Path>) -> Result<Child> {
+/// A server name no other server of this machine has.
+fn server_name(port: u16) -> String {
+    static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("qm-test-{}-{port}-{n}", std::process::id())
+}
+
+/// Whether the server on `port` greets with an INFO line naming `name`.
+fn greets_as(port: u16, name: &str) -> bool {
+    use std::io::Read;
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    if stream.set_read_timeout(Some(Duration::from_millis(500))).is_err() {
+        return false;
+    }
+    let mut greeting = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !greeting.contains(&b'\n') && greeting.len() < 16 * 1024 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => greeting.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&greeting).contains(&format!("\"server_name\":\"{name}\""))
+}
+
+fn spawn(port: u16, name: &str, store: &Path, config: Option<&Path>) -> Result<Child> {
     let mut command = Command::new(nats_server_binary());
     if let Some(config) = config {
         command.arg("-c").arg(config);
     }
     command
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-n", name, "-sd"])
         .arg(store)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -40,27 +40,38 @@ impl Conn {
     }
 }
 
-/// Connects as identity `name` of `server`, with its private inbox prefix.
+/// Connects as identity `name` of `server`, with its private inbox prefix. A connection
+/// the server resets while it is still starting (seen once in CI on a loaded machine) is
+/// tried again for a few seconds; a refusal of the credentials is not.
 pub async fn connect_as(server: &NatsServer, name: &str) -> Result<Conn> {
     let creds = Credentials::load(&server.creds(name)?)?;
     let violations = Arc::new(Mutex::new(Vec::new()));
-    let sink = violations.clone();
-    let client = async_nats::ConnectOptions::new()
-        .nkey(creds.seed().to_owned())
-        .custom_inbox_prefix(creds.inbox_prefix())
-        .event_callback(move |event| {
-            let sink = sink.clone();
-            async move {
-                if let async_nats::Event::ServerError(e) = event {
-                    if let Ok(mut v) = sink.lock() {
-                        v.push(e.to_string());
+    let mut attempts = 0;
+    let client = loop {
+        let sink = violations.clone();
+        let connected = async_nats::ConnectOptions::new()
+            .nkey(creds.seed().to_owned())
+            .custom_inbox_prefix(creds.inbox_prefix())
+            .event_callback(move |event| {
+                let sink = sink.clone();
+                async move {
+                    if let async_nats::Event::ServerError(e) = event {
+                        if let Ok(mut v) = sink.lock() {
+                            v.push(e.to_string());
+                        }
                     }
                 }
+            })
+            .connect(server.url())
+            .await;
+        match connected {
+            Err(e) if e.kind() == async_nats::ConnectErrorKind::Io && attempts < 30 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-        })
-        .connect(server.url())
-        .await
-        .with_context(|| format!("connect as {name}"))?;
+            other => break other.with_context(|| format!("connect as {name}"))?,
+        }
+    };
     let js = jetstream::ContextBuilder::new().timeout(WAIT * 2).build(client.clone());
     let bus = Bus::new(client.clone(), 64);
     Ok(Conn { client, js, bus, violations })
