@@ -30,6 +30,21 @@ async fn connects(server: &NatsServer, creds: &Path) -> anyhow::Result<bool> {
     Ok(qm_bus::connect(&settings(server, creds)).await.is_ok())
 }
 
+/// Whether `creds` connects within 10 s: a reload is asynchronous, so the test waits
+/// for it rather than a fixed half second.
+async fn connects_soon(server: &NatsServer, creds: &Path) -> anyhow::Result<bool> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if connects(server, creds).await? {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn init_generates_a_working_installation_and_creds_change_it_on_reload() -> anyhow::Result<()> {
     let root = tempfile::tempdir()?;
@@ -69,8 +84,7 @@ async fn init_generates_a_working_installation_and_creds_change_it_on_reload() -
     qm(&["creds", "rotate", dir_arg, "team-ml"])?;
     assert!(!connects(&server, &trust.creds_path("team-cv")).await?, "not before the reload");
     server.reload()?;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(connects(&server, &trust.creds_path("team-cv")).await?, "the added team connects after reload");
+    assert!(connects_soon(&server, &trust.creds_path("team-cv")).await?, "the added team connects after reload");
     assert!(connects(&server, &trust.creds_path("team-ml")).await?, "the rotated key connects");
     assert!(!connects(&server, &old_path).await?, "the retired key no longer connects");
     let registry = trust.load()?;

@@ -28,8 +28,6 @@ use std::time::{Duration, Instant};
 pub struct NatsServer {
     child: Option<Child>,
     port: u16,
-    /// The `server_name` it runs under, so readiness is judged by its own greeting.
-    name: String,
     store: tempfile::TempDir,
     auth: Option<Auth>,
 }
@@ -58,12 +56,11 @@ impl NatsServer {
     fn launch(auth: Option<Auth>) -> Result<Self> {
         let store = tempfile::Builder::new().prefix("qm-nats-").tempdir()?;
         let config = auth.as_ref().map(|a| a.config.clone());
-        let mut server = Self { child: None, port: 0, name: String::new(), store, auth };
+        let mut server = Self { child: None, port: 0, store, auth };
         let mut last = None;
         for _ in 0..3 {
             server.port = free_port()?;
-            server.name = server_name(server.port);
-            server.child = Some(spawn(server.port, &server.name, server.store.path(), config.as_deref())?);
+            server.child = Some(spawn(server.port, server.store.path(), config.as_deref())?);
             match server.wait_ready() {
                 Ok(()) => return Ok(server),
                 Err(e) => {
@@ -224,19 +221,22 @@ impl NatsServer {
     pub fn restart(&mut self) -> Result<()> {
         self.kill();
         let config = self.auth.as_ref().map(|auth| auth.config.clone());
-        self.child = Some(spawn(self.port, &self.name, self.store.path(), config.as_deref())?);
+        self.child = Some(spawn(self.port, self.store.path(), config.as_deref())?);
         self.wait_ready()
     }
 
-    /// Waits until the port greets as this server (its `server_name` in the INFO line):
-    /// a bare TCP connect also succeeded against whatever else held the port.
+    /// Waits until this server listens on its port (the ports file it writes once bound,
+    /// named by its pid) and greets there: a bare TCP connect also succeeded against
+    /// whatever else held the port. (A `server_name` to check the greeting against would
+    /// make every config reload fail: nats-server cannot reload a name given as a flag.)
     fn wait_ready(&mut self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            let Some(child) = self.child.as_mut() else { bail!("nats-server is not running") };
+            if let Ok(Some(status)) = child.try_wait() {
                 bail!("nats-server on port {} exited ({status}) before it was ready; the port may have been taken", self.port);
             }
-            if greets_as(self.port, &self.name) {
+            if listens_on(&self.store.path().join(PORTS_DIR), child.id(), self.port) && greets(self.port) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -256,15 +256,21 @@ pub fn nats_server_binary() -> PathBuf {
     std::env::var_os("NATS_SERVER_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("nats-server"))
 }
 
-/// A server name no other server of this machine has.
-fn server_name(port: u16) -> String {
-    static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("qm-test-{}-{port}-{n}", std::process::id())
+/// Where, under its store, a server writes its ports file (`<exe>_<pid>.ports`).
+const PORTS_DIR: &str = "ports";
+
+/// Whether the server of process `pid` says (in its ports file in `dir`) it listens on `port`.
+fn listens_on(dir: &Path, pid: u32, port: u16) -> bool {
+    let suffix = format!("_{pid}.ports");
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| {
+        e.file_name().to_string_lossy().ends_with(&suffix)
+            && std::fs::read_to_string(e.path()).is_ok_and(|ports| ports.contains(&format!("127.0.0.1:{port}\"")))
+    })
 }
 
-/// Whether the server on `port` greets with an INFO line naming `name`.
-fn greets_as(port: u16, name: &str) -> bool {
+/// Whether the server on `port` greets with its INFO line.
+fn greets(port: u16) -> bool {
     use std::io::Read;
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
     if stream.set_read_timeout(Some(Duration::from_millis(500))).is_err() {
@@ -278,16 +284,19 @@ fn greets_as(port: u16, name: &str) -> bool {
             Ok(n) => greeting.extend_from_slice(&buf[..n]),
         }
     }
-    String::from_utf8_lossy(&greeting).contains(&format!("\"server_name\":\"{name}\""))
+    greeting.starts_with(b"INFO ")
 }
 
-fn spawn(port: u16, name: &str, store: &Path, config: Option<&Path>) -> Result<Child> {
+fn spawn(port: u16, store: &Path, config: Option<&Path>) -> Result<Child> {
+    std::fs::create_dir_all(store.join(PORTS_DIR))?;
     let mut command = Command::new(nats_server_binary());
     if let Some(config) = config {
         command.arg("-c").arg(config);
     }
     command
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-n", name, "-sd"])
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "--ports_file_dir"])
+        .arg(store.join(PORTS_DIR))
+        .arg("-sd")
         .arg(store)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
