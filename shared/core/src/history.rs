@@ -68,18 +68,11 @@ impl RunningMean {
 }
 
 impl Completions {
-    /// Records `chips` of type `accelerator` released by finished work at `now_ms`.
-    pub fn record_release(&mut self, accelerator: &AcceleratorType, chips: u32, now_ms: i64, half_life_ms: f64) {
-        if chips == 0 {
-            return;
-        }
-        match self.freed.get_mut(accelerator) {
-            Some(d) => d.add(now_ms, half_life_ms, f64::from(chips)),
-            None => {
-                let mut d = Decayed::default();
-                d.add(now_ms, half_life_ms, f64::from(chips));
-                self.freed.insert(accelerator.clone(), d);
-            }
+    /// Records `chips` of type `accelerator` released by finished work at `now_ms`; the
+    /// sum halves every `half_life_s` (the policy's `usage_half_life_s`).
+    pub fn record_release(&mut self, accelerator: &AcceleratorType, chips: u32, now_ms: i64, half_life_s: u32) {
+        if chips > 0 {
+            self.freed.entry(accelerator.clone()).or_default().add(now_ms, half_life_ms(half_life_s), f64::from(chips));
         }
     }
 
@@ -96,9 +89,14 @@ impl Completions {
     }
 
     /// Chips per ms that type `accelerator` has been freeing lately.
-    pub fn freeing_per_ms(&self, accelerator: &AcceleratorType, now_ms: i64, half_life_ms: f64) -> f64 {
-        self.freed.get(accelerator).map_or(0.0, |d| d.rate_per_ms(now_ms, half_life_ms))
+    pub fn freeing_per_ms(&self, accelerator: &AcceleratorType, now_ms: i64, half_life_s: u32) -> f64 {
+        self.freed.get(accelerator).map_or(0.0, |d| d.rate_per_ms(now_ms, half_life_ms(half_life_s)))
     }
+}
+
+/// A half-life in seconds as ms, at least one second.
+fn half_life_ms(half_life_s: u32) -> f64 {
+    f64::from(half_life_s.max(1)) * 1000.0
 }
 
 #[cfg(test)]

@@ -64,7 +64,9 @@ pub fn compute_shares(r: &mut Round) {
                     *u += u64::from(want - have);
                 }
             }
-            if let Some((best, ratio)) = crate::decide::wait::speedup(&r.view, w) {
+            // Only the wait rule reads it; a policy without the rule skips the work.
+            let speedup = if r.policy.wait_for_faster_type { crate::decide::wait::speedup(&r.view, w) } else { None };
+            if let Some((best, ratio)) = speedup {
                 let m = waiting_speedup.entry(best).or_insert(0.0);
                 *m = m.max(ratio);
             }
@@ -342,7 +344,7 @@ fn try_place(r: &mut Round, id: &WorkloadId, fair_cap: bool, start: u32) -> Resu
             Blocked::NoRoom(s)
         });
     };
-    if let Some(wait) = crate::decide::wait::faster_soon(r, w, best.pool) {
+    if let Some(wait) = crate::decide::wait::faster_soon(r, w, &pools, best.pool) {
         r.wake_at(wait.until_ms);
         return Err(wait.into());
     }

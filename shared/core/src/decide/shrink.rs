@@ -25,7 +25,7 @@ pub fn release_finished(r: &mut Round) {
 /// type's speed (an hour at half speed is half an hour of work on the best type).
 fn record_completion(r: &mut Round, id: &WorkloadId) {
     let now = r.now();
-    let half_life_ms = f64::from(r.policy.usage_half_life_s.max(1)) * 1000.0;
+    let half_life_s = r.policy.usage_half_life_s;
     let w = &r.state.workloads[id];
     let best = crate::decide::demand::best_tp(&r.view, w);
     let mut freed = Vec::new();
@@ -43,7 +43,7 @@ fn record_completion(r: &mut Round, id: &WorkloadId) {
     let batch = !w.spec.critical;
     let history = &mut r.state.completions;
     for (accelerator, chips) in freed {
-        history.record_release(&accelerator, chips, now, half_life_ms);
+        history.record_release(&accelerator, chips, now, half_life_s);
     }
     if let (Some((_, run_ms)), true) = (longest, batch) {
         history.record_run(&team, run_ms);

@@ -43,9 +43,10 @@ pub struct FasterSoon {
     pub until_ms: i64,
 }
 
-/// Whether workload `w`, about to be placed in pool `chosen`, should wait for a faster
+/// Whether workload `w`, about to be placed in pool `chosen` of its `candidates`
+/// (`View::candidates`, which placement has already listed), should wait for a faster
 /// type instead (see the module doc).
-pub fn faster_soon(r: &Round, w: &WorkloadState, chosen: usize) -> Option<FasterSoon> {
+pub fn faster_soon(r: &Round, w: &WorkloadState, candidates: &[usize], chosen: usize) -> Option<FasterSoon> {
     if !r.policy.wait_for_faster_type || w.spec.critical || w.target_total() > 0 || w.home_pool().is_some() {
         return None;
     }
@@ -62,10 +63,9 @@ pub fn faster_soon(r: &Round, w: &WorkloadState, chosen: usize) -> Option<Faster
     }
     let want = w.chips_wanted_total();
     let need = if w.spec.gang { want } else { w.spec.chips_min.max(1) };
-    let candidates = r.view.candidates(w);
     // The fastest pool that could ever hold it; ties go to the lower index.
     let mut fast: Option<(usize, f64)> = None;
-    for &i in &candidates {
+    for &i in candidates {
         let tp = r.view.tp(w, i);
         if r.view.pools[i].healthy >= need && fast.is_none_or(|(_, t)| tp > t) {
             fast = Some((i, tp));
@@ -95,8 +95,7 @@ pub fn faster_soon(r: &Round, w: &WorkloadState, chosen: usize) -> Option<Faster
     if budget_ms <= 0.0 {
         return None;
     }
-    let half_life_ms = f64::from(r.policy.usage_half_life_s.max(1)) * 1000.0;
-    let rate = r.state.completions.freeing_per_ms(fast_type, r.now(), half_life_ms);
+    let rate = r.state.completions.freeing_per_ms(fast_type, r.now(), r.policy.usage_half_life_s);
     if rate <= 0.0 {
         return None;
     }
