@@ -50,17 +50,16 @@ impl NatsServer {
         Self::launch(None)
     }
 
-    /// Spawns on a free port and waits for its greeting. The port is free when picked,
+    /// Spawns on a free port and waits until it is ready. The port is free when picked,
     /// but another process may take it before nats-server binds it: then the server
-    /// exits, or the port answers as someone else, and it is tried on a new port.
+    /// exits, and it is tried on a new port.
     fn launch(auth: Option<Auth>) -> Result<Self> {
         let store = tempfile::Builder::new().prefix("qm-nats-").tempdir()?;
-        let config = auth.as_ref().map(|a| a.config.clone());
         let mut server = Self { child: None, port: 0, store, auth };
         let mut last = None;
         for _ in 0..3 {
             server.port = free_port()?;
-            server.child = Some(spawn(server.port, server.store.path(), config.as_deref())?);
+            server.child = Some(spawn(server.port, server.store.path(), server.config())?);
             match server.wait_ready() {
                 Ok(()) => return Ok(server),
                 Err(e) => {
@@ -220,9 +219,13 @@ impl NatsServer {
     /// Starts the server again on the same port and store: what it had persisted survives.
     pub fn restart(&mut self) -> Result<()> {
         self.kill();
-        let config = self.auth.as_ref().map(|auth| auth.config.clone());
-        self.child = Some(spawn(self.port, self.store.path(), config.as_deref())?);
+        self.child = Some(spawn(self.port, self.store.path(), self.config())?);
         self.wait_ready()
+    }
+
+    /// The configuration file it runs with, when auth is on.
+    fn config(&self) -> Option<&Path> {
+        self.auth.as_ref().map(|auth| auth.config.as_path())
     }
 
     /// Waits until this server listens on its port (the ports file it writes once bound,
